@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every system package the build and the tests need on Debian/Ubuntu:
+# FFmpeg development libraries (ffmpeg-next links them via pkg-config), clang for
+# bindgen, the ffmpeg/ffprobe CLIs (test publisher and output checker), and nginx
+# with the RTMP module (the ingest server the integration tests start on loopback).
+set -euo pipefail
+
+packages=(
+  pkg-config clang libclang-dev
+  libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
+  libswscale-dev libswresample-dev
+  ffmpeg
+  nginx-light libnginx-mod-rtmp
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all system packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The nginx package starts a system service on install; the tests run their own
+# nginx on a free loopback port, so the system one is not needed.
+$SUDO systemctl disable --now nginx >/dev/null 2>&1 || $SUDO service nginx stop >/dev/null 2>&1 || true
+echo "install-deps: installed ${missing[*]}"

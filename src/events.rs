@@ -1,0 +1,154 @@
+//! Machine-readable progress of one transcode, one JSON object per line on stdout
+//! (`--events jsonl`). The worker reads these from its child processes; the schema is the
+//! contract between `hls-ladder transcode` and `hls-ladder worker`.
+
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hls::state::{GroupRecord, StreamType};
+
+/// Why a stream closed abnormally; the `Error-Code` of STREAM-CLOSED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    SourceUnreachable,
+    SourceTimeout,
+    BadJob,
+    OverCapacity,
+    PipelineFailed,
+    FragmentLimit,
+    Shutdown,
+}
+
+impl ErrorCode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorCode::SourceUnreachable => "SOURCE_UNREACHABLE",
+            ErrorCode::SourceTimeout => "SOURCE_TIMEOUT",
+            ErrorCode::BadJob => "BAD_JOB",
+            ErrorCode::OverCapacity => "OVER_CAPACITY",
+            ErrorCode::PipelineFailed => "PIPELINE_FAILED",
+            ErrorCode::FragmentLimit => "FRAGMENT_LIMIT",
+            ErrorCode::Shutdown => "SHUTDOWN",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenditionInfo {
+    pub label: String,
+    pub width: u32,
+    pub height: u32,
+    pub frame_rate: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The source is open and the ladder is chosen.
+    Started { channel: String, stream_id: String, source: String, audio: bool, renditions: Vec<RenditionInfo> },
+    /// Group `n` is durable in every rendition and is now listed in the playlists.
+    Segment { group: GroupRecord },
+    /// Group `n` could not be stored and was dropped from every rendition.
+    SegmentSkipped { n: u64, reason: String },
+    /// An index file is durable and may be announced (STREAM-AVAILABLE).
+    IndexAvailable { stream_type: StreamType, resolution: String, index_file: String, start_time: Option<String> },
+    /// Media time transcoded so far in this run, and speed relative to real time.
+    Progress { media_seconds: f64, frames: u64, speed: f64 },
+    /// The stream ended; final playlists are durable. `error_code` is absent on a clean end.
+    Closed { reason: String, error_code: Option<ErrorCode>, message: Option<String> },
+}
+
+impl Event {
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("events always serialize")
+    }
+}
+
+/// Where events go: JSON lines on stdout, or human-readable logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFormat {
+    Jsonl,
+    Human,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    format: EventFormat,
+}
+
+impl EventSink {
+    pub fn new(format: EventFormat) -> Self {
+        EventSink { format }
+    }
+
+    pub fn format(&self) -> EventFormat {
+        self.format
+    }
+
+    pub fn emit(&self, event: &Event) {
+        match self.format {
+            EventFormat::Jsonl => {
+                let mut out = std::io::stdout().lock();
+                // A closed stdout means the supervisor is gone; nothing left to tell.
+                let _ = writeln!(out, "{}", event.to_line());
+                let _ = out.flush();
+            }
+            EventFormat::Human => log_event(event),
+        }
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::Started { source, renditions, audio, .. } => {
+            let labels: Vec<_> = renditions.iter().map(|r| r.label.as_str()).collect();
+            tracing::info!(%source, audio, ladder = %labels.join(","), "started");
+        }
+        Event::Segment { group } => tracing::debug!(n = group.n, "segment published"),
+        Event::SegmentSkipped { n, reason } => tracing::error!(n, %reason, "segment skipped"),
+        Event::IndexAvailable { stream_type, index_file, .. } => {
+            tracing::info!(%stream_type, %index_file, "index available")
+        }
+        Event::Progress { .. } => {}
+        Event::Closed { reason, error_code, message } => match error_code {
+            Some(code) => tracing::error!(%reason, %code, message = message.as_deref().unwrap_or(""), "closed"),
+            None => tracing::info!(%reason, "closed"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_as_tagged_json_lines() {
+        let e = Event::IndexAvailable {
+            stream_type: StreamType::HlsVod,
+            resolution: "1280x720-30".into(),
+            index_file: "hls/c1/abc/1280x720-30/vod-1.m3u8".into(),
+            start_time: Some("6".into()),
+        };
+        let line = e.to_line();
+        assert_eq!(
+            line,
+            r#"{"event":"index_available","stream_type":"HLS-VOD","resolution":"1280x720-30","index_file":"hls/c1/abc/1280x720-30/vod-1.m3u8","start_time":"6"}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), e);
+        let closed = Event::Closed {
+            reason: "fragment limit".into(),
+            error_code: Some(ErrorCode::FragmentLimit),
+            message: None,
+        };
+        assert!(closed.to_line().contains(r#""error_code":"FRAGMENT_LIMIT""#));
+        assert_eq!(serde_json::from_str::<Event>(&closed.to_line()).unwrap(), closed);
+    }
+}

@@ -1,0 +1,271 @@
+//! The sliding live playlist of one rendition (output-layout §7).
+
+use std::collections::VecDeque;
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hls::format::{extinf, program_date_time, target_duration};
+use crate::hls::PlaylistEntry;
+
+/// `live.m3u8` of one rendition: the last L published segments and the counters that let a
+/// player keep its place while segments leave the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LivePlaylist {
+    /// `T`: the floor of TARGETDURATION.
+    hls_time: u32,
+    /// `L`: how many entries the window holds (at least 1).
+    size: u32,
+    /// The window, oldest first.
+    window: VecDeque<PlaylistEntry>,
+    /// Entries ever pushed; the first listed one has media sequence `pushed - window.len()`.
+    pushed: u64,
+    /// Discontinuity-marked entries that have left the window (DISCONTINUITY-SEQUENCE).
+    discontinuities_left: u64,
+    /// Highest TARGETDURATION so far: players require it never to decrease.
+    target: u64,
+    /// ENDLIST written: the stream is over.
+    ended: bool,
+}
+
+impl LivePlaylist {
+    /// An empty playlist for segments of nominal length `hls_time` and a window of `size`
+    /// entries (0 is treated as 1: a live playlist without entries is useless to players).
+    pub fn new(hls_time: u32, size: u32) -> Self {
+        Self {
+            hls_time,
+            size: size.max(1),
+            window: VecDeque::new(),
+            pushed: 0,
+            discontinuities_left: 0,
+            target: u64::from(hls_time),
+            ended: false,
+        }
+    }
+
+    /// Appends the next published segment; its media sequence number is the count of entries
+    /// pushed before it. The oldest entry leaves once the window is full.
+    pub fn push(&mut self, entry: PlaylistEntry) {
+        self.target = self.target.max(target_duration(entry.duration, self.hls_time));
+        self.window.push_back(entry);
+        self.pushed += 1;
+        while self.window.len() > self.size as usize {
+            if self.window.pop_front().is_some_and(|left| left.discontinuity) {
+                self.discontinuities_left += 1;
+            }
+        }
+    }
+
+    /// Marks the end of the stream: ENDLIST is appended, the window stays as it is.
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
+    /// Whether `end` was called.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Media sequence number of the first listed entry (of the next pushed one when empty).
+    pub fn media_sequence(&self) -> u64 {
+        self.pushed - self.window.len() as u64
+    }
+
+    /// Entries ever pushed: the media sequence number the next entry will get.
+    pub fn pushed(&self) -> u64 {
+        self.pushed
+    }
+
+    /// Current TARGETDURATION.
+    pub fn target_duration(&self) -> u64 {
+        self.target
+    }
+
+    /// The playlist text, exactly as stored.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(160 + 64 * self.window.len());
+        out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
+        let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", self.target);
+        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence());
+        if self.discontinuities_left > 0 {
+            let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", self.discontinuities_left);
+        }
+        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        for (i, entry) in self.window.iter().enumerate() {
+            if entry.discontinuity {
+                out.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            if i == 0 || entry.discontinuity {
+                let pdt = program_date_time(entry.program_date_time_ms);
+                let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{pdt}");
+            }
+            let _ = write!(out, "#EXTINF:{},\n{}.ts\n", extinf(entry.duration), entry.n);
+        }
+        if self.ended {
+            out.push_str("#EXT-X-ENDLIST\n");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_rational::Ratio;
+
+    /// 2025-03-01T10:00:00.000Z
+    const T0: i64 = 1_740_823_200_000;
+
+    fn entry(n: u64, secs: i64, discontinuity: bool) -> PlaylistEntry {
+        PlaylistEntry {
+            n,
+            duration: Ratio::from_integer(secs),
+            discontinuity,
+            program_date_time_ms: T0 + 3000 * n as i64,
+        }
+    }
+
+    #[test]
+    fn empty_playlist_has_only_the_header() {
+        let live = LivePlaylist::new(3, 3);
+        assert_eq!(
+            live.render(),
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:0\n\
+             #EXT-X-INDEPENDENT-SEGMENTS\n"
+        );
+    }
+
+    #[test]
+    fn reproduces_the_spec_example() {
+        let mut live = LivePlaylist::new(3, 3);
+        for n in 0..118 {
+            live.push(entry(n, 3, n == 50));
+        }
+        live.push(PlaylistEntry { program_date_time_ms: 1_740_823_554_000, ..entry(118, 3, false) });
+        live.push(entry(119, 3, false));
+        live.push(PlaylistEntry { program_date_time_ms: 1_740_823_563_412, ..entry(120, 3, true) });
+        assert_eq!(
+            live.render(),
+            "#EXTM3U\n\
+             #EXT-X-VERSION:3\n\
+             #EXT-X-TARGETDURATION:3\n\
+             #EXT-X-MEDIA-SEQUENCE:118\n\
+             #EXT-X-DISCONTINUITY-SEQUENCE:1\n\
+             #EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-PROGRAM-DATE-TIME:2025-03-01T10:05:54.000Z\n\
+             #EXTINF:3.000000,\n\
+             118.ts\n\
+             #EXTINF:3.000000,\n\
+             119.ts\n\
+             #EXT-X-DISCONTINUITY\n\
+             #EXT-X-PROGRAM-DATE-TIME:2025-03-01T10:06:03.412Z\n\
+             #EXTINF:3.000000,\n\
+             120.ts\n"
+        );
+    }
+
+    #[test]
+    fn window_slides_and_media_sequence_follows_the_first_entry() {
+        let mut live = LivePlaylist::new(3, 2);
+        live.push(entry(0, 3, false));
+        assert_eq!(live.media_sequence(), 0);
+        live.push(entry(1, 3, false));
+        live.push(entry(2, 3, false));
+        assert_eq!(live.media_sequence(), 1);
+        assert_eq!(
+            live.render(),
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:1\n\
+             #EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-PROGRAM-DATE-TIME:2025-03-01T10:00:03.000Z\n\
+             #EXTINF:3.000000,\n1.ts\n#EXTINF:3.000000,\n2.ts\n"
+        );
+    }
+
+    #[test]
+    fn media_sequence_counts_pushes_not_segment_numbers() {
+        let mut live = LivePlaylist::new(3, 2);
+        live.push(entry(0, 3, false));
+        live.push(entry(5, 3, true));
+        live.push(entry(6, 3, false));
+        assert_eq!(live.media_sequence(), 1);
+        let text = live.render();
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:1\n"), "{text}");
+        assert!(
+            text.contains(
+                "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2025-03-01T10:00:15.000Z\n#EXTINF:3.000000,\n5.ts\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn discontinuity_sequence_appears_once_a_marked_entry_leaves() {
+        let mut live = LivePlaylist::new(3, 2);
+        live.push(entry(0, 3, false));
+        live.push(entry(1, 3, true));
+        live.push(entry(2, 3, false));
+        let text = live.render();
+        assert!(!text.contains("DISCONTINUITY-SEQUENCE"), "{text}");
+        assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-DISCONTINUITY\n"), "{text}");
+        live.push(entry(3, 3, false));
+        assert_eq!(
+            live.render(),
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:2\n\
+             #EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-PROGRAM-DATE-TIME:2025-03-01T10:00:06.000Z\n\
+             #EXTINF:3.000000,\n2.ts\n#EXTINF:3.000000,\n3.ts\n"
+        );
+    }
+
+    #[test]
+    fn target_duration_rises_and_never_decreases() {
+        let mut live = LivePlaylist::new(3, 1);
+        live.push(entry(0, 3, false));
+        assert_eq!(live.target_duration(), 3);
+        live.push(PlaylistEntry { duration: Ratio::new(9, 2), ..entry(1, 0, false) });
+        assert_eq!(live.target_duration(), 5);
+        live.push(entry(2, 3, false));
+        assert_eq!(
+            live.render(),
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:5\n#EXT-X-MEDIA-SEQUENCE:2\n\
+             #EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-PROGRAM-DATE-TIME:2025-03-01T10:00:06.000Z\n\
+             #EXTINF:3.000000,\n2.ts\n"
+        );
+    }
+
+    #[test]
+    fn end_appends_endlist_and_keeps_the_window() {
+        let mut live = LivePlaylist::new(3, 2);
+        live.push(entry(0, 3, false));
+        live.push(PlaylistEntry { duration: Ratio::new(3003, 2000), ..entry(1, 0, false) });
+        let before = live.render();
+        live.end();
+        assert!(live.is_ended());
+        assert_eq!(live.render(), format!("{before}#EXT-X-ENDLIST\n"));
+        assert!(before.ends_with("#EXTINF:1.501500,\n1.ts\n"), "{before}");
+    }
+
+    #[test]
+    fn zero_size_behaves_as_a_window_of_one() {
+        let mut live = LivePlaylist::new(3, 0);
+        live.push(entry(0, 3, false));
+        live.push(entry(1, 3, false));
+        assert_eq!(live.media_sequence(), 1);
+        assert!(live.render().ends_with("#EXTINF:3.000000,\n1.ts\n"));
+    }
+
+    #[test]
+    fn serde_round_trip_keeps_every_counter() {
+        let mut live = LivePlaylist::new(3, 2);
+        for n in 0..5 {
+            live.push(entry(n, 3, n == 1));
+        }
+        let json = serde_json::to_string(&live).unwrap();
+        let mut back: LivePlaylist = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, live);
+        back.push(entry(5, 4, false));
+        live.push(entry(5, 4, false));
+        assert_eq!(back.render(), live.render());
+    }
+}

@@ -1,0 +1,411 @@
+//! The stream's publication state machine (output-layout §6–§10, §12).
+//!
+//! The transcoder feeds it each group once the group is durable in every rendition; the
+//! supervisor keeps a serialized copy so a restarted pipeline continues the same playlists,
+//! counters and announcements. Everything here is deterministic: the same state and the same
+//! calls give byte-identical output, which is what makes that hand-over safe.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use num_rational::Ratio;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::hls::format::decimal_trimmed;
+use crate::hls::master::MasterPlaylist;
+use crate::hls::{
+    add_duration, live_path, master_path, master_vod_path, segment_path, vod_path, LivePlaylist, PlaylistEntry, VodPart,
+};
+
+/// One rendition of the ladder, as fitted and encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenditionDesc {
+    /// Directory name and `Resolution` parameter, e.g. `1280x720-30~2000`.
+    pub label: String,
+    /// Encoded picture size (the padded one for an odd ORIGINAL): master `RESOLUTION`.
+    pub encoded_width: u32,
+    pub encoded_height: u32,
+    /// Output frame rate: master `FRAME-RATE`.
+    pub frame_rate: Ratio<i64>,
+    /// Master `CODECS`, e.g. `avc1.64001f,mp4a.40.2`.
+    pub codecs: String,
+    /// `~B` cap in kbit/s: raises the advertised BANDWIDTH to its floor.
+    pub max_kbps: Option<u32>,
+}
+
+/// What the publication rules depend on; fixed for the life of the stream, restarts included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamConfig {
+    pub channel: String,
+    pub stream_id: String,
+    /// Ladder order: ORIGINAL first when present.
+    pub renditions: Vec<RenditionDesc>,
+    /// `T`, seconds.
+    pub hls_time: u32,
+    /// `L`, entries in `live.m3u8` (0 is treated as 1).
+    pub live_size: u32,
+    /// `V`, entries per recording part (0 is treated as 1).
+    pub vod_max_size: u32,
+    /// Record True: VOD parts are written and nothing is deleted.
+    pub record: bool,
+    /// Audio bit rate in kbit/s, 0 without audio: part of the `~B` bandwidth floor.
+    pub audio_kbps: u32,
+    /// `HLS_MASTER_PLAYLIST`.
+    pub master: bool,
+}
+
+/// Segment N of one rendition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenditionSegment {
+    /// Exact EXTINF.
+    pub duration: Ratio<i64>,
+    /// Size of the whole `.ts` file.
+    pub bytes: u64,
+}
+
+/// Group N: segment N of every rendition, all durable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub n: u64,
+    /// The group starts a new timeline (first group of a restarted run, or after a skip).
+    pub discontinuity: bool,
+    /// Wall-clock time of the group's first frame, Unix milliseconds.
+    pub program_date_time_ms: i64,
+    /// One per rendition, in ladder order.
+    pub renditions: Vec<RenditionSegment>,
+}
+
+/// STREAM-AVAILABLE `Stream-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StreamType {
+    #[serde(rename = "HLS-LIVE")]
+    HlsLive,
+    #[serde(rename = "HLS-VOD")]
+    HlsVod,
+    #[serde(rename = "IMG-PREVIEW")]
+    ImgPreview,
+}
+
+impl StreamType {
+    /// The wire token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamType::HlsLive => "HLS-LIVE",
+            StreamType::HlsVod => "HLS-VOD",
+            StreamType::ImgPreview => "IMG-PREVIEW",
+        }
+    }
+}
+
+impl fmt::Display for StreamType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A STREAM-AVAILABLE to send (channel and id come from the job).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub stream_type: StreamType,
+    pub resolution: String,
+    pub index_file: String,
+    /// HLS-VOD with K ≥ 1 only.
+    pub start_time: Option<String>,
+}
+
+/// A file to store whole (playlists: latest content wins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileWrite {
+    pub path: String,
+    pub content: String,
+    /// Send this once this write is durable.
+    pub announce: Option<Announcement>,
+}
+
+/// What one call asks the caller to do, in this order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    pub writes: Vec<FileWrite>,
+    /// Segments to delete, best effort.
+    pub deletes: Vec<String>,
+}
+
+/// A group the state cannot publish; the state is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PublishError {
+    #[error("stream is finished: group {n} cannot be published")]
+    Finished { n: u64 },
+    #[error("group {n} has {got} renditions, the ladder has {expected}")]
+    RenditionCount { n: u64, expected: usize, got: usize },
+    #[error("group {n} does not come after the last published group {last}")]
+    NotIncreasing { n: u64, last: u64 },
+    #[error("group {n}, rendition {rendition}: duration {numer}/{denom} is not a valid length")]
+    BadDuration { n: u64, rendition: usize, numer: i64, denom: i64 },
+}
+
+/// Per-rendition playlists and what was already announced for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct RenditionState {
+    live: LivePlaylist,
+    /// HLS-LIVE goes out once per rendition, restarts included (protocol §9.1.6).
+    live_announced: bool,
+    /// The current recording part (Record True), from its first entry on.
+    vod: Option<VodPart>,
+    /// Σ EXTINF of this rendition's finished parts: Start-Time of the current part.
+    vod_start: Ratio<i64>,
+}
+
+/// Publication state of one stream. Serialize it to hand a stream over to a restarted run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    cfg: StreamConfig,
+    renditions: Vec<RenditionState>,
+    /// Groups published so far: the next media sequence number.
+    published: u64,
+    /// Highest N published: numbering must keep increasing.
+    last_n: Option<u64>,
+    /// The next published group carries a discontinuity.
+    discontinuity_next: bool,
+    /// ENDLIST written: nothing more is published.
+    finished: bool,
+    /// Measures behind `master.m3u8`.
+    live_master: MasterPlaylist,
+    /// Part K the current recording parts and `vod_master` belong to.
+    vod_part: Option<u64>,
+    /// Measures behind `master-vod-{K}.m3u8` for the current part.
+    vod_master: MasterPlaylist,
+    /// Record False: published N whose segments are still stored, oldest first.
+    stored: VecDeque<u64>,
+}
+
+impl StreamState {
+    /// A stream with nothing published yet.
+    pub fn new(cfg: StreamConfig) -> Self {
+        let count = cfg.renditions.len();
+        let renditions = (0..count)
+            .map(|_| RenditionState {
+                live: LivePlaylist::new(cfg.hls_time, cfg.live_size),
+                live_announced: false,
+                vod: None,
+                vod_start: Ratio::from_integer(0),
+            })
+            .collect();
+        Self {
+            cfg,
+            renditions,
+            published: 0,
+            last_n: None,
+            discontinuity_next: false,
+            finished: false,
+            live_master: MasterPlaylist::new(count),
+            vod_part: None,
+            vod_master: MasterPlaylist::new(count),
+            stored: VecDeque::new(),
+        }
+    }
+
+    /// The configuration the state was built with.
+    pub fn config(&self) -> &StreamConfig {
+        &self.cfg
+    }
+
+    /// Media sequence number the next published group gets.
+    pub fn next_msn(&self) -> u64 {
+        self.published
+    }
+
+    /// Highest N published so far.
+    pub fn last_published(&self) -> Option<u64> {
+        self.last_n
+    }
+
+    /// Whether `finish` was called.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The next published group carries `#EXT-X-DISCONTINUITY` (after a skip or a restart).
+    pub fn mark_discontinuity_next(&mut self) {
+        self.discontinuity_next = true;
+    }
+
+    /// Group `g` is durable in every rendition: append it everywhere.
+    pub fn publish(&mut self, g: &GroupRecord) -> Result<Publication, PublishError> {
+        let durations = self.check(g)?;
+        let discontinuity = g.discontinuity || std::mem::take(&mut self.discontinuity_next);
+        let entries: Vec<PlaylistEntry> = durations
+            .into_iter()
+            .map(|duration| PlaylistEntry {
+                n: g.n,
+                duration,
+                discontinuity,
+                program_date_time_ms: g.program_date_time_ms,
+            })
+            .collect();
+        let mut out = Publication::default();
+        let part = self.published / u64::from(self.cfg.vod_max_size.max(1));
+        if self.cfg.record && self.vod_part.is_some_and(|k| k != part) {
+            self.finish_vod_part(&mut out);
+        }
+        for (i, entry) in entries.iter().enumerate() {
+            self.push_live(i, entry.clone(), &mut out);
+            self.live_master.record(i, g.renditions[i].bytes, entry.duration);
+        }
+        if self.cfg.record {
+            self.vod_part = Some(part);
+            for (i, entry) in entries.iter().enumerate() {
+                self.push_vod(i, part, entry, &mut out);
+                self.vod_master.record(i, g.renditions[i].bytes, entry.duration);
+            }
+        }
+        if self.masters_enabled() {
+            if self.live_master.needs_write() {
+                out.writes.push(self.live_master_write());
+            }
+            if self.cfg.record && self.vod_master.needs_write() {
+                out.writes.push(self.vod_master_write(part));
+            }
+        }
+        self.published += 1;
+        self.last_n = Some(g.n);
+        if !self.cfg.record {
+            self.delete_old_segments(g.n, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// End of stream: ENDLIST in every live playlist, the current part finished, final masters.
+    /// Idempotent; nothing is written for a stream that never published.
+    pub fn finish(&mut self) -> Publication {
+        let mut out = Publication::default();
+        if std::mem::replace(&mut self.finished, true) || self.published == 0 {
+            return out;
+        }
+        for (r, desc) in self.renditions.iter_mut().zip(&self.cfg.renditions) {
+            r.live.end();
+            let path = live_path(&self.cfg.channel, &self.cfg.stream_id, &desc.label);
+            out.writes.push(FileWrite { path, content: r.live.render(), announce: None });
+        }
+        if self.masters_enabled() {
+            out.writes.push(self.live_master_write());
+        }
+        self.finish_vod_part(&mut out);
+        out
+    }
+
+    /// Rejects a group that does not fit; returns its durations reduced to lowest terms.
+    fn check(&self, g: &GroupRecord) -> Result<Vec<Ratio<i64>>, PublishError> {
+        let n = g.n;
+        if self.finished {
+            return Err(PublishError::Finished { n });
+        }
+        let expected = self.cfg.renditions.len();
+        if g.renditions.len() != expected {
+            return Err(PublishError::RenditionCount { n, expected, got: g.renditions.len() });
+        }
+        if let Some(last) = self.last_n.filter(|&last| n <= last) {
+            return Err(PublishError::NotIncreasing { n, last });
+        }
+        let durations = g.renditions.iter().enumerate().map(|(rendition, seg)| {
+            let (numer, denom) = (*seg.duration.numer(), *seg.duration.denom());
+            // Ratio::new negates i64::MIN parts when normalising signs, so keep them out.
+            let valid =
+                denom != 0 && numer != i64::MIN && denom != i64::MIN && (numer == 0 || (numer > 0) == (denom > 0));
+            if valid {
+                Ok(Ratio::new(numer, denom))
+            } else {
+                Err(PublishError::BadDuration { n, rendition, numer, denom })
+            }
+        });
+        durations.collect()
+    }
+
+    fn masters_enabled(&self) -> bool {
+        self.cfg.master && !self.cfg.renditions.is_empty()
+    }
+
+    fn push_live(&mut self, i: usize, entry: PlaylistEntry, out: &mut Publication) {
+        let (cfg, r) = (&self.cfg, &mut self.renditions[i]);
+        let label = &cfg.renditions[i].label;
+        r.live.push(entry);
+        let path = live_path(&cfg.channel, &cfg.stream_id, label);
+        let announce = (!std::mem::replace(&mut r.live_announced, true)).then(|| Announcement {
+            stream_type: StreamType::HlsLive,
+            resolution: label.clone(),
+            index_file: path.clone(),
+            start_time: None,
+        });
+        out.writes.push(FileWrite { path, content: r.live.render(), announce });
+    }
+
+    fn push_vod(&mut self, i: usize, part: u64, entry: &PlaylistEntry, out: &mut Publication) {
+        let (cfg, r) = (&self.cfg, &mut self.renditions[i]);
+        let label = &cfg.renditions[i].label;
+        let vod = r.vod.get_or_insert_with(|| VodPart::new(part, cfg.hls_time));
+        let first_write = vod.is_empty();
+        // The current part is finished only by `finish_vod_part`, which also drops it.
+        let pushed = vod.push(entry);
+        debug_assert!(pushed.is_ok(), "{pushed:?}");
+        let path = vod_path(&cfg.channel, &cfg.stream_id, label, part);
+        let announce = first_write.then(|| Announcement {
+            stream_type: StreamType::HlsVod,
+            resolution: label.clone(),
+            index_file: path.clone(),
+            start_time: (part >= 1).then(|| decimal_trimmed(r.vod_start)),
+        });
+        out.writes.push(FileWrite { path, content: vod.render(), announce });
+    }
+
+    /// Rewrites every rendition's current part as VOD + ENDLIST, and its master with final
+    /// values; the next entry starts part K+1 whose Start-Time includes this part.
+    fn finish_vod_part(&mut self, out: &mut Publication) {
+        let Some(part) = self.vod_part.take() else {
+            return;
+        };
+        for (r, desc) in self.renditions.iter_mut().zip(&self.cfg.renditions) {
+            let Some(mut vod) = r.vod.take().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            vod.finish();
+            r.vod_start = add_duration(r.vod_start, vod.total_duration());
+            let path = vod_path(&self.cfg.channel, &self.cfg.stream_id, &desc.label, part);
+            out.writes.push(FileWrite { path, content: vod.render(), announce: None });
+        }
+        if self.masters_enabled() {
+            out.writes.push(self.vod_master_write(part));
+        }
+        self.vod_master = MasterPlaylist::new(self.cfg.renditions.len());
+    }
+
+    fn live_master_write(&mut self) -> FileWrite {
+        let content = self.live_master.render(&self.cfg.renditions, self.cfg.audio_kbps, "live.m3u8");
+        FileWrite { path: master_path(&self.cfg.channel, &self.cfg.stream_id), content, announce: None }
+    }
+
+    fn vod_master_write(&mut self, part: u64) -> FileWrite {
+        let index = format!("vod-{part}.m3u8");
+        let content = self.vod_master.render(&self.cfg.renditions, self.cfg.audio_kbps, &index);
+        let path = master_vod_path(&self.cfg.channel, &self.cfg.stream_id, part);
+        FileWrite { path, content, announce: None }
+    }
+
+    /// Record False: segments numbered below N+1−2L go, but the newest 2L published always
+    /// stay, so that after skips no playlist still listing a segment loses it.
+    fn delete_old_segments(&mut self, n: u64, out: &mut Publication) {
+        self.stored.push_back(n);
+        let keep = 2 * u64::from(self.cfg.live_size.max(1));
+        let below = (n + 1).saturating_sub(keep);
+        while self.stored.len() as u64 > keep && self.stored.front().is_some_and(|&old| old < below) {
+            let Some(old) = self.stored.pop_front() else {
+                break;
+            };
+            for desc in &self.cfg.renditions {
+                out.deletes.push(segment_path(&self.cfg.channel, &self.cfg.stream_id, &desc.label, old));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

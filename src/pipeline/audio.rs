@@ -1,0 +1,204 @@
+//! Audio: decoded once, resampled to planar float, encoded once to AAC; the packets are
+//! shared by every rendition. Timestamps count samples from the first audio frame at or
+//! after the first video frame, so audio stays continuous within a run.
+
+use std::collections::VecDeque;
+
+use ffmpeg::format::Sample;
+use ffmpeg::software::resampling;
+use ffmpeg::util::channel_layout::ChannelLayout;
+use ffmpeg::{codec, frame, Packet, Rational};
+use ffmpeg_next as ffmpeg;
+
+use super::clock::{SourceClock, Q};
+use super::{drain, PipelineError};
+
+#[derive(Debug, Clone)]
+pub struct AudioSettings {
+    pub codec: String,
+    pub bitrate_kbps: u32,
+}
+
+pub struct AudioTranscoder {
+    decoder: ffmpeg::decoder::Audio,
+    stream_tb: Rational,
+    resampler: Option<(ResamplerKey, resampling::Context)>,
+    encoder: ffmpeg::encoder::Audio,
+    out_rate: u32,
+    out_layout: ChannelLayout,
+    /// Resampled samples waiting to fill an encoder frame, one queue per channel.
+    fifo: Vec<VecDeque<f32>>,
+    next_pts: Option<i64>,
+    frame_size: usize,
+    decode_errors: u64,
+}
+
+type ResamplerKey = (Sample, u64, u32);
+
+impl AudioTranscoder {
+    pub fn new(stream: &ffmpeg::format::stream::Stream, settings: &AudioSettings) -> Result<Self, PipelineError> {
+        let fail = |reason: String| PipelineError::Audio { reason };
+        let ctx = codec::context::Context::from_parameters(stream.parameters()).map_err(|e| fail(e.to_string()))?;
+        let decoder = ctx.decoder().audio().map_err(|e| fail(format!("no decoder for the audio stream: {e}")))?;
+        let in_rate = decoder.rate();
+        let out_rate = if in_rate == 44_100 || in_rate == 48_000 { in_rate } else { 48_000 };
+        let channels = decoder.channels().clamp(1, 2) as i32;
+        let out_layout = ChannelLayout::default(channels);
+
+        let codec = ffmpeg::encoder::find_by_name(&settings.codec)
+            .ok_or_else(|| fail(format!("audio encoder {} not found in this FFmpeg build", settings.codec)))?;
+        let mut enc =
+            codec::context::Context::new_with_codec(codec).encoder().audio().map_err(|e| fail(e.to_string()))?;
+        enc.set_rate(out_rate as i32);
+        enc.set_channel_layout(out_layout);
+        enc.set_channels(channels);
+        enc.set_format(Sample::F32(ffmpeg::format::sample::Type::Planar));
+        enc.set_bit_rate(settings.bitrate_kbps as usize * 1000);
+        enc.set_time_base(Rational::new(1, out_rate as i32));
+        enc.set_flags(codec::Flags::GLOBAL_HEADER);
+        let encoder = enc
+            .open_with(ffmpeg::Dictionary::new())
+            .map_err(|e| fail(format!("cannot open {}: {e}", settings.codec)))?;
+        let frame_size = (encoder.frame_size() as usize).max(1);
+        Ok(AudioTranscoder {
+            decoder,
+            stream_tb: stream.time_base(),
+            resampler: None,
+            encoder,
+            out_rate,
+            out_layout,
+            fifo: vec![VecDeque::new(); channels as usize],
+            next_pts: None,
+            frame_size,
+            decode_errors: 0,
+        })
+    }
+
+    pub fn encoder(&self) -> &ffmpeg::encoder::Audio {
+        &self.encoder
+    }
+
+    pub fn time_base(&self) -> Rational {
+        Rational::new(1, self.out_rate as i32)
+    }
+
+    pub fn on_packet(
+        &mut self,
+        packet: &Packet,
+        clock: &SourceClock,
+        out: &mut Vec<Packet>,
+    ) -> Result<(), PipelineError> {
+        if let Err(e) = self.decoder.send_packet(packet) {
+            // A corrupt audio packet costs a few milliseconds of sound, never the stream.
+            self.decode_errors += 1;
+            if self.decode_errors == 1 || self.decode_errors % 1000 == 0 {
+                tracing::warn!(errors = self.decode_errors, "audio decode error: {e}");
+            }
+            return Ok(());
+        }
+        self.receive_frames(clock, out)
+    }
+
+    pub fn flush(&mut self, clock: &SourceClock, out: &mut Vec<Packet>) -> Result<(), PipelineError> {
+        let _ = self.decoder.send_eof();
+        self.receive_frames(clock, out)?;
+        if self.next_pts.is_some() && !self.fifo[0].is_empty() {
+            let n = self.fifo[0].len();
+            self.encode_samples(n, out)?;
+        }
+        self.encoder.send_eof().map_err(|e| PipelineError::Audio { reason: e.to_string() })?;
+        self.receive_packets(out)
+    }
+
+    fn receive_frames(&mut self, clock: &SourceClock, out: &mut Vec<Packet>) -> Result<(), PipelineError> {
+        loop {
+            let mut decoded = frame::Audio::empty();
+            match drain(self.decoder.receive_frame(&mut decoded)) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => {
+                    self.decode_errors += 1;
+                    tracing::debug!("audio decode error: {e}");
+                    return Ok(());
+                }
+            }
+            if self.next_pts.is_none() {
+                let Some(start) = self.start_time(&decoded, clock) else {
+                    continue;
+                };
+                self.next_pts = Some((start * self.out_rate as i64).round().to_integer());
+            }
+            self.resample(&decoded)?;
+            while self.fifo[0].len() >= self.frame_size {
+                self.encode_samples(self.frame_size, out)?;
+            }
+        }
+    }
+
+    /// Run time of a decoded frame; `None` (drop it) before the first video frame.
+    fn start_time(&self, decoded: &frame::Audio, clock: &SourceClock) -> Option<Q> {
+        let pts = decoded.timestamp().or(decoded.pts())?;
+        let absolute = Q::new(pts * self.stream_tb.numerator() as i64, self.stream_tb.denominator() as i64);
+        clock.seconds_since_start(absolute).filter(|t| *t >= Q::from_integer(0))
+    }
+
+    fn resample(&mut self, decoded: &frame::Audio) -> Result<(), PipelineError> {
+        let layout = if decoded.channel_layout().bits() == 0 {
+            ChannelLayout::default(decoded.channels() as i32)
+        } else {
+            decoded.channel_layout()
+        };
+        let key = (decoded.format(), layout.bits(), decoded.rate());
+        if self.resampler.as_ref().map(|(k, _)| *k) != Some(key) {
+            let ctx = resampling::Context::get(
+                decoded.format(),
+                layout,
+                decoded.rate(),
+                Sample::F32(ffmpeg::format::sample::Type::Planar),
+                self.out_layout,
+                self.out_rate,
+            )
+            .map_err(|e| PipelineError::Audio { reason: format!("cannot resample: {e}") })?;
+            self.resampler = Some((key, ctx));
+        }
+        let (_, resampler) = self.resampler.as_mut().expect("set above");
+        let capacity = decoded.samples() as u64 * self.out_rate as u64 / decoded.rate().max(1) as u64 + 64;
+        let mut converted =
+            frame::Audio::new(Sample::F32(ffmpeg::format::sample::Type::Planar), capacity as usize, self.out_layout);
+        let mut input = decoded.clone();
+        input.set_channel_layout(layout);
+        resampler
+            .run(&input, &mut converted)
+            .map_err(|e| PipelineError::Audio { reason: format!("resampling failed: {e}") })?;
+        for (ch, queue) in self.fifo.iter_mut().enumerate() {
+            queue.extend(&converted.plane::<f32>(ch)[..converted.samples()]);
+        }
+        Ok(())
+    }
+
+    fn encode_samples(&mut self, n: usize, out: &mut Vec<Packet>) -> Result<(), PipelineError> {
+        let mut f = frame::Audio::new(Sample::F32(ffmpeg::format::sample::Type::Planar), n, self.out_layout);
+        f.set_rate(self.out_rate);
+        for (ch, queue) in self.fifo.iter_mut().enumerate() {
+            for (dst, src) in f.plane_mut::<f32>(ch).iter_mut().zip(queue.drain(..n)) {
+                *dst = src;
+            }
+        }
+        let pts = self.next_pts.expect("started");
+        f.set_pts(Some(pts));
+        self.next_pts = Some(pts + n as i64);
+        self.encoder.send_frame(&f).map_err(|e| PipelineError::Audio { reason: format!("encoding failed: {e}") })?;
+        self.receive_packets(out)
+    }
+
+    fn receive_packets(&mut self, out: &mut Vec<Packet>) -> Result<(), PipelineError> {
+        loop {
+            let mut packet = Packet::empty();
+            match drain(self.encoder.receive_packet(&mut packet)) {
+                Ok(true) => out.push(packet),
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(PipelineError::Audio { reason: format!("encoder error: {e}") }),
+            }
+        }
+    }
+}

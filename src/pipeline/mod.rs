@@ -1,0 +1,472 @@
+//! The libav pipeline of one stream: demux and decode once, fan the pictures out to one
+//! thread per rendition (cascading scaled pictures to smaller renditions), encode audio
+//! once, cut keyframe-aligned segments, take previews. Blocking code on OS threads; its
+//! only output is the non-blocking [`sink::Sink`].
+
+pub mod audio;
+pub mod clock;
+pub mod input;
+pub mod picture;
+pub mod preview;
+pub mod segmenter;
+pub mod sink;
+pub mod video;
+
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ffmpeg::{codec, media, Packet};
+use ffmpeg_next as ffmpeg;
+
+use crate::ladder::Profile;
+use crate::ladder::{Rendition, RequestItem, SourceVideo};
+use clock::{SegmentGrid, SourceClock, Q};
+use input::{Source, Watchdog};
+use picture::Picture;
+use preview::PreviewSpec;
+use sink::{MediaOutput, Sink};
+use video::{RungInput, RungWorker, VideoSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot open source {source_url}: {reason}")]
+    Open { source_url: String, reason: String },
+    #[error("source {source_url} sent no media within {seconds} s; check that the publisher is live and that the ingest server lets this worker play")]
+    SourceTimeout { source_url: String, seconds: u64 },
+    #[error("source {source_url} has no video stream")]
+    NoVideo { source_url: String },
+    #[error("video decoder: {reason}")]
+    Decode { reason: String },
+    #[error("rendition {rung}: {reason}")]
+    Encode { rung: String, reason: String },
+    #[error("rendition {rung}: muxing failed: {reason}")]
+    Mux { rung: String, reason: String },
+    #[error("audio: {reason}")]
+    Audio { reason: String },
+    #[error("previews: {reason}")]
+    Preview { reason: String },
+    #[error("stopped before the source produced media")]
+    Stopped,
+    #[error("pipeline thread panicked: {0}")]
+    Panic(String),
+}
+
+/// Why a run ended normally (everything flushed and segmented).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    EndOfStream,
+    /// No media for the source timeout while running: treated as EOF (spec §9.2).
+    SourceStalled,
+    Stopped,
+    DurationReached,
+    FragmentLimit,
+}
+
+/// Which renditions to produce.
+#[derive(Debug, Clone)]
+pub enum LadderChoice {
+    Items(Vec<RequestItem>),
+    Profile(Profile),
+    /// The ladder of an earlier run of the same stream (restart): kept as is.
+    Fixed(Vec<Rendition>),
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub source: Source,
+    pub ladder: LadderChoice,
+    pub hls_time: u32,
+    pub video: VideoSettings,
+    pub audio: audio::AudioSettings,
+    pub previews: Option<PreviewSpec>,
+    pub source_timeout: Duration,
+    /// Stop after this much media time (`--duration`).
+    pub max_media: Option<Duration>,
+    /// Stop before this run-local segment (fragment limit minus segments already made).
+    pub max_segments: Option<u64>,
+    /// First segment number of this run (restart: highest ever produced + 1).
+    pub first_segment: u64,
+    /// First preview number of this run.
+    pub first_preview: u64,
+}
+
+/// Maps a libav receive result: `Ok(true)` got one, `Ok(false)` drained (EAGAIN or EOF).
+pub fn drain(result: Result<(), ffmpeg::Error>) -> Result<bool, ffmpeg::Error> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::ffi::EAGAIN => Ok(false),
+        Err(ffmpeg::Error::Eof) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// For each rendition, the index of the rendition it scales from (`None` = the decoded
+/// source). A rendition cascades from the smallest larger one when that is smaller than
+/// the source, has at least its frame rate and carries no padding.
+pub fn cascade_parents(renditions: &[Rendition], source_w: u32, source_h: u32) -> Vec<Option<usize>> {
+    let area = |r: &Rendition| r.encoded_width as u64 * r.encoded_height as u64;
+    let source_area = source_w as u64 * source_h as u64;
+    renditions
+        .iter()
+        .map(|child| {
+            renditions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| {
+                    !p.original
+                        && area(p) > area(child)
+                        && area(p) < source_area
+                        && p.encoded_width >= child.encoded_width
+                        && p.encoded_height >= child.encoded_height
+                        && p.rate >= child.rate
+                })
+                .min_by_key(|(_, p)| area(p))
+                .map(|(i, _)| i)
+        })
+        .collect()
+}
+
+/// Runs one pipeline to the end. Blocks the calling thread.
+pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Result<EndReason, PipelineError> {
+    let mut input = input::open(&cfg.source, watchdog)?;
+    let source_url = cfg.source.redacted();
+    let video_stream = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| PipelineError::NoVideo { source_url: source_url.clone() })?;
+    let video_index = video_stream.index();
+    let video_tb = video_stream.time_base();
+    let mut decoder = open_video_decoder(&video_stream)?;
+    let source = SourceVideo {
+        width: decoder.width() as i64,
+        height: decoder.height() as i64,
+        avg_rate: to_q(video_stream.avg_frame_rate()),
+        base_rate: to_q(video_stream.rate()),
+    };
+    let rs = source.rs();
+    let renditions = match &cfg.ladder {
+        LadderChoice::Items(items) => crate::ladder::fit_ladder(&source, items),
+        LadderChoice::Profile(profile) => profile.fit(&source),
+        LadderChoice::Fixed(r) => r.clone(),
+    };
+
+    let audio_stream = input.streams().best(media::Type::Audio);
+    let audio_index = audio_stream.as_ref().map(|s| s.index());
+    let mut audio = match &audio_stream {
+        Some(stream) => match audio::AudioTranscoder::new(stream, &cfg.audio) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!("audio stream ignored: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    tracing::info!(
+        source = %source_url,
+        width = source.width,
+        height = source.height,
+        rate = %format_rate(source.r0()),
+        audio = audio.is_some(),
+        ladder = %renditions.iter().map(|r| r.label.as_str()).collect::<Vec<_>>().join(","),
+        "source opened"
+    );
+    sink.send(MediaOutput::Ladder {
+        renditions: renditions.clone(),
+        audio: audio.is_some(),
+        source: format!("{}x{} @ {}", source.width, source.height, format_rate(source.r0())),
+    });
+
+    let segments = SegmentGrid { rs, hls_time: cfg.hls_time as i64 };
+    let audio_params = audio.as_ref().map(|a| (codec::Parameters::from(a.encoder()), a.time_base()));
+    let (roots, mut threads) = spawn_renditions(cfg, &renditions, &source, rs, segments, audio_params, sink)?;
+    let (preview_tx, preview_thread) = match cfg.previews {
+        Some(spec) => {
+            let (tx, rx) = sync_channel::<(u64, Arc<Picture>)>(2);
+            let sink = sink.clone();
+            let handle = std::thread::Builder::new()
+                .name("preview".into())
+                .spawn(move || preview::run(spec, rx, sink))
+                .expect("spawn preview thread");
+            (Some(tx), Some(handle))
+        }
+        None => (None, None),
+    };
+
+    let mut reader = Reader {
+        clock: SourceClock::new(rs, to_q(video_tb).unwrap_or(Q::new(1, 1000))),
+        segments,
+        roots,
+        preview_tx,
+        previews: cfg.previews,
+        next_preview: 0,
+        first_preview: cfg.first_preview,
+        stop_at: stop_time(cfg, segments),
+        last_g: None,
+        frames: 0,
+        last_progress: Instant::now(),
+        sink: sink.clone(),
+        audio_packets: Vec::new(),
+    };
+
+    let mut reason = EndReason::EndOfStream;
+    let mut decode_errors = 0u64;
+    'read: loop {
+        let mut packet = Packet::empty();
+        match packet.read(&mut input) {
+            Ok(()) => watchdog.touch(),
+            Err(ffmpeg::Error::Eof) => break,
+            Err(ffmpeg::Error::Exit) => {
+                reason = if watchdog.stop_requested() { EndReason::Stopped } else { EndReason::SourceStalled };
+                break;
+            }
+            Err(e) => {
+                if watchdog.stop_requested() {
+                    reason = EndReason::Stopped;
+                } else {
+                    tracing::warn!(source = %source_url, "read error, ending the stream: {e}");
+                }
+                break;
+            }
+        }
+        if watchdog.stop_requested() {
+            reason = EndReason::Stopped;
+            break;
+        }
+        if packet.stream() == video_index {
+            if let Err(e) = decoder.send_packet(&packet) {
+                decode_errors += 1;
+                if decode_errors == 1 || decode_errors % 100 == 0 {
+                    tracing::warn!(errors = decode_errors, "video decode error (packet skipped): {e}");
+                }
+                continue;
+            }
+            if let Some(r) = reader.receive_frames(&mut decoder)? {
+                reason = r;
+                break 'read;
+            }
+        } else if Some(packet.stream()) == audio_index {
+            if let Some(a) = audio.as_mut() {
+                a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
+                reader.send_audio();
+            }
+        }
+    }
+    drop(input);
+    // Flush the decoder unless a limit already cut the run.
+    if !matches!(reason, EndReason::DurationReached | EndReason::FragmentLimit) {
+        let _ = decoder.send_eof();
+        if let Some(r) = reader.receive_frames(&mut decoder)? {
+            reason = r;
+        }
+    }
+    if let Some(a) = audio.as_mut() {
+        a.flush(&reader.clock, &mut reader.audio_packets)?;
+        reader.send_audio();
+    }
+    let started = reader.last_g.is_some();
+    reader.end();
+    drop(reader.preview_tx.take());
+    let mut first_error = None;
+    threads.extend(preview_thread);
+    for handle in threads {
+        let result = handle.join().unwrap_or_else(|p| Err(PipelineError::Panic(panic_message(&p))));
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    if !started {
+        return Err(match reason {
+            EndReason::Stopped => PipelineError::Stopped,
+            EndReason::SourceStalled => {
+                PipelineError::SourceTimeout { source_url, seconds: cfg.source_timeout.as_secs() }
+            }
+            _ => PipelineError::Decode { reason: format!("no decodable video frame in {source_url}") },
+        });
+    }
+    Ok(reason)
+}
+
+/// The run-local time at which reading stops, and why.
+fn stop_time(cfg: &PipelineConfig, segments: SegmentGrid) -> Option<(Q, EndReason)> {
+    let by_segments = cfg.max_segments.map(|m| (segments.boundary(m as i64), EndReason::FragmentLimit));
+    let by_duration = cfg.max_media.map(|d| (Q::new(d.as_millis() as i64, 1000), EndReason::DurationReached));
+    match (by_segments, by_duration) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+type RungHandle = JoinHandle<Result<(), PipelineError>>;
+
+fn spawn_renditions(
+    cfg: &PipelineConfig,
+    renditions: &[Rendition],
+    source: &SourceVideo,
+    rs: Q,
+    segments: SegmentGrid,
+    audio: Option<(codec::Parameters, ffmpeg::Rational)>,
+    sink: &Sink,
+) -> Result<(Vec<SyncSender<RungInput>>, Vec<RungHandle>), PipelineError> {
+    let parents = cascade_parents(renditions, source.width as u32, source.height as u32);
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for _ in renditions {
+        let (tx, rx) = sync_channel::<RungInput>(16);
+        senders.push(tx);
+        receivers.push(Some(rx));
+    }
+    let mut roots = Vec::new();
+    let mut children: Vec<Vec<SyncSender<RungInput>>> = vec![Vec::new(); renditions.len()];
+    for (i, parent) in parents.iter().enumerate() {
+        match parent {
+            Some(p) => children[*p].push(senders[i].clone()),
+            None => roots.push(senders[i].clone()),
+        }
+    }
+    drop(senders);
+    let mut handles = Vec::new();
+    for (i, rendition) in renditions.iter().enumerate() {
+        let segmenter_sink = sink.clone();
+        let label = rendition.label.clone();
+        let first_n = cfg.first_segment;
+        let audio = audio.clone();
+        let rate = rendition.rate;
+        let worker =
+            RungWorker::new(i, rendition.clone(), rs, segments, &cfg.video, std::mem::take(&mut children[i]), |enc| {
+                segmenter::Segmenter::new(i, label, first_n, enc, rate, audio, segmenter_sink)
+            })?;
+        let rx = receivers[i].take().expect("one receiver per rendition");
+        let handle = std::thread::Builder::new()
+            .name(format!("rung-{}", rendition.label))
+            .spawn(move || worker.run(rx))
+            .expect("spawn rendition thread");
+        handles.push(handle);
+    }
+    Ok((roots, handles))
+}
+
+/// The decode side of the reader thread: clock, stop conditions, previews, fan-out.
+struct Reader {
+    clock: SourceClock,
+    segments: SegmentGrid,
+    roots: Vec<SyncSender<RungInput>>,
+    preview_tx: Option<SyncSender<(u64, Arc<Picture>)>>,
+    previews: Option<PreviewSpec>,
+    next_preview: u64,
+    first_preview: u64,
+    stop_at: Option<(Q, EndReason)>,
+    last_g: Option<i64>,
+    frames: u64,
+    last_progress: Instant,
+    sink: Sink,
+    audio_packets: Vec<Packet>,
+}
+
+impl Reader {
+    /// Receives decoded frames; `Some(reason)` when a stop limit was reached.
+    fn receive_frames(&mut self, decoder: &mut ffmpeg::decoder::Video) -> Result<Option<EndReason>, PipelineError> {
+        loop {
+            let mut frame = ffmpeg::frame::Video::empty();
+            match drain(decoder.receive_frame(&mut frame)) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => {
+                    tracing::debug!("video decode error: {e}");
+                    return Ok(None);
+                }
+            }
+            let Some(g) = self.clock.index(frame.timestamp().or(frame.pts())) else {
+                continue;
+            };
+            let t = self.clock.time_of(g);
+            if let Some((limit, reason)) = self.stop_at {
+                if t >= limit {
+                    return Ok(Some(reason));
+                }
+            }
+            self.last_g = Some(g);
+            self.frames += 1;
+            let picture = Picture::new(frame);
+            self.take_previews(t, &picture);
+            self.roots.retain(|root| root.send(RungInput::Video { picture: picture.clone(), g }).is_ok());
+            if self.roots.is_empty() {
+                // Every rendition thread has failed; they report why when joined.
+                return Ok(Some(EndReason::Stopped));
+            }
+            if self.last_progress.elapsed() >= Duration::from_secs(1) {
+                self.last_progress = Instant::now();
+                let media_seconds = *t.numer() as f64 / *t.denom() as f64;
+                self.sink.send(MediaOutput::Progress { media_seconds, frames: self.frames });
+            }
+        }
+    }
+
+    fn take_previews(&mut self, t: Q, picture: &Arc<Picture>) {
+        let (Some(spec), Some(tx)) = (self.previews, self.preview_tx.as_ref()) else {
+            return;
+        };
+        // Image N is the first frame with t >= N*D; a jump over several multiples reuses it.
+        while t >= Q::from_integer(self.next_preview as i64 * spec.interval as i64) {
+            if tx.send((self.first_preview + self.next_preview, picture.clone())).is_err() {
+                self.preview_tx = None;
+                return;
+            }
+            self.next_preview += 1;
+        }
+    }
+
+    fn send_audio(&mut self) {
+        for packet in self.audio_packets.drain(..) {
+            let shared = Arc::new(packet);
+            self.roots.retain(|root| root.send(RungInput::Audio(shared.clone())).is_ok());
+        }
+    }
+
+    /// Tells every rendition where the run ends so that all cut the same segments.
+    fn end(&mut self) {
+        let (end, last_boundary) = match (self.stop_at, self.last_g) {
+            (Some((limit, _)), Some(g)) if self.clock.time_of(g + 1) >= limit => {
+                let k = self.segments.segment_at(limit - Q::new(1, 1_000_000));
+                (limit, (k >= 1).then(|| self.segments.boundary(k)))
+            }
+            (_, Some(g)) => {
+                let last = self.clock.time_of(g);
+                let k = self.segments.segment_at(last);
+                (self.clock.time_of(g + 1), (k >= 1).then(|| self.segments.boundary(k)))
+            }
+            (_, None) => (Q::from_integer(0), None),
+        };
+        for root in self.roots.drain(..) {
+            let _ = root.send(RungInput::End { end, last_boundary });
+        }
+    }
+}
+
+fn open_video_decoder(stream: &ffmpeg::format::stream::Stream) -> Result<ffmpeg::decoder::Video, PipelineError> {
+    let mut ctx = codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| PipelineError::Decode { reason: e.to_string() })?;
+    // Frame threads across both cores: decoding is on the critical path of every rendition.
+    ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 0, ..Default::default() });
+    ctx.decoder().video().map_err(|e| PipelineError::Decode { reason: format!("no decoder for the video stream: {e}") })
+}
+
+fn to_q(r: ffmpeg::Rational) -> Option<Q> {
+    (r.numerator() > 0 && r.denominator() > 0).then(|| Q::new(r.numerator() as i64, r.denominator() as i64))
+}
+
+pub fn format_rate(r: Option<Q>) -> String {
+    match r {
+        Some(r) => format!("{:.3}", *r.numer() as f64 / *r.denom() as f64),
+        None => "unknown".into(),
+    }
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
+}

@@ -1,0 +1,253 @@
+//! Cuts one rendition into MPEG-TS segments in memory: video packets from its encoder,
+//! the shared audio packets interleaved by time, a new segment at each forced IDR.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use ffmpeg::codec::Parameters;
+use ffmpeg::format::context::{Output, StreamIo};
+use ffmpeg::{Packet, Rational};
+use ffmpeg_next as ffmpeg;
+
+use super::clock::Q;
+use super::sink::Sink;
+use super::PipelineError;
+
+/// Added to every timestamp so that B-frame decode times before the first presentation
+/// time stay positive in the transport stream.
+const TS_OFFSET_90K: i64 = 10 * 90_000;
+
+pub struct Segmenter {
+    rung: usize,
+    label: String,
+    first_n: u64,
+    video: Parameters,
+    video_tb: Rational,
+    video_rate: Q,
+    audio: Option<(Parameters, Rational)>,
+    current: Option<OpenSegment>,
+    audio_queue: VecDeque<Packet>,
+    /// Time of the latest video decode timestamp written; audio up to it may follow.
+    video_clock: Option<Q>,
+    codecs: Option<String>,
+    sink: Sink,
+}
+
+struct OpenSegment {
+    k: i64,
+    first_slot: i64,
+    output: Output,
+    buffer: SharedBuffer,
+    video_tb: Rational,
+    audio_tb: Rational,
+}
+
+impl Segmenter {
+    pub fn new(
+        rung: usize,
+        label: String,
+        first_n: u64,
+        encoder: &ffmpeg::encoder::Video,
+        video_rate: Q,
+        audio: Option<(Parameters, Rational)>,
+        sink: Sink,
+    ) -> Self {
+        Segmenter {
+            rung,
+            label,
+            first_n,
+            video: Parameters::from(encoder),
+            video_tb: encoder.time_base(),
+            video_rate,
+            audio,
+            current: None,
+            audio_queue: VecDeque::new(),
+            video_clock: None,
+            codecs: None,
+            sink,
+        }
+    }
+
+    /// A video packet; `starts` is the run-local segment number when it is a forced IDR.
+    pub fn on_video(&mut self, mut packet: Packet, starts: Option<i64>) -> Result<(), PipelineError> {
+        if self.codecs.is_none() && packet.is_key() {
+            self.codecs = Some(self.codecs_string(packet.data().unwrap_or(&[])));
+        }
+        let pts = packet.pts().unwrap_or(0);
+        if let Some(k) = starts {
+            let start = Q::new(pts, 1) / self.video_rate;
+            self.write_audio_before(start)?;
+            self.close(pts)?;
+            self.open(k, pts)?;
+        }
+        let Some(seg) = self.current.as_mut() else {
+            // Packets before the first IDR cannot be decoded on their own: drop them.
+            return Ok(());
+        };
+        let dts = packet.dts().unwrap_or(pts);
+        self.video_clock = Some(Q::new(dts, 1) / self.video_rate);
+        packet.set_stream(0);
+        write(seg, &mut packet, self.video_tb, 0).map_err(|e| self.mux_error(e))?;
+        if let Some(clock) = self.video_clock {
+            self.write_audio_before(clock)?;
+        }
+        Ok(())
+    }
+
+    pub fn on_audio(&mut self, packet: &Packet) -> Result<(), PipelineError> {
+        self.audio_queue.push_back(packet.clone());
+        if let Some(clock) = self.video_clock {
+            self.write_audio_before(clock)?;
+        }
+        Ok(())
+    }
+
+    /// End of the run: the last segment ends at `end_slot` (after its last frame).
+    pub fn finish(&mut self, end_slot: i64) -> Result<(), PipelineError> {
+        let end = Q::new(end_slot, 1) / self.video_rate;
+        self.write_audio_before(end)?;
+        self.audio_queue.clear();
+        self.close(end_slot)
+    }
+
+    fn write_audio_before(&mut self, limit: Q) -> Result<(), PipelineError> {
+        let Some((_, audio_tb)) = self.audio else {
+            self.audio_queue.clear();
+            return Ok(());
+        };
+        let Some(seg) = self.current.as_mut() else {
+            return Ok(());
+        };
+        while let Some(front) = self.audio_queue.front() {
+            let t = Q::new(front.pts().unwrap_or(0) * audio_tb.numerator() as i64, audio_tb.denominator() as i64);
+            if t >= limit {
+                break;
+            }
+            let mut packet = self.audio_queue.pop_front().expect("front exists");
+            packet.set_stream(1);
+            if let Err(e) = write(seg, &mut packet, audio_tb, 1) {
+                return Err(PipelineError::Mux { rung: self.label.clone(), reason: e.to_string() });
+            }
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, k: i64, first_slot: i64) -> Result<(), PipelineError> {
+        let buffer = SharedBuffer::default();
+        let io = StreamIo::from_write(buffer.clone()).map_err(|e| self.mux_error(e))?;
+        let mut output = ffmpeg::format::output_to_stream(io, None, Some("mpegts")).map_err(|e| self.mux_error(e))?;
+        {
+            let mut st =
+                output.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None)).map_err(|e| self.mux_error(e))?;
+            st.set_parameters(self.video.clone());
+            st.set_time_base(self.video_tb);
+        }
+        if let Some((params, tb)) = &self.audio {
+            let mut st =
+                output.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None)).map_err(|e| self.mux_error(e))?;
+            st.set_parameters(params.clone());
+            st.set_time_base(*tb);
+        }
+        // SAFETY: codec_tag must be 0 so the muxer picks its own tag for each stream.
+        unsafe {
+            for i in 0..(*output.as_ptr()).nb_streams as usize {
+                (*(**(*output.as_mut_ptr()).streams.add(i)).codecpar).codec_tag = 0;
+            }
+        }
+        output.write_header().map_err(|e| self.mux_error(e))?;
+        let video_tb = output.stream(0).expect("video stream").time_base();
+        let audio_tb = output.stream(1).map_or(video_tb, |s| s.time_base());
+        self.current = Some(OpenSegment { k, first_slot, output, buffer, video_tb, audio_tb });
+        Ok(())
+    }
+
+    fn close(&mut self, end_slot: i64) -> Result<(), PipelineError> {
+        let Some(mut seg) = self.current.take() else {
+            return Ok(());
+        };
+        seg.output.write_trailer().map_err(|e| self.mux_error(e))?;
+        drop(seg.output);
+        let bytes = seg.buffer.take();
+        let duration = Q::new(end_slot - seg.first_slot, 1) / self.video_rate;
+        let start = Q::new(seg.first_slot, 1) / self.video_rate;
+        let n = self.first_n + seg.k as u64;
+        let codecs = self.codecs.clone().unwrap_or_default();
+        self.sink.segment(self.rung, n, bytes, duration, start, codecs);
+        Ok(())
+    }
+
+    fn codecs_string(&self, data: &[u8]) -> String {
+        let video = avc1_codec(data).unwrap_or_else(|| "avc1.64001f".to_string());
+        if self.audio.is_some() {
+            format!("{video},mp4a.40.2")
+        } else {
+            video
+        }
+    }
+
+    fn mux_error(&self, e: ffmpeg::Error) -> PipelineError {
+        PipelineError::Mux { rung: self.label.clone(), reason: e.to_string() }
+    }
+}
+
+fn write(seg: &mut OpenSegment, packet: &mut Packet, src_tb: Rational, stream: usize) -> Result<(), ffmpeg::Error> {
+    let dst_tb = if stream == 0 { seg.video_tb } else { seg.audio_tb };
+    packet.rescale_ts(src_tb, dst_tb);
+    let offset = TS_OFFSET_90K * dst_tb.denominator() as i64 / (90_000 * dst_tb.numerator() as i64);
+    packet.set_pts(packet.pts().map(|p| p + offset));
+    packet.set_dts(packet.dts().map(|d| d + offset));
+    packet.set_position(-1);
+    packet.write(&mut seg.output).map(|_| ())
+}
+
+/// `avc1.PPCCLL` from the SPS in an Annex B access unit (profile_idc, constraint flags,
+/// level_idc), as the master playlist's CODECS attribute wants it.
+pub fn avc1_codec(annexb: &[u8]) -> Option<String> {
+    let mut i = 0;
+    while i + 3 < annexb.len() {
+        if annexb[i] == 0 && annexb[i + 1] == 0 && annexb[i + 2] == 1 {
+            let nal = annexb.get(i + 3..i + 7)?;
+            if nal[0] & 0x1f == 7 {
+                return Some(format!("avc1.{:02x}{:02x}{:02x}", nal[1], nal[2], nal[3]));
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// A `Write` target that the muxer fills and we take back when the segment is closed.
+#[derive(Clone, Default)]
+struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().expect("buffer lock"))
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("buffer lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codecs_string_comes_from_the_sps() {
+        // AUD, then SPS of High profile level 3.1 (0x64 0x00 0x1f).
+        let au = [0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9];
+        assert_eq!(avc1_codec(&au).as_deref(), Some("avc1.64001f"));
+        assert_eq!(avc1_codec(&[0, 0, 1, 0x65, 1, 2, 3, 4]), None);
+    }
+}

@@ -1,0 +1,100 @@
+//! The pipeline's only way out: typed outputs to the publisher, never blocking the libav
+//! threads. Segment bytes are accounted against a per-stream budget (HLS_UPLOAD_QUEUE_MB);
+//! a segment that does not fit is dropped here and reported, so slow storage can never
+//! stall decoding (DESIGN invariant 6).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::clock::Q;
+use crate::ladder::Rendition;
+
+#[derive(Debug)]
+pub enum MediaOutput {
+    /// The ladder chosen for this run, once, before any segment.
+    Ladder { renditions: Vec<Rendition>, audio: bool, source: String },
+    /// Segment `n` of rendition `rung` is complete in memory.
+    Segment { rung: usize, n: u64, data: Vec<u8>, duration: Q, start: Q, codecs: String },
+    /// Segment `n` of `rung` was dropped because the upload queue was full.
+    SegmentDropped { rung: usize, n: u64 },
+    /// Preview image `n` (global numbering), JPEG bytes.
+    Preview { n: u64, jpeg: Vec<u8> },
+    /// Media time reached so far in this run, for progress reporting.
+    Progress { media_seconds: f64, frames: u64 },
+}
+
+/// Bytes waiting for storage, shared by the pipeline (reserve) and the publisher (release).
+#[derive(Debug)]
+pub struct ByteBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl ByteBudget {
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(ByteBudget { limit, used: AtomicUsize::new(0) })
+    }
+
+    pub fn try_reserve(&self, n: usize) -> bool {
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            if used + n > self.limit {
+                return false;
+            }
+            match self.used.compare_exchange_weak(used, used + n, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => used = actual,
+            }
+        }
+    }
+
+    pub fn release(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Clone)]
+pub struct Sink {
+    tx: UnboundedSender<MediaOutput>,
+    budget: Arc<ByteBudget>,
+}
+
+impl Sink {
+    pub fn new(tx: UnboundedSender<MediaOutput>, budget: Arc<ByteBudget>) -> Self {
+        Sink { tx, budget }
+    }
+
+    pub fn send(&self, out: MediaOutput) {
+        // The publisher outlives the pipeline; if it is gone the process is ending anyway.
+        let _ = self.tx.send(out);
+    }
+
+    pub fn segment(&self, rung: usize, n: u64, data: Vec<u8>, duration: Q, start: Q, codecs: String) {
+        if self.budget.try_reserve(data.len()) {
+            self.send(MediaOutput::Segment { rung, n, data, duration, start, codecs });
+        } else {
+            tracing::error!(rung, n, queued_bytes = self.budget.used(), "upload queue full: segment dropped");
+            self.send(MediaOutput::SegmentDropped { rung, n });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_refuses_what_does_not_fit_and_frees_on_release() {
+        let b = ByteBudget::new(100);
+        assert!(b.try_reserve(60));
+        assert!(!b.try_reserve(50));
+        b.release(60);
+        assert!(b.try_reserve(100));
+    }
+}

@@ -1,0 +1,217 @@
+//! One rendition: constant-frame-rate slotting, fit-and-pad scaling, H.264 encoding with
+//! keyframes forced on the segment grid, and segmenting. Runs on its own OS thread.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
+
+use ffmpeg::codec;
+use ffmpeg::format::Pixel;
+use ffmpeg::{Dictionary, Packet};
+use ffmpeg_next as ffmpeg;
+
+use super::clock::{SegmentGrid, SlotGrid, Q};
+use super::picture::{Fit, FitScaler, Picture};
+use super::segmenter::Segmenter;
+use super::{drain, PipelineError};
+use crate::ladder::Rendition;
+
+/// What a rendition thread receives, in source order.
+pub enum RungInput {
+    /// A picture (decoded, or scaled by the parent rendition) at reference-grid index `g`.
+    Video { picture: Arc<Picture>, g: i64 },
+    /// An encoded audio packet (shared by every rendition), in the audio encoder's time base.
+    Audio(Arc<Packet>),
+    /// End of the run: cover `[0, end)` and reach the boundary `last_boundary`.
+    End { end: Q, last_boundary: Option<Q> },
+}
+
+/// Encoder settings shared by every rendition (HLS_VIDEO_CODEC, HLS_H264_PRESET, ...).
+#[derive(Debug, Clone)]
+pub struct VideoSettings {
+    pub codec: String,
+    pub preset: String,
+    pub pixel_format: Pixel,
+    /// Encoder threads per rendition; 0 lets the encoder decide.
+    pub threads: usize,
+}
+
+pub struct RungWorker {
+    pub index: usize,
+    pub rendition: Rendition,
+    pub grid: SlotGrid,
+    pub segments: SegmentGrid,
+    pub scaler: FitScaler,
+    pub encoder: ffmpeg::encoder::Video,
+    pub children: Vec<SyncSender<RungInput>>,
+    pub segmenter: Segmenter,
+    /// Slots whose frame was forced to IDR, with the segment (run-local k) it starts.
+    forced: VecDeque<(i64, i64)>,
+    next_k: i64,
+    last_picture: Option<Arc<Picture>>,
+}
+
+impl RungWorker {
+    pub fn new(
+        index: usize,
+        rendition: Rendition,
+        rs: Q,
+        segments: SegmentGrid,
+        settings: &VideoSettings,
+        children: Vec<SyncSender<RungInput>>,
+        segmenter_for: impl FnOnce(&ffmpeg::encoder::Video) -> Segmenter,
+    ) -> Result<Self, PipelineError> {
+        let encoder = open_encoder(&rendition, settings, segments.hls_time).map_err(|e| PipelineError::Encode {
+            rung: rendition.label.clone(),
+            reason: format!("cannot open encoder {}: {e}", settings.codec),
+        })?;
+        let fit = if rendition.original { Fit::OriginalOrCentered } else { Fit::Centered };
+        let scaler = FitScaler::new(rendition.encoded_width, rendition.encoded_height, settings.pixel_format, fit);
+        let segmenter = segmenter_for(&encoder);
+        Ok(RungWorker {
+            index,
+            grid: SlotGrid::new(rendition.rate, rs),
+            rendition,
+            segments,
+            scaler,
+            encoder,
+            children,
+            segmenter,
+            forced: VecDeque::new(),
+            next_k: 0,
+            last_picture: None,
+        })
+    }
+
+    pub fn run(mut self, input: Receiver<RungInput>) -> Result<(), PipelineError> {
+        let result = self.run_inner(&input);
+        // Children must see the end even when this rendition failed, so they finish too.
+        drop(std::mem::take(&mut self.children));
+        result
+    }
+
+    fn run_inner(&mut self, input: &Receiver<RungInput>) -> Result<(), PipelineError> {
+        while let Ok(msg) = input.recv() {
+            match msg {
+                RungInput::Video { picture, g } => self.on_picture(picture, g)?,
+                RungInput::Audio(packet) => {
+                    self.forward(|| RungInput::Audio(packet.clone()));
+                    self.segmenter.on_audio(&packet)?;
+                }
+                RungInput::End { end, last_boundary } => {
+                    self.forward(|| RungInput::End { end, last_boundary });
+                    return self.finish(end, last_boundary);
+                }
+            }
+        }
+        // Feeder vanished without End: it failed; it reports the error itself.
+        Ok(())
+    }
+
+    fn on_picture(&mut self, picture: Arc<Picture>, g: i64) -> Result<(), PipelineError> {
+        let plan = self.grid.plan(g);
+        let Some(slot) = plan.slot else {
+            return Ok(());
+        };
+        let scaled = self.scaler.scale(&picture).map_err(|e| self.encode_error(format!("scaling failed: {e}")))?;
+        self.forward(|| RungInput::Video { picture: scaled.clone(), g });
+        if let Some(previous) = self.last_picture.clone() {
+            for s in plan.repeat_previous {
+                self.encode(&previous, s)?;
+            }
+        }
+        self.encode(&scaled, slot)?;
+        self.last_picture = Some(scaled);
+        Ok(())
+    }
+
+    fn finish(&mut self, end: Q, last_boundary: Option<Q>) -> Result<(), PipelineError> {
+        if let Some(last) = self.last_picture.clone() {
+            for s in self.grid.tail(end, last_boundary) {
+                self.encode(&last, s)?;
+            }
+        }
+        self.encoder.send_eof().map_err(|e| self.encode_error(format!("flush failed: {e}")))?;
+        self.receive_packets()?;
+        let end_slot = self.grid.next_slot();
+        self.segmenter.finish(end_slot)
+    }
+
+    fn encode(&mut self, picture: &Arc<Picture>, slot: i64) -> Result<(), PipelineError> {
+        let mut frame = picture.reference();
+        frame.set_pts(Some(slot));
+        let t = self.grid.slot_time(slot);
+        if slot == 0 || t >= self.segments.boundary(self.next_k.max(1)) {
+            let k = if slot == 0 { 0 } else { self.next_k };
+            frame.set_kind(ffmpeg::picture::Type::I);
+            self.forced.push_back((slot, k));
+            self.next_k = k + 1;
+        } else {
+            frame.set_kind(ffmpeg::picture::Type::None);
+        }
+        self.encoder.send_frame(&frame).map_err(|e| self.encode_error(format!("encoding failed: {e}")))?;
+        self.receive_packets()
+    }
+
+    fn receive_packets(&mut self) -> Result<(), PipelineError> {
+        loop {
+            let mut packet = Packet::empty();
+            match drain(self.encoder.receive_packet(&mut packet)) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(self.encode_error(format!("encoder error: {e}"))),
+            }
+            let starts = match (packet.pts(), self.forced.front()) {
+                (Some(pts), Some(&(slot, k))) if pts >= slot => {
+                    self.forced.pop_front();
+                    Some(k)
+                }
+                _ => None,
+            };
+            self.segmenter.on_video(packet, starts)?;
+        }
+    }
+
+    fn forward(&mut self, mut msg: impl FnMut() -> RungInput) {
+        // A child that died reports its own error; keep feeding the others.
+        self.children.retain(|child| child.send(msg()).is_ok());
+    }
+
+    fn encode_error(&self, reason: String) -> PipelineError {
+        PipelineError::Encode { rung: self.rendition.label.clone(), reason }
+    }
+}
+
+/// Opens the H.264 encoder for one rendition: CFR time base, keyframes only where we
+/// force them (no scene cuts, no periodic IDR within a segment), closed GOPs, in-band
+/// SPS/PPS (no global header) so every segment decodes on its own.
+fn open_encoder(r: &Rendition, s: &VideoSettings, hls_time: i64) -> Result<ffmpeg::encoder::Video, ffmpeg::Error> {
+    let codec = ffmpeg::encoder::find_by_name(&s.codec).ok_or(ffmpeg::Error::EncoderNotFound)?;
+    let mut enc = codec::context::Context::new_with_codec(codec).encoder().video()?;
+    enc.set_width(r.encoded_width);
+    enc.set_height(r.encoded_height);
+    enc.set_format(s.pixel_format);
+    let rate = ffmpeg::Rational::new(*r.rate.numer() as i32, *r.rate.denom() as i32);
+    enc.set_time_base(rate.invert());
+    enc.set_frame_rate(Some(rate));
+    let segment_frames = (r.rate * hls_time).ceil().to_integer().max(1) as u32;
+    // Longer than any segment can be, so the encoder never inserts a periodic keyframe.
+    enc.set_gop(segment_frames * 10 + 10);
+    let mut opts = Dictionary::new();
+    opts.set("threads", &s.threads.to_string());
+    if s.codec == "libx264" {
+        opts.set("preset", &s.preset);
+        opts.set("crf", "23");
+        opts.set("forced-idr", "1");
+        opts.set("x264-params", "scenecut=0:open-gop=0");
+    } else {
+        opts.set("preset", &s.preset);
+        opts.set("forced-idr", "1");
+        opts.set("no-scenecut", "1");
+    }
+    if let Some(kbps) = r.max_kbps {
+        opts.set("maxrate", &format!("{}k", kbps));
+        opts.set("bufsize", &format!("{}k", kbps as u64 * 2));
+    }
+    enc.open_with(opts)
+}

@@ -1,0 +1,227 @@
+//! Test harness: the real binary, nginx with the RTMP module on a free loopback port, the
+//! ffmpeg CLI as publisher and ffprobe as an independent HLS client.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hls-ladder"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs a command to completion; panics with its command line, stdout and stderr on failure
+/// to start.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    out
+}
+
+pub fn describe(cmd: &str, out: &Output) -> String {
+    format!(
+        "{cmd}\nexit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `hls-ladder transcode INPUT OUT --events jsonl ARGS...`
+pub fn transcode(input: &str, out: &Path, args: &[&str]) -> (Output, Vec<Value>, String) {
+    let mut cmd = Command::new(bin());
+    cmd.arg("transcode").arg(input).arg(out).args(["--events", "jsonl"]).args(args);
+    cmd.env_remove("RUST_LOG");
+    let output = run(&mut cmd);
+    let text = describe(&format!("{cmd:?}"), &output);
+    let events = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("bad event line {l:?}: {e}\n{text}")))
+        .collect();
+    (output, events, text)
+}
+
+pub fn events_of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// Generates a media file with the ffmpeg CLI.
+pub fn make_media(path: &Path, args: &[&str]) {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y"]).args(args).arg(path);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", describe(&format!("{cmd:?}"), &out));
+}
+
+/// ffprobe as JSON.
+pub fn ffprobe(path: &Path, args: &[&str]) -> Value {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(["-v", "error", "-of", "json"]).args(args).arg(path);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", describe(&format!("{cmd:?}"), &out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// (width, height, avg_frame_rate) of the first video stream.
+pub fn video_geometry(path: &Path) -> (u64, u64, String) {
+    let v = ffprobe(path, &["-select_streams", "v:0", "-show_entries", "stream=width,height,avg_frame_rate"]);
+    let s = &v["streams"][0];
+    (s["width"].as_u64().unwrap(), s["height"].as_u64().unwrap(), s["avg_frame_rate"].as_str().unwrap().to_string())
+}
+
+/// Whether the first video frame of a segment is a keyframe, and its presentation time.
+pub fn first_video_frame(path: &Path) -> (bool, f64) {
+    let v = ffprobe(
+        path,
+        &["-select_streams", "v:0", "-read_intervals", "%+#1", "-show_entries", "frame=key_frame,pict_type,pts_time"],
+    );
+    let f = &v["frames"][0];
+    (f["key_frame"].as_i64() == Some(1), f["pts_time"].as_str().unwrap().parse().unwrap())
+}
+
+/// Keyframe flags of every video frame in a segment.
+pub fn keyframes(path: &Path) -> Vec<bool> {
+    let v = ffprobe(path, &["-select_streams", "v:0", "-show_entries", "frame=key_frame"]);
+    v["frames"].as_array().unwrap().iter().map(|f| f["key_frame"].as_i64() == Some(1)).collect()
+}
+
+/// Entries (duration, uri) of a media playlist, and whether it has ENDLIST.
+pub fn playlist_entries(path: &Path) -> (Vec<(f64, String)>, bool) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut entries = Vec::new();
+    let mut duration = None;
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            duration = Some(d.trim_end_matches(',').parse::<f64>().unwrap());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            entries.push((duration.take().expect("EXTINF before URI"), line.to_string()));
+        }
+    }
+    (entries, text.contains("#EXT-X-ENDLIST"))
+}
+
+pub fn tag_value(text: &str, tag: &str) -> Option<String> {
+    text.lines().find_map(|l| l.strip_prefix(tag).map(|v| v.trim_start_matches(':').to_string()))
+}
+
+/// nginx with the RTMP module, one application per channel, on a free loopback port.
+pub struct Nginx {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    pub fn start(channels: &[&str]) -> Nginx {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let apps: String = channels
+            .iter()
+            .map(|c| format!("    application {c} {{ live on; publish_notify on; play_restart on; }}\n"))
+            .collect();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+             load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\nevents {{ worker_connections 128; }}\n\
+             rtmp {{\n  server {{\n    listen 127.0.0.1:{port};\n    chunk_size 4096;\n{apps}  }}\n}}\n",
+            d = dir.path().display()
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("nginx")
+            .args(["-p", &dir.path().display().to_string(), "-e", &dir.path().join("error.log").display().to_string(), "-c"])
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx is installed by scripts/install-deps.sh");
+        let nginx = Nginx { port, child, dir };
+        wait_for_port(port, Duration::from_secs(10));
+        nginx
+    }
+
+    pub fn url(&self, channel: &str, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/{channel}/{key}", self.port)
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_for_port(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port} after {timeout:?}");
+}
+
+/// The ffmpeg CLI publishing a synthetic stream in real time, like OBS would.
+pub struct RtmpPublisher {
+    child: Child,
+}
+
+impl RtmpPublisher {
+    /// `video`: lavfi testsrc2 options, e.g. "size=640x360:rate=30"; `audio`: with a tone.
+    pub fn start(url: &str, video: &str, audio: bool, seconds: u32) -> RtmpPublisher {
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", &format!("testsrc2={video}")]);
+        if audio {
+            cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
+        }
+        cmd.args(["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30"]);
+        cmd.args(["-pix_fmt", "yuv420p"]);
+        if audio {
+            cmd.args(["-c:a", "aac", "-b:a", "96k"]);
+        }
+        cmd.args(["-f", "flv", url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+        RtmpPublisher { child: cmd.spawn().expect("ffmpeg is installed by scripts/install-deps.sh") }
+    }
+
+    pub fn wait(mut self) -> bool {
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+}
+
+impl Drop for RtmpPublisher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file of a directory tree, relative, sorted.
+pub fn tree(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
