@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::probe::ProbeArgs;
-//TMP
+use crate::transcode::TranscodeArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "hls-ladder", version, about = "Live transcoding worker: RTMP in, keyframe-aligned HLS ladder out")]
@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Transcode one stream (rtmp:// URL, media file, or `testsrc`) into an HLS ladder.
-    //TMP
+    Transcode(Box<TranscodeArgs>),
     /// Show a source's streams and the ladder the fitting algorithm picks for it.
     Probe(ProbeArgs),
 }

@@ -9,37 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::hls::state::{GroupRecord, StreamType};
 
 /// Why a stream closed abnormally; the `Error-Code` of STREAM-CLOSED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    SourceUnreachable,
-    SourceTimeout,
-    BadJob,
-    OverCapacity,
-    PipelineFailed,
-    FragmentLimit,
-    Shutdown,
-}
-
-impl ErrorCode {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ErrorCode::SourceUnreachable => "SOURCE_UNREACHABLE",
-            ErrorCode::SourceTimeout => "SOURCE_TIMEOUT",
-            ErrorCode::BadJob => "BAD_JOB",
-            ErrorCode::OverCapacity => "OVER_CAPACITY",
-            ErrorCode::PipelineFailed => "PIPELINE_FAILED",
-            ErrorCode::FragmentLimit => "FRAGMENT_LIMIT",
-            ErrorCode::Shutdown => "SHUTDOWN",
-        }
-    }
-}
-
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::control::message::ErrorCode;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenditionInfo {

@@ -1,7 +1,30 @@
+//! # hls-ladder
+//!
+//! A live transcoding worker: pulls one RTMP stream per job, decodes it once and publishes
+//! a keyframe-aligned HLS ladder (live, recording and master playlists, JPEG previews) to
+//! storage, announcing each index only once it is durable.
+//!
+//! # Layout
+//! - `cli`        command line: `transcode`, `probe` (and `worker`), env-compatible flags
+//! - `control`    coordinator link: framing, messages, JWT, backoff, websocket session
+//! - `transcode`  the single-stream command: pipeline thread + publisher, events out
+//! - `probe`      source streams and the ladder the fitting algorithm picks
+//! - `ladder`     resolution grammar, ladder fitting, profiles (pure)
+//! - `pipeline`   libav: input, clock, video renditions, audio, segmenter, previews
+//! - `publisher`  uploads, in-order group publication, playlist writes, announcements
+//! - `hls`        playlist texts and the stream's publication state machine (pure)
+//! - `storage`    filesystem / HTTP backends, retries, path validation
+//! - `events`     the JSON-lines event schema between a transcode and its supervisor
+//! - `logging`    tracing setup
+
 pub mod cli;
+pub mod control;
 pub mod events;
 pub mod hls;
 pub mod ladder;
 pub mod logging;
 pub mod pipeline;
 pub mod probe;
+pub mod publisher;
+pub mod storage;
+pub mod transcode;

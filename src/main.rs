@@ -7,6 +7,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     hls_ladder::logging::init(cli.log_json, cli.log_debug);
     let result = match cli.command {
+        Command::Transcode(args) => hls_ladder::transcode::run(*args),
         Command::Probe(args) => hls_ladder::probe::run(args),
     };
     match result {

@@ -14,7 +14,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::events::{Event, EventSink, RenditionInfo};
-use crate::hls::state::{Announcement, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType};
+use crate::hls::state::{
+    Announcement, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType,
+};
 use crate::ladder::Rendition;
 use crate::pipeline::clock::Q;
 use crate::pipeline::preview::PreviewSpec;
@@ -105,7 +107,12 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(settings: PublishSettings, storage: Arc<dyn Storage>, budget: Arc<ByteBudget>, events: EventSink) -> Self {
+    pub fn new(
+        settings: PublishSettings,
+        storage: Arc<dyn Storage>,
+        budget: Arc<ByteBudget>,
+        events: EventSink,
+    ) -> Self {
         let next_n = settings.first_segment;
         let preview_count = settings.first_preview;
         let state = settings.resume.clone();
@@ -392,7 +399,7 @@ impl Publisher {
     fn spawn_upload(&mut self, path: String, body: Bytes, done: impl FnOnce(bool) -> Done + Send + 'static) {
         let storage = self.storage.clone();
         let limiter = self.limiter.clone();
-        let policy = self.settings.retry.clone();
+        let policy = self.settings.retry;
         self.tasks.spawn(async move {
             let _permit = limiter.acquire_owned().await.expect("semaphore never closed");
             let ok = match StoragePath::new(path.clone()) {

@@ -131,7 +131,11 @@ impl TryFrom<TranscodeArgs> for Job {
 
     fn try_from(a: TranscodeArgs) -> anyhow::Result<Job> {
         anyhow::ensure!(valid_name(&a.channel), "--channel must match [A-Za-z0-9_-]{{1,128}}, got {:?}", a.channel);
-        anyhow::ensure!(valid_name(&a.stream_id), "--stream-id must match [A-Za-z0-9_-]{{1,128}}, got {:?}", a.stream_id);
+        anyhow::ensure!(
+            valid_name(&a.stream_id),
+            "--stream-id must match [A-Za-z0-9_-]{{1,128}}, got {:?}",
+            a.stream_id
+        );
         let ladder = match &a.resolutions {
             Some(list) => {
                 let (items, errors) = ladder::parse_list(list);
@@ -186,7 +190,7 @@ impl TryFrom<TranscodeArgs> for Job {
             master: a.master,
             audio_kbps,
             previews: a.previews,
-            retry: RetryPolicy::with_deadline(Duration::from_secs(a.storage_retry)),
+            retry: RetryPolicy { deadline: Duration::from_secs(a.storage_retry), ..RetryPolicy::default() },
             first_segment: 0,
             first_preview: 0,
             resume: None,
@@ -198,7 +202,8 @@ impl TryFrom<TranscodeArgs> for Job {
 fn load_profile(a: &TranscodeArgs) -> anyhow::Result<Profile> {
     let file = a.profiles_dir.join(format!("{}.toml", a.profile));
     if file.exists() {
-        return Profile::load(&a.profiles_dir, &a.profile).with_context(|| format!("loading profile {}", file.display()));
+        return Profile::load(&a.profiles_dir, &a.profile)
+            .with_context(|| format!("loading profile {}", file.display()));
     }
     anyhow::ensure!(a.profile == "default", "profile {:?} not found: no file {}", a.profile, file.display());
     Ok(Profile::default_builtin())
@@ -252,7 +257,8 @@ pub fn error_code(result: &Result<EndReason, PipelineError>) -> Option<ErrorCode
 }
 
 async fn transcode(job: Job, events: EventSink) -> anyhow::Result<Outcome> {
-    let storage = Arc::new(FsStorage::for_output_dir(&job.out_dir)?);
+    // Readable by the user's player and web server; worker mode uses the spec's modes.
+    let storage = Arc::new(FsStorage::new(&job.out_dir, 0o755, 0o644, false));
     let budget = ByteBudget::new(job.queue_bytes);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let sink = Sink::new(tx, budget.clone());

@@ -91,7 +91,7 @@ impl AudioTranscoder {
         if let Err(e) = self.decoder.send_packet(packet) {
             // A corrupt audio packet costs a few milliseconds of sound, never the stream.
             self.decode_errors += 1;
-            if self.decode_errors == 1 || self.decode_errors % 1000 == 0 {
+            if self.decode_errors == 1 || self.decode_errors.is_multiple_of(1000) {
                 tracing::warn!(errors = self.decode_errors, "audio decode error: {e}");
             }
             return Ok(());

@@ -126,13 +126,8 @@ fn open_testsrc() -> Result<Input, PipelineError> {
     let lavfi = ffmpeg::Format::Input(unsafe { ffmpeg::format::format::Input::wrap(lavfi as *mut _) });
     let ctx = ffmpeg::format::open_with(TESTSRC_GRAPH, &lavfi, Dictionary::new())
         .map_err(|e| PipelineError::Open { source_url: "testsrc".into(), reason: e.to_string() })?;
-    let mut input = ctx.input();
-    // SAFETY: valid, freshly opened input context.
-    let ret = unsafe { ffmpeg::ffi::avformat_find_stream_info(input.as_mut_ptr(), std::ptr::null_mut()) };
-    if ret < 0 {
-        return Err(PipelineError::Open { source_url: "testsrc".into(), reason: ffmpeg::Error::from(ret).to_string() });
-    }
-    Ok(input)
+    // open_with has already read the stream info.
+    Ok(ctx.input())
 }
 
 fn open_url(url: &str, source: &Source, watchdog: &Arc<Watchdog>) -> Result<Input, PipelineError> {

@@ -238,7 +238,7 @@ pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Resul
         if packet.stream() == video_index {
             if let Err(e) = decoder.send_packet(&packet) {
                 decode_errors += 1;
-                if decode_errors == 1 || decode_errors % 100 == 0 {
+                if decode_errors == 1 || decode_errors.is_multiple_of(100) {
                     tracing::warn!(errors = decode_errors, "video decode error (packet skipped): {e}");
                 }
                 continue;

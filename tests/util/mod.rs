@@ -134,7 +134,13 @@ impl Nginx {
         let conf_path = dir.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
         let child = Command::new("nginx")
-            .args(["-p", &dir.path().display().to_string(), "-e", &dir.path().join("error.log").display().to_string(), "-c"])
+            .args([
+                "-p",
+                &dir.path().display().to_string(),
+                "-e",
+                &dir.path().join("error.log").display().to_string(),
+                "-c",
+            ])
             .arg(&conf_path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -186,7 +192,18 @@ impl RtmpPublisher {
         if audio {
             cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
         }
-        cmd.args(["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30"]);
+        cmd.args([
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+        ]);
         cmd.args(["-pix_fmt", "yuv420p"]);
         if audio {
             cmd.args(["-c:a", "aac", "-b:a", "96k"]);

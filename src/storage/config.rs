@@ -1,0 +1,302 @@
+//! `StorageConfig`: the storage environment variables (coordinator-protocol §11, output-layout
+//! §15) parsed once into typed values, then turned into a backend by [`StorageConfig::build`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::header::HeaderValue;
+
+use super::{FsStorage, HttpStorage, Storage, StorageError};
+
+/// A credential. Its `Debug` output is redacted, so configs can be logged as they are.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The raw value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The `Authorization` header HTTP storage sends (`HLS_STORAGE_HTTP_AUTH`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpAuth {
+    None,
+    /// `Basic base64(user:password)`.
+    Basic {
+        user: String,
+        password: Secret,
+    },
+    /// `Bearer {token}`.
+    Bearer {
+        token: Secret,
+    },
+    /// The full header value, sent as is.
+    Custom {
+        value: Secret,
+    },
+}
+
+impl HttpAuth {
+    pub(super) fn header_value(&self) -> Result<Option<HeaderValue>, StorageError> {
+        let (text, variable) = match self {
+            HttpAuth::None => return Ok(None),
+            HttpAuth::Basic { user, password } => {
+                let pair = format!("{user}:{}", password.expose());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                (format!("Basic {encoded}"), "HLS_STORAGE_HTTP_USER")
+            }
+            HttpAuth::Bearer { token } => (format!("Bearer {}", token.expose()), "HLS_STORAGE_HTTP_TOKEN"),
+            HttpAuth::Custom { value } => (value.expose().to_string(), "HLS_STORAGE_HTTP_AUTH_CUSTOM"),
+        };
+        let mut header = HeaderValue::from_str(&text).map_err(|_| StorageError::Config {
+            variable,
+            message: "contains characters not allowed in an HTTP header (e.g. a line break); \
+                      fix the value"
+                .into(),
+        })?;
+        header.set_sensitive(true);
+        Ok(Some(header))
+    }
+}
+
+/// Which backend stores files, with everything it needs. `Debug` shows no credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    Filesystem {
+        /// Empty = the working directory.
+        root: PathBuf,
+        dir_mode: u32,
+        file_mode: u32,
+        fsync: bool,
+    },
+    Http {
+        /// Without credentials (those moved into `auth`) and without trailing `/`.
+        base_url: String,
+        auth: HttpAuth,
+        timeout: Duration,
+    },
+    S3 {
+        bucket: String,
+        region: Option<String>,
+        endpoint: Option<String>,
+        access_key_id: Option<String>,
+        secret_access_key: Option<Secret>,
+        /// Other standard `AWS_*` settings that were set (session token, web identity, ...),
+        /// by variable name.
+        options: Vec<(&'static str, Secret)>,
+        timeout: Duration,
+    },
+    Azure {
+        account: String,
+        container: String,
+        tenant_id: Option<String>,
+        client_id: Option<String>,
+        client_secret: Option<Secret>,
+        /// Other `AZURE_*` settings that were set (account key, emulator, endpoint).
+        options: Vec<(&'static str, Secret)>,
+        timeout: Duration,
+    },
+}
+
+pub(super) const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
+
+/// Standard AWS settings passed through to the S3 client when set.
+pub(super) const AWS_OPTIONS: &[&str] = &[
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ALLOW_HTTP",
+    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_METADATA_ENDPOINT",
+    "AWS_IMDSV1_FALLBACK",
+    "AWS_SERVER_SIDE_ENCRYPTION",
+    "AWS_SSE_KMS_KEY_ID",
+];
+
+/// Extra Azure settings passed through when set (key auth and the Azurite emulator).
+pub(super) const AZURE_OPTIONS: &[&str] = &[
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_USE_EMULATOR",
+    "AZURE_STORAGE_ENDPOINT",
+    "AZURE_AUTHORITY_HOST",
+];
+
+impl StorageConfig {
+    /// Reads the storage variables through `get` (usually `|k| std::env::var(k).ok()`).
+    /// Unset and empty are the same. An unknown `HLS_STORAGE_TYPE`, a missing required value
+    /// or an unusable URL is an error; an invalid number, mode or boolean logs a warning and
+    /// falls back to its default (coordinator-protocol §11).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, StorageError> {
+        let env = Env(&get);
+        let kind = env.get("HLS_STORAGE_TYPE").unwrap_or_default().to_ascii_uppercase();
+        match kind.as_str() {
+            "" | "FILESYSTEM" => Ok(StorageConfig::Filesystem {
+                root: PathBuf::from(env.get("HLS_FILESYSTEM_PATH").unwrap_or_default()),
+                dir_mode: env.mode("HLS_FILESYSTEM_DIR_MODE", 0o700),
+                file_mode: env.mode("HLS_FILESYSTEM_FILE_MODE", 0o600),
+                fsync: env.boolean("HLS_FILESYSTEM_FSYNC", false),
+            }),
+            "HTTP" | "HTTPS" => env.http(),
+            "S3" => Ok(StorageConfig::S3 {
+                bucket: env.required("AWS_S3_BUCKET", "the bucket files are stored in")?,
+                region: env.get("AWS_REGION"),
+                endpoint: env.get("AWS_ENDPOINT_URL"),
+                access_key_id: env.get("AWS_ACCESS_KEY_ID"),
+                secret_access_key: env.get("AWS_SECRET_ACCESS_KEY").map(Secret),
+                options: env.options(AWS_OPTIONS),
+                timeout: env.timeout(),
+            }),
+            "AZ" | "AZURE" | "AZURE_BLOB_STORAGE" => Ok(StorageConfig::Azure {
+                account: env.required("AZURE_STORAGE_ACCOUNT", "the storage account name")?,
+                container: env.required("AZURE_STORAGE_CONTAINER", "the blob container name")?,
+                tenant_id: env.get("AZURE_TENANT_ID"),
+                client_id: env.get("AZURE_CLIENT_ID"),
+                client_secret: env.get("AZURE_CLIENT_SECRET").map(Secret),
+                options: env.options(AZURE_OPTIONS),
+                timeout: env.timeout(),
+            }),
+            _ => Err(StorageError::Config {
+                variable: "HLS_STORAGE_TYPE",
+                message: format!(
+                    "unknown storage type {kind:?}; use FILESYSTEM (or empty), HTTP, HTTPS, S3, \
+                     AZ, AZURE or AZURE_BLOB_STORAGE"
+                ),
+            }),
+        }
+    }
+
+    /// Creates the backend. Fails only on configuration the backend itself rejects.
+    pub fn build(&self) -> Result<Arc<dyn Storage>, StorageError> {
+        match self {
+            StorageConfig::Filesystem { root, dir_mode, file_mode, fsync } => {
+                Ok(Arc::new(FsStorage::new(root.clone(), *dir_mode, *file_mode, *fsync)))
+            }
+            StorageConfig::Http { base_url, auth, timeout } => {
+                Ok(Arc::new(HttpStorage::new(base_url, auth.clone(), *timeout)?))
+            }
+            StorageConfig::S3 { .. } | StorageConfig::Azure { .. } => super::build_object_store(self),
+        }
+    }
+}
+
+/// Typed access to the variables; every fallback is logged with the variable's name.
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    /// The trimmed value, `None` when unset or blank.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str, what: &str) -> Result<String, StorageError> {
+        self.get(name).ok_or_else(|| StorageError::Config {
+            variable: name,
+            message: format!("is required for this HLS_STORAGE_TYPE; set it to {what}"),
+        })
+    }
+
+    fn options(&self, names: &[&'static str]) -> Vec<(&'static str, Secret)> {
+        names.iter().filter_map(|&name| self.get(name).map(|v| (name, Secret(v)))).collect()
+    }
+
+    fn timeout(&self) -> Duration {
+        let seconds = self.number("HLS_STORAGE_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS, 1);
+        Duration::from_secs(seconds)
+    }
+
+    /// A whole number ≥ `min`; anything else warns and gives `default`.
+    pub(super) fn number(&self, name: &str, default: u64, min: u64) -> u64 {
+        let Some(raw) = self.get(name) else {
+            return default;
+        };
+        match raw.parse::<u64>() {
+            Ok(n) if n >= min => n,
+            _ => {
+                tracing::warn!(variable = name, value = %raw, default, "not a whole number >= {min}; using the default");
+                default
+            }
+        }
+    }
+
+    /// An octal permission mode such as `0755`, `755` or `0o755`.
+    fn mode(&self, name: &str, default: u32) -> u32 {
+        let Some(raw) = self.get(name) else {
+            return default;
+        };
+        let digits = raw.strip_prefix("0o").unwrap_or(&raw);
+        match u32::from_str_radix(digits, 8) {
+            Ok(mode) if mode <= 0o7777 => mode,
+            _ => {
+                tracing::warn!(variable = name, value = %raw, default = format!("{default:04o}"), "not an octal permission mode; using the default");
+                default
+            }
+        }
+    }
+
+    /// `YES`/`NO`, `TRUE`/`FALSE`, any case.
+    fn boolean(&self, name: &str, default: bool) -> bool {
+        let Some(raw) = self.get(name) else {
+            return default;
+        };
+        match raw.to_ascii_uppercase().as_str() {
+            "YES" | "TRUE" => true,
+            "NO" | "FALSE" => false,
+            _ => {
+                tracing::warn!(variable = name, value = %raw, default, "not YES or NO; using the default");
+                default
+            }
+        }
+    }
+
+    fn http(&self) -> Result<StorageConfig, StorageError> {
+        let raw_url = self.required("HLS_STORAGE_HTTP_URL", "the base URL files are PUT under")?;
+        let (base_url, url_auth) = super::http::parse_base(&raw_url)?;
+        let kind = self.get("HLS_STORAGE_HTTP_AUTH").unwrap_or_default().to_ascii_uppercase();
+        let auth = match kind.as_str() {
+            "" | "NONE" => url_auth,
+            "BASIC" => HttpAuth::Basic {
+                user: self.required("HLS_STORAGE_HTTP_USER", "the Basic auth user name")?,
+                password: Secret(self.get("HLS_STORAGE_HTTP_PASSWORD").unwrap_or_default()),
+            },
+            "BEARER" => {
+                HttpAuth::Bearer { token: Secret(self.required("HLS_STORAGE_HTTP_TOKEN", "the Bearer token")?) }
+            }
+            "CUSTOM" => HttpAuth::Custom {
+                value: Secret(self.required("HLS_STORAGE_HTTP_AUTH_CUSTOM", "the full Authorization header value")?),
+            },
+            _ => {
+                return Err(StorageError::Config {
+                    variable: "HLS_STORAGE_HTTP_AUTH",
+                    message: format!("unknown auth type {kind:?}; use Basic, Bearer, Custom or leave it empty"),
+                })
+            }
+        };
+        // Surfaces a token with a line break now rather than on the first upload.
+        auth.header_value()?;
+        Ok(StorageConfig::Http { base_url, auth, timeout: self.timeout() })
+    }
+}
+
+/// `HLS_STORAGE_RETRY_SECONDS` (default 30, 0 = a single attempt).
+pub(super) fn retry_seconds(get: &impl Fn(&str) -> Option<String>) -> u64 {
+    Env(get).number("HLS_STORAGE_RETRY_SECONDS", 30, 0)
+}

@@ -1,0 +1,300 @@
+//! `hls-ladder transcode` end to end: the real binary, real FFmpeg libraries, nginx-rtmp and
+//! the ffmpeg CLI as publisher, ffprobe as the judge of what was written.
+
+mod util;
+
+use std::path::Path;
+
+use util::*;
+
+fn stream_dir(out: &Path) -> std::path::PathBuf {
+    out.join("hls/test/local")
+}
+
+/// Checks every invariant of a finished rendition directory and returns its entries.
+fn check_rendition(dir: &Path, hls_time: f64) -> Vec<(f64, String)> {
+    let (entries, ended) = playlist_entries(&dir.join("live.m3u8"));
+    assert!(ended, "{}: live.m3u8 has no ENDLIST", dir.display());
+    assert!(!entries.is_empty());
+    for (i, (duration, uri)) in entries.iter().enumerate() {
+        let file = dir.join(uri);
+        assert!(file.exists(), "{} lists missing {uri}", dir.display());
+        let (key, _) = first_video_frame(&file);
+        assert!(key, "{}/{uri} does not start with a keyframe", dir.display());
+        let kf = keyframes(&file);
+        assert_eq!(kf.iter().filter(|k| **k).count(), 1, "{}/{uri}: keyframes inside a segment", dir.display());
+        if i + 1 < entries.len() {
+            assert!(*duration <= hls_time + 0.1 && *duration >= hls_time - 0.1, "{uri}: EXTINF {duration}");
+        }
+    }
+    entries
+}
+
+#[test]
+fn testsrc_produces_an_aligned_ladder_with_previews_and_recording() {
+    let out = tempfile::tempdir().unwrap();
+    let (output, events, text) = transcode(
+        "testsrc",
+        out.path(),
+        &[
+            "--duration",
+            "7",
+            "--hls-time",
+            "2",
+            "--resolutions",
+            "1280x720-30~2000,640x360-30,426x240-15",
+            "--previews",
+            "256x144,2",
+            "--record",
+        ],
+    );
+    assert!(output.status.success(), "{text}");
+    let dir = stream_dir(out.path());
+    let labels = ["1280x720-30~2000", "640x360-30", "426x240-15"];
+    let mut starts = Vec::new();
+    for label in labels {
+        let rdir = dir.join(label);
+        let entries = check_rendition(&rdir, 2.0);
+        assert_eq!(entries.len(), 4, "{label}: 7 s in 2 s segments\n{text}");
+        let names: Vec<_> = entries.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(names, ["0.ts", "1.ts", "2.ts", "3.ts"]);
+        let total: f64 = entries.iter().map(|e| e.0).sum();
+        assert!((total - 7.0).abs() < 0.07, "{label}: total {total}");
+        starts.push(entries.iter().map(|(_, u)| first_video_frame(&rdir.join(u)).1).collect::<Vec<_>>());
+        let (w, h, fps) = video_geometry(&rdir.join("0.ts"));
+        let expected = match label {
+            "1280x720-30~2000" => (1280, 720, "30/1"),
+            "640x360-30" => (640, 360, "30/1"),
+            _ => (426, 240, "15/1"),
+        };
+        assert_eq!((w, h, fps.as_str()), expected, "{label}");
+        // Recording playlist: finished VOD with every segment from 0.
+        let vod = std::fs::read_to_string(rdir.join("vod-0.m3u8")).unwrap();
+        assert!(vod.contains("#EXT-X-PLAYLIST-TYPE:VOD") && vod.contains("#EXT-X-ENDLIST"), "{vod}");
+        assert_eq!(tag_value(&vod, "#EXT-X-MEDIA-SEQUENCE").as_deref(), Some("0"));
+    }
+    // Every rendition cuts at the same presentation times.
+    assert_eq!(starts[0], starts[1], "720p vs 360p segment starts");
+    for (a, b) in starts[0].iter().zip(&starts[2]) {
+        assert!((a - b).abs() < 1.0 / 15.0 + 1e-6, "15 fps rendition within one of its frames: {a} vs {b}");
+    }
+
+    let master = std::fs::read_to_string(dir.join("master.m3u8")).unwrap();
+    assert!(master.contains("RESOLUTION=1280x720") && master.contains("FRAME-RATE=30.000"), "{master}");
+    assert!(master.contains("CODECS=\"avc1.") && master.contains("mp4a.40.2"), "{master}");
+    for label in labels {
+        assert!(master.contains(&format!("{label}/live.m3u8")), "{master}");
+    }
+    // The master playlist plays as a whole in a real HLS client.
+    let probe = ffprobe(&dir.join("master.m3u8"), &["-show_entries", "format=duration"]);
+    let duration: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((duration - 7.0).abs() < 0.5, "master duration {duration}");
+
+    let previews = out.path().join("img-preview/test/local/256x144-2");
+    let index = std::fs::read_to_string(previews.join("index.json")).unwrap();
+    assert_eq!(index, r#"{"index_start":0,"count":4,"pattern":"%d.jpg"}"#);
+    for n in 0..4 {
+        let (w, h, _) = video_geometry(&previews.join(format!("{n}.jpg")));
+        assert_eq!((w, h), (256, 144));
+    }
+
+    // Events: started first, closed last, each index announced once and after its file exists.
+    assert_eq!(events.first().unwrap()["event"], "started", "{text}");
+    assert_eq!(events.last().unwrap()["event"], "closed", "{text}");
+    assert!(events.last().unwrap()["error_code"].is_null(), "{text}");
+    let available = events_of(&events, "index_available");
+    let files: Vec<_> = available.iter().map(|e| e["index_file"].as_str().unwrap().to_string()).collect();
+    let mut unique = files.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), files.len(), "an index was announced twice: {files:?}");
+    assert_eq!(files.len(), 3 + 3 + 1, "{files:?}");
+    for f in &files {
+        assert!(out.path().join(f).exists(), "announced {f} does not exist");
+    }
+    assert_eq!(events_of(&events, "segment").len(), 4);
+}
+
+#[test]
+fn an_rtmp_stream_from_nginx_is_transcoded_until_the_publisher_leaves() {
+    let nginx = Nginx::start(&["live"]);
+    let url = nginx.url("live", "secretkey");
+    let publisher = RtmpPublisher::start(&url, "size=640x360:rate=30", true, 7);
+    let out = tempfile::tempdir().unwrap();
+    let (output, events, text) = transcode(
+        &url,
+        out.path(),
+        &["--hls-time", "2", "--resolutions", "ORIGINAL,426x240-30", "--source-timeout", "20"],
+    );
+    assert!(publisher.wait(), "publisher failed");
+    assert!(output.status.success(), "{text}\nnginx: {}", nginx.error_log());
+    let dir = stream_dir(out.path());
+    let a = check_rendition(&dir.join("640x360-30"), 2.0);
+    let b = check_rendition(&dir.join("426x240-30"), 2.0);
+    assert!(a.len() >= 3, "{a:?}\n{text}");
+    assert_eq!(a.iter().map(|e| &e.1).collect::<Vec<_>>(), b.iter().map(|e| &e.1).collect::<Vec<_>>());
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!said.contains("secretkey"), "stream key leaked into the output:\n{said}");
+    assert_eq!(events.last().unwrap()["reason"], "EndOfStream", "{text}");
+}
+
+#[test]
+fn an_ntsc_source_keeps_its_rate_and_rounds_the_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("ntsc.mp4");
+    make_media(
+        &src,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30000/1001",
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
+    let out = dir.path().join("out");
+    let (output, _, text) =
+        transcode(src.to_str().unwrap(), &out, &["--hls-time", "2", "--resolutions", "ORIGINAL,640x360-30"]);
+    assert!(output.status.success(), "{text}");
+    let rdir = stream_dir(&out).join("640x360-30");
+    assert!(!stream_dir(&out).join("640x360-29").exists());
+    let (_, _, fps) = video_geometry(&rdir.join("0.ts"));
+    assert_eq!(fps, "30000/1001");
+    let (entries, _) = playlist_entries(&rdir.join("live.m3u8"));
+    assert_eq!(entries[0].0, 2.002, "boundary at frame ceil(2*29.97)=60");
+}
+
+#[test]
+fn an_odd_sized_source_is_padded_and_keeps_its_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("odd.mkv");
+    // 4:4:4 so that the odd size survives; it also exercises pixel format conversion.
+    make_media(
+        &src,
+        &["-f", "lavfi", "-i", "testsrc=size=321x181:rate=25", "-pix_fmt", "yuv444p", "-t", "3", "-c:v", "ffv1"],
+    );
+    let out = dir.path().join("out");
+    let (output, _, text) = transcode(src.to_str().unwrap(), &out, &["--resolutions", "ORIGINAL"]);
+    assert!(output.status.success(), "{text}");
+    let rdir = stream_dir(&out).join("321x181-25");
+    let (w, h, _) = video_geometry(&rdir.join("0.ts"));
+    assert_eq!((w, h), (322, 182));
+    let master = std::fs::read_to_string(stream_dir(&out).join("master.m3u8")).unwrap();
+    assert!(master.contains("RESOLUTION=322x182"), "{master}");
+}
+
+#[test]
+fn a_source_without_audio_gives_video_only_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("silent.mp4");
+    make_media(
+        &src,
+        &["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast"],
+    );
+    let out = dir.path().join("out");
+    let (output, _, text) = transcode(src.to_str().unwrap(), &out, &["--resolutions", "ORIGINAL"]);
+    assert!(output.status.success(), "{text}");
+    let seg = stream_dir(&out).join("320x240-30/0.ts");
+    let streams = ffprobe(&seg, &["-show_entries", "stream=codec_type"]);
+    assert_eq!(streams["streams"].as_array().unwrap().len(), 1, "{streams}");
+    let master = std::fs::read_to_string(stream_dir(&out).join("master.m3u8")).unwrap();
+    assert!(!master.contains("mp4a"), "{master}");
+}
+
+#[test]
+fn an_unreachable_source_fails_fast_with_a_clear_error_and_writes_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/topsecret");
+    let started = std::time::Instant::now();
+    let (output, events, text) = transcode(&url, out.path(), &["--source-timeout", "10"]);
+    assert!(!output.status.success(), "{text}");
+    assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+    let closed = events.last().unwrap();
+    assert_eq!(closed["event"], "closed");
+    assert_eq!(closed["error_code"], "SOURCE_UNREACHABLE", "{text}");
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!said.contains("topsecret"), "stream key leaked: {said}");
+    assert!(tree(out.path()).is_empty(), "{:?}", tree(out.path()));
+}
+
+#[test]
+fn a_corrupt_file_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("garbage.mp4");
+    std::fs::write(&src, (0..200_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<_>>())
+        .unwrap();
+    let out = dir.path().join("out");
+    let (output, events, text) = transcode(src.to_str().unwrap(), &out, &[]);
+    assert!(!output.status.success(), "{text}");
+    assert!(events.last().unwrap()["message"].as_str().unwrap().contains("garbage.mp4"), "{text}");
+    assert!(tree(&out).is_empty());
+}
+
+#[test]
+fn a_truncated_file_is_transcoded_up_to_where_it_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("full.ts");
+    make_media(
+        &src,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-t",
+            "6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-f",
+            "mpegts",
+        ],
+    );
+    let bytes = std::fs::read(&src).unwrap();
+    let cut = dir.path().join("cut.ts");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2 + 77]).unwrap();
+    let out = dir.path().join("out");
+    let (output, _, text) = transcode(cut.to_str().unwrap(), &out, &["--hls-time", "1", "--resolutions", "ORIGINAL"]);
+    assert!(output.status.success(), "{text}");
+    let entries = check_rendition(&stream_dir(&out).join("320x240-30"), 1.0);
+    assert!(entries.len() >= 2, "{entries:?}");
+}
+
+#[test]
+fn the_fragment_limit_ends_the_stream_after_exactly_that_many_segments() {
+    let out = tempfile::tempdir().unwrap();
+    let (output, events, text) =
+        transcode("testsrc", out.path(), &["--hls-time", "1", "--fragment-limit", "3", "--resolutions", "320x180-30"]);
+    assert!(!output.status.success(), "the limit is reported as an error code: {text}");
+    assert_eq!(events.last().unwrap()["error_code"], "FRAGMENT_LIMIT", "{text}");
+    let (entries, ended) = playlist_entries(&stream_dir(out.path()).join("320x180-30/live.m3u8"));
+    assert!(ended);
+    assert_eq!(entries.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(), ["0.ts", "1.ts", "2.ts"]);
+    assert!(!stream_dir(out.path()).join("320x180-30/3.ts").exists());
+}
+
+#[test]
+fn the_live_window_slides_and_old_segments_are_deleted() {
+    let out = tempfile::tempdir().unwrap();
+    let (output, _, text) = transcode(
+        "testsrc",
+        out.path(),
+        &["--hls-time", "1", "--duration", "8", "--live-size", "2", "--resolutions", "320x180-30"],
+    );
+    assert!(output.status.success(), "{text}");
+    let rdir = stream_dir(out.path()).join("320x180-30");
+    let text_pl = std::fs::read_to_string(rdir.join("live.m3u8")).unwrap();
+    let (entries, _) = playlist_entries(&rdir.join("live.m3u8"));
+    assert_eq!(entries.len(), 2, "{text_pl}");
+    assert_eq!(tag_value(&text_pl, "#EXT-X-MEDIA-SEQUENCE").as_deref(), Some("6"), "{text_pl}");
+    let segments: Vec<_> = tree(&rdir).into_iter().filter(|f| f.ends_with(".ts")).collect();
+    assert!(segments.len() <= 4, "at most 2L segments kept: {segments:?}");
+    assert!(!rdir.join("vod-0.m3u8").exists());
+}
