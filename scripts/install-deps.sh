@@ -13,12 +13,24 @@ packages=(
   nginx-light libnginx-mod-rtmp
 )
 
+# S3 and Azure Blob compatible servers for the object-store tests: moto (PyPI) and
+# Azurite (npm). Real servers on loopback, no cloud account needed.
+install_test_servers() {
+  if ! command -v moto_server >/dev/null 2>&1; then
+    python3 -m pip install --quiet 'moto[server]'
+  fi
+  if ! command -v azurite-blob >/dev/null 2>&1; then
+    npm install --global --silent azurite@3
+  fi
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all system packages present"
+  install_test_servers
   exit 0
 fi
 
@@ -31,3 +43,4 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # nginx on a free loopback port, so the system one is not needed.
 $SUDO systemctl disable --now nginx >/dev/null 2>&1 || $SUDO service nginx stop >/dev/null 2>&1 || true
 echo "install-deps: installed ${missing[*]}"
+install_test_servers

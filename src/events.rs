@@ -52,11 +52,19 @@ pub enum EventFormat {
 #[derive(Debug, Clone)]
 pub struct EventSink {
     format: EventFormat,
+    /// A one-line progress display, only when a person watches a terminal.
+    progress: Option<indicatif::ProgressBar>,
 }
 
 impl EventSink {
     pub fn new(format: EventFormat) -> Self {
-        EventSink { format }
+        use std::io::IsTerminal;
+        let progress = (format == EventFormat::Human && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr_with_hz(4));
+            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+            bar
+        });
+        EventSink { format, progress }
     }
 
     pub fn format(&self) -> EventFormat {
@@ -71,7 +79,21 @@ impl EventSink {
                 let _ = writeln!(out, "{}", event.to_line());
                 let _ = out.flush();
             }
-            EventFormat::Human => log_event(event),
+            EventFormat::Human => {
+                if let Some(bar) = &self.progress {
+                    match event {
+                        Event::Progress { media_seconds, frames, speed } => {
+                            bar.set_message(format!(
+                                "{media_seconds:.1} s of media, {frames} frames, {speed:.2}x real time"
+                            ));
+                            bar.tick();
+                        }
+                        Event::Closed { .. } => bar.finish_and_clear(),
+                        _ => {}
+                    }
+                }
+                log_event(event)
+            }
         }
     }
 }

@@ -384,7 +384,7 @@ impl Publisher {
         if self.preview_count > before {
             let spec = self.settings.previews.expect("previews enabled");
             let path = self.preview_path("index.json");
-            let content = format!(r#"{{"index_start":0,"count":{},"pattern":"%d.jpg"}}"#, self.preview_count);
+            let content = crate::hls::preview::index_json(self.preview_count);
             let announce = (!self.preview_announced).then(|| Announcement {
                 stream_type: StreamType::ImgPreview,
                 resolution: spec.label(),
@@ -463,7 +463,7 @@ impl Publisher {
 
     fn preview_path(&self, file: &str) -> String {
         let label = self.settings.previews.map(|p| p.label()).unwrap_or_default();
-        format!("img-preview/{}/{}/{label}/{file}", self.settings.channel, self.settings.stream_id)
+        crate::hls::preview::preview_path(&self.settings.channel, &self.settings.stream_id, &label, file)
     }
 }
 

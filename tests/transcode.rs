@@ -298,3 +298,29 @@ fn the_live_window_slides_and_old_segments_are_deleted() {
     assert!(segments.len() <= 4, "at most 2L segments kept: {segments:?}");
     assert!(!rdir.join("vod-0.m3u8").exists());
 }
+
+#[test]
+fn a_mid_stream_resolution_change_keeps_every_rendition_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.ts"), dir.path().join("b.ts"));
+    let common = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-f", "mpegts"];
+    make_media(&a, &[&["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "3"][..], &common].concat());
+    make_media(
+        &b,
+        &[&["-f", "lavfi", "-i", "testsrc2=size=480x480:rate=30", "-t", "3", "-output_ts_offset", "3"][..], &common]
+            .concat(),
+    );
+    let joined = dir.path().join("joined.ts");
+    std::fs::write(&joined, [std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()].concat()).unwrap();
+    let out = dir.path().join("out");
+    let (output, _, text) =
+        transcode(joined.to_str().unwrap(), &out, &["--hls-time", "1", "--resolutions", "ORIGINAL,320x180-30"]);
+    assert!(output.status.success(), "{text}");
+    for (label, size) in [("640x360-30", (640, 360)), ("320x180-30", (320, 180))] {
+        let entries = check_rendition(&stream_dir(&out).join(label), 1.0);
+        assert!(entries.len() >= 5, "{label}: {entries:?}\n{text}");
+        let last = stream_dir(&out).join(label).join(&entries.last().unwrap().1);
+        let (w, h, _) = video_geometry(&last);
+        assert_eq!((w, h), size, "{label}: the square part is fitted and padded into the same size");
+    }
+}

@@ -12,6 +12,7 @@
 pub mod format;
 pub mod live;
 pub mod master;
+pub mod preview;
 pub mod state;
 pub mod vod;
 

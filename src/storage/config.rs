@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use reqwest::header::HeaderValue;
 
-use super::{FsStorage, HttpStorage, Storage, StorageError};
+use super::{FsStorage, HttpStorage, ObjectStorage, Storage, StorageError};
 
 /// A credential. Its `Debug` output is redacted, so configs can be logged as they are.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -125,6 +125,9 @@ pub(super) const AWS_OPTIONS: &[&str] = &[
     "AWS_ROLE_ARN",
     "AWS_ROLE_SESSION_NAME",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_ENDPOINT_URL_STS",
     "AWS_METADATA_ENDPOINT",
     "AWS_IMDSV1_FALLBACK",
     "AWS_SERVER_SIDE_ENCRYPTION",
@@ -193,7 +196,7 @@ impl StorageConfig {
             StorageConfig::Http { base_url, auth, timeout } => {
                 Ok(Arc::new(HttpStorage::new(base_url, auth.clone(), *timeout)?))
             }
-            StorageConfig::S3 { .. } | StorageConfig::Azure { .. } => super::build_object_store(self),
+            StorageConfig::S3 { .. } | StorageConfig::Azure { .. } => Ok(Arc::new(ObjectStorage::new(self)?)),
         }
     }
 }
@@ -224,7 +227,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     }
 
     /// A whole number ≥ `min`; anything else warns and gives `default`.
-    pub(super) fn number(&self, name: &str, default: u64, min: u64) -> u64 {
+    fn number(&self, name: &str, default: u64, min: u64) -> u64 {
         let Some(raw) = self.get(name) else {
             return default;
         };

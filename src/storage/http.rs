@@ -82,7 +82,8 @@ impl HttpStorage {
 
     fn transport_error(&self, method: &'static str, url: &str, err: reqwest::Error) -> StorageError {
         if err.is_timeout() {
-            StorageError::Timeout { method, url_without_credentials: url.to_string(), after: self.timeout }
+            let after = if err.is_connect() { CONNECT_TIMEOUT.min(self.timeout) } else { self.timeout };
+            StorageError::Timeout { method, url_without_credentials: url.to_string(), after }
         } else {
             StorageError::Network { method, url_without_credentials: url.to_string(), source: err.without_url() }
         }

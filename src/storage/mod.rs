@@ -1,5 +1,5 @@
 //! Where finished files go (output-layout §13): one `Storage` trait with a filesystem, an HTTP
-//! and (optionally) an object-store backend, plus the retry loop that decides when a file is
+//! and an object-store (S3, Azure Blob) backend, plus the retry loop that decides when a file is
 //! given up.
 //!
 //! # Layout
@@ -7,11 +7,13 @@
 //! - `config`: `StorageConfig` from the environment (coordinator-protocol §11, output-layout §15).
 //! - `fs`: `FsStorage`, temp file + rename.
 //! - `http`: `HttpStorage`, `PUT`/`DELETE` under a base URL.
+//! - `object`: `ObjectStorage`, S3 and Azure Blob through `object_store`.
 //! - `retry`: `RetryPolicy` and `put_with_retry`.
 
 mod config;
 mod fs;
 mod http;
+mod object;
 mod path;
 mod retry;
 
@@ -22,20 +24,9 @@ use std::time::Duration;
 pub use config::{HttpAuth, Secret, StorageConfig};
 pub use fs::FsStorage;
 pub use http::HttpStorage;
+pub use object::ObjectStorage;
 pub use path::StoragePath;
 pub use retry::{put_with_retry, RetryPolicy};
-
-/// S3 and Azure backends are not part of this build.
-fn build_object_store(config: &StorageConfig) -> Result<std::sync::Arc<dyn Storage>, StorageError> {
-    let kind = match config {
-        StorageConfig::S3 { .. } => "S3",
-        _ => "Azure Blob",
-    };
-    Err(StorageError::Config {
-        variable: "HLS_STORAGE_TYPE",
-        message: format!("{kind} storage is not available in this build; use FILESYSTEM or HTTP"),
-    })
-}
 
 /// A place files can be written to and removed from. Implementations are cheap to share
 /// (`Arc<dyn Storage>`) and safe to call concurrently for different paths; callers guarantee
@@ -63,7 +54,7 @@ pub enum StorageError {
     #[error("HTTP storage {method} {url_without_credentials} answered {status}{}{}", body_excerpt(body), http_hint(*status))]
     Http { method: &'static str, status: u16, url_without_credentials: String, body: String },
 
-    #[error("HTTP storage {method} {url_without_credentials} failed: {source}; check that the storage server is reachable from this worker")]
+    #[error("HTTP storage {method} {url_without_credentials} failed: {}; check that the storage server is reachable from this worker", error_chain(source))]
     Network { method: &'static str, url_without_credentials: String, source: reqwest::Error },
 
     #[error("HTTP storage {method} {url_without_credentials} got no answer within {after:?}; the server is slow or unreachable (HLS_STORAGE_TIMEOUT_SECONDS sets the limit)")]
@@ -134,6 +125,22 @@ fn io_hint(err: &io::Error) -> &'static str {
         _ if io_is_transient(err) => "; will be retried",
         _ => "",
     }
+}
+
+/// An error and its causes, "a: b: c"; reqwest's own message alone hides the cause
+/// ("error sending request" without "connection refused").
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 fn body_excerpt(body: &str) -> String {
