@@ -189,6 +189,8 @@ impl Publisher {
     fn on_output(&mut self, out: MediaOutput) {
         match out {
             MediaOutput::Ladder { renditions, audio, source } => {
+                // The source is open and decoding starts now: PROGRAM-DATE-TIME counts from here.
+                self.run_start_ms = now_ms();
                 self.codecs = vec![None; renditions.len()];
                 self.audio = audio;
                 self.events.emit(&Event::Started {

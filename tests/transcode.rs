@@ -324,3 +324,51 @@ fn a_mid_stream_resolution_change_keeps_every_rendition_size() {
         assert_eq!((w, h), size, "{label}: the square part is fitted and padded into the same size");
     }
 }
+
+#[test]
+fn a_silent_rtmp_source_ends_with_a_timeout_error_in_bounded_time() {
+    let nginx = Nginx::start(&["live"]);
+    let out = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    // Nobody publishes: nginx holds the player idle forever.
+    let (output, events, text) = transcode(&nginx.url("live", "nobody"), out.path(), &["--source-timeout", "3"]);
+    let took = started.elapsed();
+    assert!(!output.status.success(), "{text}");
+    assert!(took.as_secs_f64() < 10.0, "took {took:?}\n{text}");
+    assert_eq!(events.last().unwrap()["error_code"], "SOURCE_TIMEOUT", "{text}");
+    assert!(tree(out.path()).is_empty());
+}
+
+#[test]
+fn ctrl_c_finishes_the_stream_with_endlist_and_a_clean_exit() {
+    let nginx = Nginx::start(&["live"]);
+    let url = nginx.url("live", "k");
+    let _publisher = RtmpPublisher::start(&url, "size=320x180:rate=30", true, 60);
+    let out = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(bin())
+        .args(["transcode", &url])
+        .arg(out.path())
+        .args(["--events", "jsonl", "--hls-time", "1", "--resolutions", "ORIGINAL"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let live = stream_dir(out.path()).join("320x180-30/live.m3u8");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !live.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // SAFETY: plain signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let started = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    let text = describe("transcode (interrupted)", &output);
+    assert!(started.elapsed().as_secs() < 5, "took {:?} to stop\n{text}", started.elapsed());
+    assert!(output.status.success(), "{text}");
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&output.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["reason"], "Stopped", "{text}");
+    let entries = check_rendition(&stream_dir(out.path()).join("320x180-30"), 1.0);
+    assert!(entries.len() >= 2, "{entries:?}");
+}

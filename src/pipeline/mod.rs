@@ -470,3 +470,34 @@ pub fn format_rate(r: Option<Q>) -> String {
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ladder::{RequestItem, RequestedRes};
+
+    fn item(width: u32, height: u32, fps: u32) -> RequestItem {
+        RequestItem::Res(RequestedRes { width, height, fps, kbps: 0 })
+    }
+
+    #[test]
+    fn smaller_renditions_cascade_from_the_nearest_larger_scaled_one() {
+        let source = SourceVideo { width: 1920, height: 1080, avg_rate: Some(Q::new(30, 1)), base_rate: None };
+        let items =
+            [RequestItem::Original, item(1280, 720, 30), item(640, 360, 30), item(426, 240, 15), item(854, 480, 60)];
+        let ladder = crate::ladder::fit_ladder(&source, &items);
+        let labels: Vec<_> = ladder.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["1920x1080-30", "1280x720-30", "640x360-30", "426x240-15", "854x480-30"]);
+        let parents = cascade_parents(&ladder, 1920, 1080);
+        // ORIGINAL and 720p scale from the source; 480p (60 asked, capped at the source's 30)
+        // from 720p; 360p from 480p and 240p@15 from 360p, each the nearest larger one.
+        assert_eq!(parents, [None, None, Some(4), Some(2), Some(1)]);
+    }
+
+    #[test]
+    fn a_padded_original_is_never_a_cascade_parent() {
+        let source = SourceVideo { width: 1281, height: 721, avg_rate: Some(Q::new(30, 1)), base_rate: None };
+        let ladder = crate::ladder::fit_ladder(&source, &[RequestItem::Original, item(640, 360, 30)]);
+        assert_eq!(cascade_parents(&ladder, 1281, 721), [None, None]);
+    }
+}
