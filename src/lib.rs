@@ -13,7 +13,8 @@
 //! - `pipeline`   libav: input, clock, video renditions, audio, segmenter, previews
 //! - `publisher`  uploads, in-order group publication, playlist writes, announcements
 //! - `hls`        playlist texts and the stream's publication state machine (pure)
-//! - `storage`    filesystem / HTTP backends, retries, path validation
+//! - `storage`    filesystem / HTTP / S3 / Azure backends, retries, path validation
+//! - `supervisor` worker job table (sans-IO): validation, capacity, lifecycle, restarts
 //! - `events`     the JSON-lines event schema between a transcode and its supervisor
 //! - `logging`    tracing setup
 
@@ -27,4 +28,5 @@ pub mod pipeline;
 pub mod probe;
 pub mod publisher;
 pub mod storage;
+pub mod supervisor;
 pub mod transcode;

@@ -1,0 +1,137 @@
+//! Job supervision (spec: coordinator-protocol.md §4, §5, §8, §9).
+//!
+//! # Layout
+//! - `spec`: ENCODE-START validation into a [`JobSpec`] (§5).
+//! - `table`: the sans-IO [`JobTable`]: coordinator messages, child events and the clock in,
+//!   [`Action`]s out. It owns every protocol guarantee of §9.1; the adapters that run child
+//!   processes and write to the websocket only execute its actions.
+//!
+//! # Adapter contract
+//! - Every [`Action::Spawn`] is answered, eventually, by exactly one [`Input::ChildExited`] for
+//!   that job, also after [`Action::Kill`]; events of one child arrive in the order the child
+//!   wrote them, and `ChildExited` only after the child's stdout reached EOF.
+//! - [`Action::Send`]s go to the outbound queue in order; [`Action::Register`] is sent directly
+//!   (never queued); on every reconnect the session registers [`JobTable::register_capacity`].
+//! - `handle(now, Input::Tick)` is called at [`JobTable::next_deadline`] (late is fine).
+//!
+//! # Choices the spec leaves open
+//! - STREAM-CLOSED goes out on the child's `closed` event (its final playlists are durable),
+//!   not on its exit; the child then has `finalize_timeout` to exit before it is killed.
+//! - ENCODE-STARTs during shutdown are refused with `OVER_CAPACITY`: the worker registered
+//!   capacity 0, so this is §8's refusal; `SHUTDOWN` marks only jobs the shutdown interrupted.
+//! - A held (superseded) STREAM-CLOSED is not sent, so its job still counts as active (§8).
+//! - A child that got [`Action::Kill`] counts as gone for [`Action::Exit`].
+
+mod spec;
+mod table;
+
+use std::time::{Duration, Instant};
+
+pub use spec::{InvalidJob, JobSpec, Previews, SourceKind};
+pub use table::JobTable;
+
+use crate::control::message::{EncodeStartRaw, ErrorCode, Inbound, Outbound};
+
+/// Internal handle of one accepted job; it stays the same across pipeline restarts.
+pub type JobId = u64;
+
+/// The worker settings the table needs (spec §11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableConfig {
+    /// `SERVER_CAPACITY`: local admission limit and REGISTER repair; negative means unlimited.
+    pub capacity: i32,
+    /// `HLS_STOP_GRACE_SECONDS`: grace of an ENCODE-STOP without `Grace-Period`.
+    pub stop_grace: Duration,
+    /// `HLS_FINALIZE_TIMEOUT_SECONDS`: bound from *finishing* to STREAM-CLOSED.
+    pub finalize_timeout: Duration,
+    /// `HLS_RESTART_MAX`: pipeline restarts per job in any 10 minutes.
+    pub restart_max: u32,
+    /// `HLS_SHUTDOWN_TIMEOUT_SECONDS`: how long jobs may run on after a shutdown request.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for TableConfig {
+    /// The spec's defaults (§11).
+    fn default() -> Self {
+        TableConfig {
+            capacity: -1,
+            stop_grace: Duration::from_secs(30),
+            finalize_timeout: Duration::from_secs(10),
+            restart_max: 3,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything that can change the table's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    EncodeStart(EncodeStartRaw),
+    EncodeStop {
+        channel: String,
+        /// Empty means every job of the channel.
+        stream_id: String,
+        /// `Grace-Period` when present and valid; `None` uses [`TableConfig::stop_grace`].
+        grace: Option<Duration>,
+    },
+    /// The child opened its source and chose its ladder: the job now has output, so a stop
+    /// must let it finish instead of killing it.
+    ChildStarted(JobId),
+    /// The child made an index durable (its `index_available` event).
+    IndexAvailable {
+        job: JobId,
+        stream_type: String,
+        resolution: String,
+        index_file: String,
+        start_time: Option<String>,
+    },
+    /// The child's `closed` event: its final playlists are durable.
+    ChildClosed {
+        job: JobId,
+        error_code: Option<ErrorCode>,
+        /// The child's explanation, already free of stream keys; becomes `Error-Message`.
+        message: Option<String>,
+        /// EOF, stop or limit: the run ended for a reason a restart cannot fix.
+        source_ended: bool,
+    },
+    /// The child process is gone. `crashed`: killed by a signal or exited without `closed`.
+    ChildExited {
+        job: JobId,
+        crashed: bool,
+    },
+    /// Timers: stop and finalize deadlines, restart backoff, shutdown timeout.
+    Tick,
+    /// SIGTERM/SIGINT. A second one exits at once (spec §9.4).
+    Shutdown,
+}
+
+impl Input {
+    /// The coordinator messages that concern jobs; heartbeats, errors and unknown methods are
+    /// the session's business.
+    pub fn from_inbound(msg: Inbound) -> Option<Input> {
+        match msg {
+            Inbound::EncodeStart(raw) => Some(Input::EncodeStart(raw)),
+            Inbound::EncodeStop { channel, stream_id, grace } => Some(Input::EncodeStop { channel, stream_id, grace }),
+            Inbound::Heartbeat | Inbound::Error { .. } | Inbound::Unknown(_) => None,
+        }
+    }
+}
+
+/// What the adapters must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Queue a message for the coordinator (STREAM-AVAILABLE, STREAM-CLOSED or ERROR).
+    Send(Outbound),
+    /// Send `REGISTER` now if connected (not queued: a stale capacity is worthless).
+    Register { capacity: i32 },
+    /// Start `hls-ladder transcode` for the job. `restart` is 0 for the first run; later runs
+    /// continue the stream's numbering.
+    Spawn { job: JobId, spec: JobSpec, restart: u32 },
+    /// Tell the child to stop reading its source at `deadline`, then finish and report `closed`.
+    /// A later one with an earlier deadline replaces it.
+    StopGracefully { job: JobId, deadline: Instant },
+    /// Kill the child now; its `ChildExited` is still expected.
+    Kill { job: JobId },
+    /// Shutdown is complete: every job is closed. The session flushes its queue and exits 0.
+    Exit,
+}
