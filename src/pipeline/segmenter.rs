@@ -155,7 +155,16 @@ impl Segmenter {
                 (*(**(*output.as_mut_ptr()).streams.add(i)).codecpar).codec_tag = 0;
             }
         }
-        output.write_header().map_err(|e| self.mux_error(e))?;
+        // Group audio frames into PES packets up to 0.7 s apart (as the ffmpeg CLI does);
+        // otherwise every 21 ms AAC frame gets its own PES header and padding.
+        // SAFETY: plain field write before the header is written.
+        unsafe { (*output.as_mut_ptr()).max_delay = 700_000 };
+        // Each segment starts with PAT and PMT; repeating them every 100 ms inside a
+        // segment only costs bytes (players start at segment boundaries).
+        let mut opts = ffmpeg::Dictionary::new();
+        opts.set("pat_period", "3600");
+        opts.set("sdt_period", "3600");
+        output.write_header_with(opts).map_err(|e| self.mux_error(e))?;
         let video_tb = output.stream(0).expect("video stream").time_base();
         let audio_tb = output.stream(1).map_or(video_tb, |s| s.time_base());
         self.current = Some(OpenSegment { k, first_slot, output, buffer, video_tb, audio_tb });

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Benchmark: hls-ladder against one ffmpeg CLI process doing the same work (decode once,
+# four scaled libx264 rungs, AAC, HLS). Reports CPU, memory, wall time and per-rung
+# quality; it is a measurement, not a test, so it never judges the numbers.
+#
+# Knobs (environment):
+#   BENCH_SECONDS       source length, seconds (default 60)
+#   BENCH_THREADS       encoder threads per rung, for both tools (default: the encoder decides)
+#   BENCH_FFMPEG_AUDIO  shared (default): ffmpeg encodes audio once and the tee muxer copies it
+#                       into every rung, as hls-ladder does; per-output: four ordinary outputs,
+#                       each with its own AAC encoder (ffmpeg cannot share an encoder across
+#                       outputs), which charges ffmpeg three extra audio encodes
+#   BENCH_FFMPEG_SCALE  direct (default): ffmpeg scales every rung from the decoded source;
+#                       cascade: from the rung hls-ladder scales it from (smaller rungs from
+#                       the next larger one), so both do the same scaling work
+#   BENCH_DIR           work directory (default target/bench)
+#   BENCH_SKIP_BUILD=1  use the existing target/release/hls-ladder as is
+#
+# Output: a table on stdout and the same markdown in $BENCH_DIR/report.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."   # hls-ladder reads profiles/ relative to the working directory
+
+SECONDS_OF_MEDIA=${BENCH_SECONDS:-60}
+THREADS=${BENCH_THREADS:-}
+AUDIO_MODE=${BENCH_FFMPEG_AUDIO:-shared}
+SCALE_MODE=${BENCH_FFMPEG_SCALE:-direct}
+DIR=${BENCH_DIR:-target/bench}
+BIN=./target/release/hls-ladder
+AUDIO_KBPS=128   # the default profile's audio_kbps
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+need() {
+    command -v "$1" >/dev/null 2>&1 || die "missing '$1' (install: $2)"
+}
+
+# The CPU and memory figures come from GNU time; a shell builtin or BSD time cannot give %M.
+need ffmpeg "apt-get install -y ffmpeg"
+need python3 "apt-get install -y python3"
+need cargo "https://rustup.rs"
+[[ -x /usr/bin/time ]] && /usr/bin/time -f '%M' true >/dev/null 2>&1 \
+    || die "missing GNU time at /usr/bin/time (install: apt-get install -y time)"
+[[ $SECONDS_OF_MEDIA =~ ^[0-9]+$ && $SECONDS_OF_MEDIA -gt 0 ]] || die "BENCH_SECONDS must be a positive integer"
+[[ -z $THREADS || $THREADS =~ ^[0-9]+$ ]] || die "BENCH_THREADS must be a number"
+[[ $AUDIO_MODE == shared || $AUDIO_MODE == per-output ]] || die "BENCH_FFMPEG_AUDIO must be shared or per-output"
+[[ $SCALE_MODE == direct || $SCALE_MODE == cascade ]] || die "BENCH_FFMPEG_SCALE must be direct or cascade"
+
+# Writes a command as a copy-pasteable line, for the report.
+save_cmd() {
+    local file=$1; shift
+    python3 -c 'import shlex, sys; print(shlex.join(sys.argv[1:]))' "$@" >"$file"
+}
+
+# Runs a command under GNU time; the time file holds "user sys maxrss_kb wall".
+# On failure the tail of the command's log is the useful part, so show it.
+timed() {
+    local name=$1 log=$2; shift 2
+    echo "== running $name" >&2
+    if ! /usr/bin/time -o "$DIR/$name.time" -f '%U %S %M %e' "$@" 2>"$log"; then
+        tail -n 20 "$log" >&2
+        die "$name failed (full log: $log)"
+    fi
+}
+
+if [[ ${BENCH_SKIP_BUILD:-} != 1 ]]; then
+    echo "== cargo build --release"
+    cargo build --release --quiet
+fi
+[[ -x $BIN ]] || die "no $BIN (build it or unset BENCH_SKIP_BUILD)"
+mkdir -p "$DIR"
+
+# 1. The source, made once per length: encoding it is not part of either measurement.
+SRC=$DIR/src-720p30-${SECONDS_OF_MEDIA}s.mp4
+if [[ ! -s $SRC ]]; then
+    echo "== making $SRC"
+    ffmpeg -hide_banner -nostdin -loglevel error -y \
+        -f lavfi -i testsrc2=size=1280x720:rate=30 \
+        -f lavfi -i sine=frequency=440:sample_rate=48000 \
+        -t "$SECONDS_OF_MEDIA" -pix_fmt yuv420p \
+        -c:v libx264 -preset veryfast -crf 18 -g 60 \
+        -c:a aac -b:a 128k "$SRC.tmp.mp4"
+    mv "$SRC.tmp.mp4" "$SRC"
+fi
+
+# 2. The ladder hls-ladder picks; the ffmpeg command below is built from the same list so
+# both tools encode the same sizes, rates and caps.
+"$BIN" probe "$SRC"
+"$BIN" probe --json "$SRC" >"$DIR/ladder.json"
+mapfile -t RUNGS < <(python3 scripts/bench_report.py rungs "$DIR/ladder.json")
+((${#RUNGS[@]} > 0)) || die "probe returned an empty ladder"
+
+# --record keeps every segment and writes vod-0.m3u8; the live playlist keeps only the last
+# few, which is not enough to measure quality over the whole run.
+rm -rf "$DIR/hls-ladder"
+HL_ARGS=(transcode "$SRC" "$DIR/hls-ladder" --events jsonl --record)
+[[ -n $THREADS ]] && HL_ARGS+=(--encoder-threads "$THREADS")
+save_cmd "$DIR/hls-ladder.cmd" "$BIN" "${HL_ARGS[@]}"
+timed hls-ladder "$DIR/hls-ladder.log" "$BIN" "${HL_ARGS[@]}" >"$DIR/hls-ladder.events.jsonl"
+
+# 3. One ffmpeg process: decode once, split, scale (bicubic, like hls-ladder's swscale call)
+# and encode every rung with hls-ladder's x264 settings. hls-ladder's GOP is 910 frames;
+# either way no periodic keyframe falls inside a 3 s segment, only the forced ones.
+rm -rf "$DIR/ffmpeg"
+graph=$(python3 scripts/bench_report.py graph "$DIR/ladder.json" "$SCALE_MODE")
+VIDEO_OPTS=(-c:v libx264 -preset veryfast -crf 23 -g 900 -forced-idr 1
+    -x264-params scenecut=0:open-gop=0 -force_key_frames:v 'expr:gte(t,n_forced*3)')
+[[ -n $THREADS ]] && VIDEO_OPTS+=(-threads:v "$THREADS")
+HLS_OPTS="hls_time=3:hls_playlist_type=vod"
+FF_ARGS=(-hide_banner -nostdin -y -loglevel warning -i "$SRC")
+OUTPUTS=()   # per-output mode: one output per rung
+TEE=""       # shared mode: one tee output whose slaves each select a rung plus the audio
+MAPS=()
+CAPS=()
+for i in "${!RUNGS[@]}"; do
+    read -r label kbps <<<"${RUNGS[$i]}"
+    out=$DIR/ffmpeg/$label
+    mkdir -p "$out"
+    if [[ $AUDIO_MODE == per-output ]]; then
+        OUTPUTS+=(-map "[v$i]" -map 0:a "${VIDEO_OPTS[@]}" -maxrate "${kbps}k" -bufsize "$((2 * kbps))k"
+            -c:a aac -b:a "${AUDIO_KBPS}k" -f hls -hls_time 3 -hls_playlist_type vod
+            -hls_segment_filename "$out/%d.ts" "$out/index.m3u8")
+    else
+        MAPS+=(-map "[v$i]")
+        CAPS+=("-maxrate:v:$i" "${kbps}k" "-bufsize:v:$i" "$((2 * kbps))k")
+        TEE+="${TEE:+|}[select=\\'v:$i,a\\':f=hls:$HLS_OPTS:hls_segment_filename=$out/%d.ts]$out/index.m3u8"
+    fi
+done
+FF_ARGS+=(-filter_complex "$graph")
+if [[ $AUDIO_MODE == per-output ]]; then
+    FF_ARGS+=("${OUTPUTS[@]}")
+else
+    FF_ARGS+=("${MAPS[@]}" -map 0:a "${VIDEO_OPTS[@]}" "${CAPS[@]}"
+        -c:a aac -b:a "${AUDIO_KBPS}k" -f tee "$TEE")
+fi
+save_cmd "$DIR/ffmpeg.cmd" ffmpeg "${FF_ARGS[@]}"
+timed ffmpeg "$DIR/ffmpeg.log" ffmpeg "${FF_ARGS[@]}"
+
+# 4 and 5. Quality, bit rates and the report.
+echo "== measuring quality (PSNR against the source scaled with the same scaler)"
+python3 scripts/bench_report.py report --dir "$DIR" --source "$SRC" \
+    --seconds "$SECONDS_OF_MEDIA" --audio-mode "$AUDIO_MODE" --scale-mode "$SCALE_MODE" --threads "${THREADS:-auto}"

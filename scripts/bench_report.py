@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Helpers for scripts/bench.sh (standard library only).
+
+  bench_report.py rungs LADDER_JSON
+      One line per rung of `hls-ladder probe --json`: label and kbps cap,
+      which bench.sh turns into the equivalent ffmpeg command.
+  bench_report.py graph LADDER_JSON direct|cascade
+      The ffmpeg -filter_complex producing [v0]..[vN-1] in ladder order: every rung scaled
+      from the decoded source (direct), or from the rung hls-ladder itself scales it from
+      (cascade: same work as hls-ladder, see cascade_parents in src/pipeline/mod.rs).
+  bench_report.py report --dir DIR --source SRC --seconds N --audio-mode M --threads T
+      Reads the GNU time files and outputs of both runs, measures per-rung PSNR and bit rate,
+      prints the report and writes it to DIR/report.md.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+# What the default profile gives a 1280x720@30 source (profiles/default.toml); a different
+# ladder is still benchmarked, but the numbers would not be comparable with earlier runs.
+EXPECTED_DEFAULT = {(1280, 720, 2800), (854, 480, 1400), (640, 360, 800), (426, 240, 400)}
+
+
+def die(msg):
+    sys.exit(f"bench_report: {msg}")
+
+
+def load_ladder(path):
+    return json.loads(Path(path).read_text())["ladder"]
+
+
+def cmd_rungs(args):
+    ladder = load_ladder(args.ladder)
+    got = {(r["encoded_width"], r["encoded_height"], r["max_kbps"]) for r in ladder}
+    if got != EXPECTED_DEFAULT:
+        print(f"bench_report: warning: ladder {sorted(got)} is not the expected default", file=sys.stderr)
+    for r in ladder:
+        if r["max_kbps"] is None:
+            die(f"rung {r['label']} has no bit-rate cap; the ffmpeg side needs one")
+        print(r["label"], r["max_kbps"])
+
+
+def source_size(probe):
+    for stream in probe["streams"]:
+        if stream["kind"] == "video":
+            w, h = re.match(r"(\d+)x(\d+)", stream["detail"]).groups()
+            return int(w), int(h)
+    die("probe shows no video stream")
+
+
+def cascade_parents(ladder, source_w, source_h):
+    """hls-ladder's rule, restated: a rung scales from the smallest larger unpadded rung
+    that is smaller than the source and has at least its frame rate."""
+    def area(r):
+        return r["encoded_width"] * r["encoded_height"]
+
+    def rate(r):
+        return r["rate"][0] / r["rate"][1]
+
+    parents = []
+    for child in ladder:
+        candidates = [(area(p), i) for i, p in enumerate(ladder)
+                      if not p["original"] and area(child) < area(p) < source_w * source_h
+                      and p["encoded_width"] >= child["encoded_width"]
+                      and p["encoded_height"] >= child["encoded_height"]
+                      and rate(p) >= rate(child)]
+        parents.append(min(candidates)[1] if candidates else None)
+    return parents
+
+
+def cmd_graph(args):
+    probe = json.loads(Path(args.ladder).read_text())
+    ladder = probe["ladder"]
+    if args.mode == "cascade":
+        parents = cascade_parents(ladder, *source_size(probe))
+    else:
+        parents = [None] * len(ladder)
+    # Each picture (the source, or a scaled rung) is split between its encoder and the
+    # rungs scaled from it; a split with one output is harmless.
+    children = {p: [i for i, q in enumerate(parents) if q == p] for p in [None, *range(len(ladder))]}
+    parts = ["[0:v]split=%d%s" % (len(children[None]), "".join(f"[from_src_to{i}]" for i in children[None]))]
+    for i, r in enumerate(ladder):
+        src = "from_src" if parents[i] is None else f"from{parents[i]}"
+        num, den = r["rate"]
+        chain = f"[{src}_to{i}]scale={r['encoded_width']}:{r['encoded_height']}:flags=bicubic,fps={num}/{den}"
+        if children[i]:
+            outs = f"[v{i}]" + "".join(f"[from{i}_to{c}]" for c in children[i])
+            chain += f",split={1 + len(children[i])}{outs}"
+        else:
+            chain += f"[v{i}]"
+        parts.append(chain)
+    print(";".join(parts))
+
+
+def read_time(path):
+    """GNU time's "user sys maxrss_kb wall" (its last line; a failed command adds one above)."""
+    user, sys_, rss_kb, wall = Path(path).read_text().splitlines()[-1].split()
+    return {"cpu": float(user) + float(sys_), "rss_mb": int(rss_kb) / 1024, "wall": float(wall)}
+
+
+def check_closed_cleanly(events_path):
+    for line in Path(events_path).read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") == "closed":
+            if event.get("reason") != "EndOfStream":
+                die(f"hls-ladder closed with {event}")
+            return
+    die(f"no 'closed' event in {events_path}")
+
+
+def playlist_rate(playlist):
+    """(kbps, seconds) over the segments a media playlist lists: audio and TS overhead included."""
+    seconds, total_bytes = 0.0, 0
+    for line in playlist.read_text().splitlines():
+        if line.startswith("#EXTINF:"):
+            seconds += float(line[len("#EXTINF:"):].split(",")[0])
+        elif line and not line.startswith("#"):
+            total_bytes += (playlist.parent / line).stat().st_size
+    if seconds <= 0:
+        die(f"{playlist} lists no media")
+    return total_bytes * 8 / seconds / 1000, seconds
+
+
+def psnr(playlist, source, width, height, stats):
+    """PSNR of a rung against the source scaled to its size by the same bicubic swscale.
+    Both sides restart at t=0: the HLS output carries MPEG-TS timestamps (hls-ladder starts
+    at 10 s), and the psnr filter pairs frames by timestamp."""
+    graph = (f"[0:v]setpts=PTS-STARTPTS[out];"
+             f"[1:v]scale={width}:{height}:flags=bicubic,setpts=PTS-STARTPTS[ref];"
+             f"[out][ref]psnr=stats_file={stats}")
+    cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-i", str(playlist), "-i", str(source),
+           "-lavfi", graph, "-f", "null", "-"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    found = re.search(r"PSNR y:([\d.]+|inf) .*average:([\d.]+|inf)", run.stderr)
+    if run.returncode != 0 or not found:
+        die(f"PSNR failed: {' '.join(cmd)}\n{run.stderr[-2000:]}")
+    frames = sum(1 for _ in open(stats))
+    return float(found.group(1)), float(found.group(2)), frames
+
+
+def hls_ladder_playlist(root, label):
+    rung_dir = root / "hls" / "test" / "local" / label
+    if not rung_dir.is_dir():
+        present = sorted(p.name for p in rung_dir.parent.iterdir()) if rung_dir.parent.is_dir() else []
+        die(f"no {rung_dir}; found {present}")
+    return rung_dir / "vod-0.m3u8"
+
+
+def measure_rungs(d, source, ladder, seconds):
+    rows = []
+    for r in ladder:
+        w, h, label = r["encoded_width"], r["encoded_height"], r["label"]
+        num, den = r["rate"]
+        want_frames = round(seconds * num / den)
+        row = {"label": label}
+        outputs = {"hls-ladder": hls_ladder_playlist(d / "hls-ladder", label),
+                   "ffmpeg": d / "ffmpeg" / label / "index.m3u8"}
+        for tool, playlist in outputs.items():
+            if not playlist.is_file():
+                die(f"{tool}: no playlist {playlist}")
+            print(f"   {tool} {label}", file=sys.stderr)
+            kbps, _ = playlist_rate(playlist)
+            y, avg, frames = psnr(playlist, source, w, h, d / f"psnr-{tool}-{label}.log")
+            if frames != want_frames:
+                print(f"bench_report: warning: {tool} {label}: PSNR over {frames} frames, "
+                      f"source has {want_frames}", file=sys.stderr)
+            row[tool] = {"y": y, "avg": avg, "kbps": kbps, "frames": frames}
+        rows.append(row)
+    return rows
+
+
+def ffmpeg_version():
+    out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
+    return out.split("\n")[0].split(" ")[2]
+
+
+def render(a, ladder, times, rows):
+    hl, ff = times["hls-ladder"], times["ffmpeg"]
+    s = a.seconds
+    audio = ("shared: one AAC encode, copied into every rung by the tee muxer (as hls-ladder does)"
+             if a.audio_mode == "shared" else
+             "per-output: one AAC encode per rung (4x; ffmpeg cannot share an encoder between outputs)")
+    scale = ("direct: every rung scaled from the source (hls-ladder cascades smaller rungs from the "
+             "next larger one, so it scales less and its small rungs lose a little PSNR)"
+             if a.scale_mode == "direct" else
+             "cascade: rungs scaled from the same parents as in hls-ladder")
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [
+        "# hls-ladder benchmark",
+        "",
+        f"Source: {s} s of testsrc2 1280x720@30 + 440 Hz sine, H.264 CRF 18 + AAC (`{a.source}`).  ",
+        f"Ladder: {', '.join(r['label'] for r in ladder)}.  ",
+        f"Machine: {os.cpu_count()} CPUs, load average after the runs {load}; ffmpeg {ffmpeg_version()}.  ",
+        f"Encoder threads per rung: {a.threads}.  ",
+        f"ffmpeg audio: {audio}.  ",
+        f"ffmpeg scaling: {scale}.",
+        "",
+        "| | hls-ladder | ffmpeg | hls-ladder / ffmpeg |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, key, scale, fmt in [("CPU s per media s", "cpu", 1 / s, "{:.3f}"),
+                                  ("CPU s (user+sys)", "cpu", 1, "{:.1f}"),
+                                  ("peak RSS MB", "rss_mb", 1, "{:.0f}"),
+                                  ("wall s", "wall", 1, "{:.1f}")]:
+        x, y = hl[key] * scale, ff[key] * scale
+        lines.append(f"| {name} | {fmt.format(x)} | {fmt.format(y)} | {x / y:.2f} |")
+    lines += [
+        "",
+        "| rung | hls-ladder PSNR Y / avg dB | hls-ladder kbps | ffmpeg PSNR Y / avg dB | ffmpeg kbps |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        h, f = row["hls-ladder"], row["ffmpeg"]
+        lines.append(f"| {row['label']} | {h['y']:.2f} / {h['avg']:.2f} | {h['kbps']:.0f} "
+                     f"| {f['y']:.2f} / {f['avg']:.2f} | {f['kbps']:.0f} |")
+    lines += [
+        "",
+        "kbps: segment bytes x 8 / playlist duration, audio and MPEG-TS overhead included.",
+        "PSNR: each rung against the source scaled to its size (bicubic swscale).",
+        "CPU and memory: GNU time over the whole process; wall time depends on other load.",
+        "",
+        "Commands:",
+        "",
+        "```sh",
+        (a.dir / "hls-ladder.cmd").read_text().strip(),
+        (a.dir / "ffmpeg.cmd").read_text().strip(),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_report(a):
+    ladder = load_ladder(a.dir / "ladder.json")
+    check_closed_cleanly(a.dir / "hls-ladder.events.jsonl")
+    times = {tool: read_time(a.dir / f"{tool}.time") for tool in ("hls-ladder", "ffmpeg")}
+    rows = measure_rungs(a.dir, a.source, ladder, a.seconds)
+    report = render(a, ladder, times, rows)
+    (a.dir / "report.md").write_text(report)
+    print(report)
+    print(f"(written to {a.dir / 'report.md'})")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("rungs")
+    r.add_argument("ladder")
+    r.set_defaults(func=cmd_rungs)
+    g = sub.add_parser("graph")
+    g.add_argument("ladder")
+    g.add_argument("mode", choices=["direct", "cascade"])
+    g.set_defaults(func=cmd_graph)
+    rep = sub.add_parser("report")
+    rep.add_argument("--dir", type=Path, required=True)
+    rep.add_argument("--source", type=Path, required=True)
+    rep.add_argument("--seconds", type=int, required=True)
+    rep.add_argument("--audio-mode", required=True)
+    rep.add_argument("--scale-mode", required=True)
+    rep.add_argument("--threads", required=True)
+    rep.set_defaults(func=cmd_report)
+    args = p.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
