@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use crate::cli::parse_bool;
+use crate::control::message::validate_id;
 use crate::events::{ErrorCode, Event, EventFormat, EventSink};
 use crate::ladder::{self, Profile};
 use crate::pipeline::audio::AudioSettings;
@@ -114,10 +115,6 @@ fn parse_previews(s: &str) -> Result<PreviewSpec, String> {
     PreviewSpec::parse(s).ok_or_else(|| format!("expected WxH,SECONDS like 256x144,5, got {s:?}"))
 }
 
-fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// The validated job: everything the pipeline and publisher need.
 pub struct Job {
     pub pipeline: PipelineConfig,
@@ -130,9 +127,9 @@ impl TryFrom<TranscodeArgs> for Job {
     type Error = anyhow::Error;
 
     fn try_from(a: TranscodeArgs) -> anyhow::Result<Job> {
-        anyhow::ensure!(valid_name(&a.channel), "--channel must match [A-Za-z0-9_-]{{1,128}}, got {:?}", a.channel);
+        anyhow::ensure!(validate_id(&a.channel), "--channel must match [A-Za-z0-9_-]{{1,128}}, got {:?}", a.channel);
         anyhow::ensure!(
-            valid_name(&a.stream_id),
+            validate_id(&a.stream_id),
             "--stream-id must match [A-Za-z0-9_-]{{1,128}}, got {:?}",
             a.stream_id
         );

@@ -21,17 +21,20 @@ pub struct PreviewSpec {
 }
 
 impl PreviewSpec {
-    /// Parses `WxH,D`; W and H in 1..=8192, D >= 1.
+    /// Strict `WxH,D`: digits only (no sign), W and H in 1..=8192, D >= 1.
     pub fn parse(s: &str) -> Option<PreviewSpec> {
-        let (size, interval) = s.trim().split_once(',')?;
-        let (w, h) = size.trim().split_once('x')?;
-        let spec = PreviewSpec {
-            width: w.trim().parse().ok()?,
-            height: h.trim().parse().ok()?,
-            interval: interval.trim().parse().ok()?,
+        let (size, interval) = s.split_once(',')?;
+        let (w, h) = size.split_once('x')?;
+        let number = |s: &str| -> Option<u32> {
+            let s = s.trim();
+            if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            s.parse().ok()
         };
-        let ok = (1..=8192).contains(&spec.width) && (1..=8192).contains(&spec.height) && spec.interval >= 1;
-        ok.then_some(spec)
+        let spec = PreviewSpec { width: number(w)?, height: number(h)?, interval: number(interval)? };
+        let side = 1..=8192;
+        (side.contains(&spec.width) && side.contains(&spec.height) && spec.interval >= 1).then_some(spec)
     }
 
     /// Directory name and Resolution parameter: `{W}x{H}-{D}`.
@@ -96,6 +99,7 @@ mod tests {
         assert_eq!(PreviewSpec::parse("0x144,5"), None);
         assert_eq!(PreviewSpec::parse("9000x144,5"), None);
         assert_eq!(PreviewSpec::parse("256x144"), None);
+        assert_eq!(PreviewSpec::parse("256x144,+5"), None);
         assert_eq!(PreviewSpec::parse("256x144,5").unwrap().label(), "256x144-5");
     }
 }

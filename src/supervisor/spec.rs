@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use crate::control::message::{is_coordinator_stream_id, redact_source_uri, validate_id, EncodeStartRaw};
 
 /// Largest preview side accepted, the same bound the transcoder applies.
-const MAX_PREVIEW_SIDE: u32 = 8192;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SourceKind {
@@ -44,31 +43,8 @@ impl fmt::Display for SourceKind {
     }
 }
 
-/// `Previews:{W}x{H},{D}`: image size and interval in seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Previews {
-    pub width: u32,
-    pub height: u32,
-    pub interval: u32,
-}
-
-impl Previews {
-    /// Strict `WxH,D`: digits only (no sign), sides in 1..=8192, D >= 1.
-    pub fn parse(text: &str) -> Option<Previews> {
-        let (size, interval) = text.split_once(',')?;
-        let (w, h) = size.split_once('x')?;
-        let number = |s: &str| -> Option<u32> {
-            let s = s.trim();
-            if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            s.parse().ok()
-        };
-        let p = Previews { width: number(w)?, height: number(h)?, interval: number(interval)? };
-        let side = 1..=MAX_PREVIEW_SIDE;
-        (side.contains(&p.width) && side.contains(&p.height) && p.interval >= 1).then_some(p)
-    }
-}
+/// `Previews:{W}x{H},{D}`: the same type the pipeline takes previews with.
+pub use crate::pipeline::preview::PreviewSpec as Previews;
 
 /// A validated job: what the child process is started with.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
