@@ -1,5 +1,11 @@
-//! Tracing setup: human-readable or JSON lines on stderr (stdout carries events).
+//! Tracing setup: human-readable or JSON lines on stderr (stdout carries events), and
+//! libav's own log routed through tracing with stream keys redacted (the key in an RTMP
+//! URL is the publisher's secret: coordinator-protocol §5).
 
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use ffmpeg_next::ffi;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(json: bool, debug: bool) {
@@ -13,8 +19,68 @@ pub fn init(json: bool, debug: bool) {
     }
 }
 
-/// Routes libav's own log through `av_log_set_level` (LOG_FFMPEG_TRACE).
+/// Highest libav level forwarded (AV_LOG_ERROR by default, AV_LOG_TRACE with LOG_FFMPEG_TRACE).
+static LIBAV_LEVEL: AtomicI32 = AtomicI32::new(ffi::AV_LOG_ERROR);
+
+/// Routes libav's log through tracing, redacted; `trace` forwards everything (LOG_FFMPEG_TRACE).
 pub fn set_libav_verbosity(trace: bool) {
-    use ffmpeg_next::util::log;
-    log::set_level(if trace { log::Level::Trace } else { log::Level::Error });
+    let level = if trace { ffi::AV_LOG_TRACE } else { ffi::AV_LOG_ERROR };
+    LIBAV_LEVEL.store(level, Ordering::Relaxed);
+    // SAFETY: installs a callback with exactly the signature libav calls.
+    unsafe {
+        ffi::av_log_set_level(level);
+        ffi::av_log_set_callback(Some(libav_log));
+    }
+}
+
+// bindgen renders `va_list` as a pointer to the tag on x86-64 and as the opaque type elsewhere;
+// we only pass it through to libav's own formatter.
+#[cfg(target_arch = "x86_64")]
+type VaList = *mut ffi::__va_list_tag;
+#[cfg(not(target_arch = "x86_64"))]
+type VaList = ffi::va_list;
+
+unsafe extern "C" fn libav_log(avcl: *mut c_void, level: c_int, fmt: *const c_char, vl: VaList) {
+    if level > LIBAV_LEVEL.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut line = [0 as c_char; 1024];
+    let mut print_prefix: c_int = 1;
+    // SAFETY: libav formats into our buffer (NUL-terminated, truncated to its size).
+    let text = unsafe {
+        ffi::av_log_format_line2(avcl, level, fmt, vl, line.as_mut_ptr(), line.len() as c_int, &mut print_prefix);
+        CStr::from_ptr(line.as_ptr()).to_string_lossy()
+    };
+    let text = redact_urls(text.trim_end());
+    if text.is_empty() {
+        return;
+    }
+    match level {
+        l if l <= ffi::AV_LOG_ERROR => tracing::error!(target: "libav", "{text}"),
+        l if l <= ffi::AV_LOG_WARNING => tracing::warn!(target: "libav", "{text}"),
+        l if l <= ffi::AV_LOG_INFO => tracing::debug!(target: "libav", "{text}"),
+        _ => tracing::trace!(target: "libav", "{text}"),
+    }
+}
+
+/// Replaces the last path segment of every URL in a log line with `***`.
+pub fn redact_urls(line: &str) -> String {
+    line.split(' ')
+        .map(|word| if word.contains("://") { crate::pipeline::input::redact_url(word) } else { word.to_string() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libav_lines_lose_their_stream_keys() {
+        assert_eq!(
+            redact_urls("[rtmp @ 0x5] Cannot open rtmp://10.0.0.5:1935/live/secret now"),
+            "[rtmp @ 0x5] Cannot open rtmp://10.0.0.5:1935/live/*** now"
+        );
+        assert_eq!(redact_urls("no url here"), "no url here");
+    }
 }
