@@ -12,8 +12,6 @@ use base64::Engine as _;
 use bytes::Bytes;
 use hls_ladder::storage::{put_with_retry, ObjectStorage, RetryPolicy, Secret, Storage, StorageConfig, StoragePath};
 use object_store::azure::MicrosoftAzureBuilder;
-use object_store::path::Path;
-use object_store::{Attribute, ObjectStoreExt};
 use support::{Reply, Server};
 
 /// Azurite's fixed development account (public, documented emulator credentials).
@@ -83,10 +81,7 @@ async fn read_back(container: &str, key: &str) -> (Bytes, String, String) {
         .with_allow_http(true)
         .build()
         .unwrap();
-    let result = store.get(&Path::from(key)).await.unwrap();
-    let attribute = |a| result.attributes.get(&a).map(|v| v.to_string()).unwrap_or_default();
-    let (content_type, cache) = (attribute(Attribute::ContentType), attribute(Attribute::CacheControl));
-    (result.bytes().await.unwrap(), content_type, cache)
+    support::read_object(&store, key).await
 }
 
 fn path(p: &str) -> StoragePath {

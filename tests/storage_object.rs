@@ -13,8 +13,6 @@ use hls_ladder::storage::{
     put_with_retry, ObjectStorage, RetryPolicy, Secret, Storage, StorageConfig, StorageError, StoragePath,
 };
 use object_store::aws::AmazonS3Builder;
-use object_store::path::Path;
-use object_store::{Attribute, ObjectStoreExt};
 use support::{Reply, Server};
 
 /// One moto server per test binary, started on first use.
@@ -61,10 +59,7 @@ async fn read_back(bucket: &str, key: &str) -> (Bytes, String, String) {
         .with_secret_access_key("testing")
         .build()
         .unwrap();
-    let result = store.get(&Path::from(key)).await.unwrap();
-    let attribute = |a| result.attributes.get(&a).map(|v| v.to_string()).unwrap_or_default();
-    let (content_type, cache) = (attribute(Attribute::ContentType), attribute(Attribute::CacheControl));
-    (result.bytes().await.unwrap(), content_type, cache)
+    support::read_object(&store, key).await
 }
 
 fn path(p: &str) -> StoragePath {

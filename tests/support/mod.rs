@@ -197,3 +197,13 @@ pub fn start_service(what: &'static str, command: impl FnOnce(u16) -> Command + 
     }
     port
 }
+
+/// Reads an object back through an independent object_store client: its bytes, content
+/// type and cache control, as the backend stored them.
+pub async fn read_object(store: &impl object_store::ObjectStore, key: &str) -> (Bytes, String, String) {
+    use object_store::{Attribute, ObjectStoreExt};
+    let result = store.get(&object_store::path::Path::from(key)).await.unwrap();
+    let attribute = |a| result.attributes.get(&a).map(|v| v.to_string()).unwrap_or_default();
+    let (content_type, cache) = (attribute(Attribute::ContentType), attribute(Attribute::CacheControl));
+    (result.bytes().await.unwrap(), content_type, cache)
+}
