@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::probe::ProbeArgs;
 use crate::transcode::TranscodeArgs;
+use crate::worker::WorkerArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "hls-ladder", version, about = "Live transcoding worker: RTMP in, keyframe-aligned HLS ladder out")]
@@ -21,6 +22,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Production mode: take jobs from the coordinator and run each one as a transcode.
+    Worker(WorkerArgs),
     /// Transcode one stream (rtmp:// URL, media file, or `testsrc`) into an HLS ladder.
     Transcode(Box<TranscodeArgs>),
     /// Show a source's streams and the ladder the fitting algorithm picks for it.

@@ -6,24 +6,24 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hls::state::{GroupRecord, StreamType};
+use crate::hls::state::{GroupRecord, StreamConfig, StreamType};
+use crate::ladder::Rendition;
 
 /// Why a stream closed abnormally; the `Error-Code` of STREAM-CLOSED.
 pub use crate::control::message::ErrorCode;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RenditionInfo {
-    pub label: String,
-    pub width: u32,
-    pub height: u32,
-    pub frame_rate: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The source is open and the ladder is chosen.
-    Started { channel: String, stream_id: String, source: String, audio: bool, renditions: Vec<RenditionInfo> },
+    /// The source is open and the ladder is chosen (a restarted run keeps the first run's).
+    Started { channel: String, stream_id: String, source: String, audio: bool, renditions: Vec<Rendition> },
+    /// The publication state was created (before the first `segment`): with the `segment` and
+    /// `segment_skipped` events that follow, a supervisor can rebuild the stream's exact
+    /// playlist state and hand it to a restarted run.
+    Stream { config: StreamConfig },
+    /// The pipeline cut segment `n` of some rendition: numbers up to `n` are taken, published
+    /// or not, and a restarted run must start above them.
+    SegmentCut { n: u64 },
     /// Group `n` is durable in every rendition and is now listed in the playlists.
     Segment { group: GroupRecord },
     /// Group `n` could not be stored and was dropped from every rendition.
@@ -32,6 +32,12 @@ pub enum Event {
     IndexAvailable { stream_type: StreamType, resolution: String, index_file: String, start_time: Option<String> },
     /// Media time transcoded so far in this run, and speed relative to real time.
     Progress { media_seconds: f64, frames: u64, speed: f64 },
+    /// Images `0.jpg` … `count-1.jpg` are durable: a restarted run numbers previews from `count`.
+    PreviewsDurable { count: u64 },
+    /// Sent every second whatever the pipeline does: the process is alive, and its source
+    /// delivered data `input_idle_seconds` ago. Lets the supervisor tell a stalled pipeline
+    /// (input arrives, no progress) from a silent source (the child ends that by itself).
+    Alive { input_idle_seconds: f64 },
     /// The stream ended; final playlists are durable. `error_code` is absent on a clean end.
     Closed { reason: String, error_code: Option<ErrorCode>, message: Option<String> },
 }
@@ -105,6 +111,7 @@ fn log_event(event: &Event) {
             tracing::info!(%source, audio, ladder = %labels.join(","), "started");
         }
         Event::Segment { group } => tracing::debug!(n = group.n, "segment published"),
+        Event::Stream { .. } | Event::SegmentCut { .. } | Event::PreviewsDurable { .. } | Event::Alive { .. } => {}
         Event::SegmentSkipped { n, reason } => tracing::error!(n, %reason, "segment skipped"),
         Event::IndexAvailable { stream_type, index_file, .. } => {
             tracing::info!(%stream_type, %index_file, "index available")

@@ -5,7 +5,8 @@
 //! storage, announcing each index only once it is durable.
 //!
 //! # Layout
-//! - `cli`        command line: `transcode`, `probe` (and `worker`), env-compatible flags
+//! - `cli`        command line: `worker`, `transcode`, `probe`, env-compatible flags
+//! - `worker`     production mode: configuration, signals, session + supervisor wiring
 //! - `control`    coordinator link: framing, messages, JWT, backoff, websocket session
 //! - `transcode`  the single-stream command: pipeline thread + publisher, events out
 //! - `probe`      source streams and the ladder the fitting algorithm picks
@@ -14,7 +15,7 @@
 //! - `publisher`  uploads, in-order group publication, playlist writes, announcements
 //! - `hls`        playlist texts and the stream's publication state machine (pure)
 //! - `storage`    filesystem / HTTP / S3 / Azure backends, retries, path validation
-//! - `supervisor` worker job table (sans-IO): validation, capacity, lifecycle, restarts
+//! - `supervisor` job table (sans-IO), child processes, restart hand-over, stall detection
 //! - `events`     the JSON-lines event schema between a transcode and its supervisor
 //! - `logging`    tracing setup
 
@@ -30,3 +31,4 @@ pub mod publisher;
 pub mod storage;
 pub mod supervisor;
 pub mod transcode;
+pub mod worker;

@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::events::{Event, EventSink, RenditionInfo};
+use crate::events::{Event, EventSink};
 use crate::hls::state::{
     Announcement, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType,
 };
@@ -198,15 +198,7 @@ impl Publisher {
                     stream_id: self.settings.stream_id.clone(),
                     source,
                     audio,
-                    renditions: renditions
-                        .iter()
-                        .map(|r| RenditionInfo {
-                            label: r.label.clone(),
-                            width: r.encoded_width,
-                            height: r.encoded_height,
-                            frame_rate: format!("{:.3}", *r.rate.numer() as f64 / *r.rate.denom() as f64),
-                        })
-                        .collect(),
+                    renditions: renditions.clone(),
                 });
                 self.ladder = renditions;
             }
@@ -215,6 +207,9 @@ impl Publisher {
                     self.codecs[rung] = Some(codecs);
                 }
                 let len = data.len();
+                if !self.groups.contains_key(&n) {
+                    self.events.emit(&Event::SegmentCut { n });
+                }
                 let group = self.group(n);
                 group.parts[rung] = Some(Part { duration, start, bytes: len as u64, durable: false });
                 group.in_flight += 1;
@@ -290,7 +285,9 @@ impl Publisher {
             renditions: parts.iter().map(|p| RenditionSegment { duration: p.duration, bytes: p.bytes }).collect(),
         };
         if self.state.is_none() {
-            self.state = Some(StreamState::new(self.stream_config()));
+            let config = self.stream_config();
+            self.events.emit(&Event::Stream { config: config.clone() });
+            self.state = Some(StreamState::new(config));
         }
         let state = self.state.as_mut().expect("just set");
         let publication = match state.publish(&record) {
@@ -384,6 +381,7 @@ impl Publisher {
         let keep_from = self.preview_count.saturating_sub(1);
         self.previews_durable = self.previews_durable.split_off(&keep_from);
         if self.preview_count > before {
+            self.events.emit(&Event::PreviewsDurable { count: self.preview_count });
             let spec = self.settings.previews.expect("previews enabled");
             let path = self.preview_path("index.json");
             let content = crate::hls::preview::index_json(self.preview_count);

@@ -13,6 +13,7 @@ use clap::{Args, ValueEnum};
 use crate::cli::parse_bool;
 use crate::control::message::validate_id;
 use crate::events::{ErrorCode, Event, EventFormat, EventSink};
+use crate::ladder::RequestItem;
 use crate::ladder::{self, Profile};
 use crate::pipeline::audio::AudioSettings;
 use crate::pipeline::input::{Source, Watchdog};
@@ -21,7 +22,9 @@ use crate::pipeline::sink::{ByteBudget, Sink};
 use crate::pipeline::video::VideoSettings;
 use crate::pipeline::{self, EndReason, LadderChoice, PipelineConfig, PipelineError};
 use crate::publisher::{PublishSettings, Publisher};
-use crate::storage::{FsStorage, RetryPolicy};
+use crate::storage::{FsStorage, RetryPolicy, Storage, StorageConfig};
+use crate::supervisor::{ChildJob, JobSpec, Resume, SourceKind};
+use tracing::Instrument as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EventsArg {
@@ -34,9 +37,16 @@ pub enum EventsArg {
 #[derive(Debug, Args)]
 pub struct TranscodeArgs {
     /// rtmp:// or rtmps:// URL, a media file, or `testsrc` (built-in 1280x720 30 fps test source).
-    pub input: String,
+    #[arg(required_unless_present = "job")]
+    pub input: Option<String>,
     /// Storage root: files go to OUT_DIR/hls/{channel}/{stream-id}/... as in worker mode.
-    pub out_dir: PathBuf,
+    #[arg(required_unless_present = "job")]
+    pub out_dir: Option<PathBuf>,
+    /// Run a worker job: a JSON document (job spec and restart hand-over) in FILE, or `-` for
+    /// the first line of stdin, after which stdin takes `stop` lines (EOF also stops). Storage
+    /// then comes from the HLS_STORAGE_* environment. This is how `worker` runs each job.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input", "out_dir", "resolutions", "record", "previews", "channel", "stream_id", "duration"])]
+    pub job: Option<String>,
     /// Renditions, e.g. `ORIGINAL,1280x720-30~2000,640x360-30` (default: the profile's ladder).
     #[arg(long)]
     pub resolutions: Option<String>,
@@ -119,14 +129,26 @@ fn parse_previews(s: &str) -> Result<PreviewSpec, String> {
 pub struct Job {
     pub pipeline: PipelineConfig,
     pub publish: PublishSettings,
-    pub out_dir: PathBuf,
+    pub storage: Arc<dyn Storage>,
     pub queue_bytes: usize,
 }
 
-impl TryFrom<TranscodeArgs> for Job {
-    type Error = anyhow::Error;
+/// What differs between a by-hand run and a worker job; the encoding settings are shared.
+struct Target {
+    source: Source,
+    ladder: LadderChoice,
+    channel: String,
+    stream_id: String,
+    record: bool,
+    previews: Option<PreviewSpec>,
+    max_media: Option<Duration>,
+    resume: Option<Resume>,
+    storage: Arc<dyn Storage>,
+}
 
-    fn try_from(a: TranscodeArgs) -> anyhow::Result<Job> {
+impl Job {
+    /// `transcode INPUT OUT_DIR`: a filesystem directory readable by the user's player.
+    fn from_cli(a: TranscodeArgs) -> anyhow::Result<Job> {
         anyhow::ensure!(validate_id(&a.channel), "--channel must match [A-Za-z0-9_-]{{1,128}}, got {:?}", a.channel);
         anyhow::ensure!(
             validate_id(&a.stream_id),
@@ -147,21 +169,70 @@ impl TryFrom<TranscodeArgs> for Job {
             }
             None => LadderChoice::Profile(load_profile(&a)?),
         };
-        let pixel_format: ffmpeg_next::format::Pixel = a.pixel_format.parse().map_err(|_| {
-            anyhow::anyhow!("unknown pixel format {:?} (HLS_PIXEL_FORMAT); yuv420p is the usual one", a.pixel_format)
-        })?;
-        let audio_kbps = match &ladder {
-            LadderChoice::Profile(p) if a.audio_kbps == 128 => p.audio_kbps(),
-            _ => a.audio_kbps,
-        };
         let max_media = match a.duration {
             Some(d) if d > 0.0 && d.is_finite() => Some(Duration::from_secs_f64(d)),
             Some(d) => anyhow::bail!("--duration must be a positive number of seconds, got {d}"),
             None => None,
         };
-        let pipeline = PipelineConfig {
-            source: Source::parse(&a.input),
+        let (input, out_dir) = (a.input.clone().unwrap_or_default(), a.out_dir.clone().unwrap_or_default());
+        let target = Target {
+            source: Source::parse(&input),
             ladder,
+            channel: a.channel.clone(),
+            stream_id: a.stream_id.clone(),
+            record: a.record,
+            previews: a.previews,
+            max_media,
+            resume: None,
+            storage: Arc::new(FsStorage::new(out_dir, 0o755, 0o644, false)),
+        };
+        Job::assemble(&a, target)
+    }
+
+    /// `transcode --job`: a job the worker validated (spec §5), storage from the environment.
+    fn from_child_job(a: TranscodeArgs, job: ChildJob) -> anyhow::Result<Job> {
+        let spec = job.spec;
+        let ladder = match &job.resume {
+            Some(resume) => LadderChoice::Fixed(resume.ladder.clone()),
+            None => {
+                // Spec §4: invalid items are dropped; an empty list or no valid item is ORIGINAL.
+                let mut items = ladder::parse_list_warn(&spec.resolutions);
+                if items.is_empty() {
+                    items.push(RequestItem::Original);
+                }
+                LadderChoice::Items(items)
+            }
+        };
+        let storage = StorageConfig::from_env(|k| std::env::var(k).ok())
+            .and_then(|config| config.build())
+            .context("configuring storage")?;
+        let target = Target {
+            source: Source::Url(job_source_url(&spec)),
+            ladder,
+            channel: spec.channel,
+            stream_id: spec.stream_id,
+            record: spec.record,
+            previews: spec.previews,
+            max_media: None,
+            resume: job.resume,
+            storage,
+        };
+        Job::assemble(&a, target)
+    }
+
+    fn assemble(a: &TranscodeArgs, t: Target) -> anyhow::Result<Job> {
+        let pixel_format: ffmpeg_next::format::Pixel = a.pixel_format.parse().map_err(|_| {
+            anyhow::anyhow!("unknown pixel format {:?} (HLS_PIXEL_FORMAT); yuv420p is the usual one", a.pixel_format)
+        })?;
+        let audio_kbps = match &t.ladder {
+            LadderChoice::Profile(p) if a.audio_kbps == 128 => p.audio_kbps(),
+            _ => a.audio_kbps,
+        };
+        let first_segment = t.resume.as_ref().map_or(0, |r| r.next_segment);
+        let first_preview = t.resume.as_ref().map_or(0, |r| r.next_preview);
+        let pipeline = PipelineConfig {
+            source: t.source,
+            ladder: t.ladder,
             hls_time: a.hls_time,
             video: VideoSettings {
                 codec: a.video_codec.clone(),
@@ -170,29 +241,39 @@ impl TryFrom<TranscodeArgs> for Job {
                 threads: a.encoder_threads,
             },
             audio: AudioSettings { codec: a.audio_codec.clone(), bitrate_kbps: audio_kbps },
-            previews: a.previews,
+            previews: t.previews,
             source_timeout: Duration::from_secs(a.source_timeout.max(1)),
-            max_media,
-            max_segments: Some(a.fragment_limit),
-            first_segment: 0,
-            first_preview: 0,
+            max_media: t.max_media,
+            // The limit counts the stream's segments, earlier runs included (output-layout §10).
+            max_segments: Some(a.fragment_limit.saturating_sub(first_segment)),
+            first_segment,
+            first_preview,
         };
         let publish = PublishSettings {
-            channel: a.channel,
-            stream_id: a.stream_id,
+            channel: t.channel,
+            stream_id: t.stream_id,
             hls_time: a.hls_time,
             live_size: a.live_size,
             vod_max_size: a.vod_max_size,
-            record: a.record,
+            record: t.record,
             master: a.master,
             audio_kbps,
-            previews: a.previews,
+            previews: t.previews,
             retry: RetryPolicy { deadline: Duration::from_secs(a.storage_retry), ..RetryPolicy::default() },
-            first_segment: 0,
-            first_preview: 0,
-            resume: None,
+            first_segment,
+            first_preview,
+            resume: t.resume.and_then(|r| r.state),
         };
-        Ok(Job { pipeline, publish, out_dir: a.out_dir, queue_bytes: a.upload_queue_mb.max(1) << 20 })
+        Ok(Job { pipeline, publish, storage: t.storage, queue_bytes: a.upload_queue_mb.max(1) << 20 })
+    }
+}
+
+/// Spec §10.2: RTMP is played with `?cache=clear` (the ingest replays its GOP cache, then stops
+/// caching; servers that do not know the option ignore it).
+fn job_source_url(spec: &JobSpec) -> String {
+    match spec.source {
+        SourceKind::Rtmp if !spec.source_uri.contains('?') => format!("{}?cache=clear", spec.source_uri),
+        _ => spec.source_uri.clone(),
     }
 }
 
@@ -206,6 +287,43 @@ fn load_profile(a: &TranscodeArgs) -> anyhow::Result<Profile> {
     Ok(Profile::default_builtin())
 }
 
+/// Reads the job document: a file, or (`-`) the first line of stdin.
+fn read_child_job(from: &str) -> anyhow::Result<ChildJob> {
+    let text = if from == "-" {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("reading the job from stdin")?;
+        line
+    } else {
+        std::fs::read_to_string(from).with_context(|| format!("reading the job file {from}"))?
+    };
+    serde_json::from_str(&text).context("the job is not a valid job document (see `worker`)")
+}
+
+/// After the job line, stdin carries the supervisor's commands: `stop` finishes the stream
+/// (stop reading, flush, ENDLIST). EOF means the supervisor is gone: finish the same way
+/// rather than run on unsupervised.
+fn follow_supervisor(watchdog: Arc<Watchdog>) {
+    let spawned = std::thread::Builder::new().name("supervisor-link".into()).spawn(move || {
+        for line in std::io::stdin().lines() {
+            match line.as_deref().map(str::trim) {
+                Ok("stop") => {
+                    tracing::info!("stop requested by the supervisor: finishing the stream");
+                    watchdog.stop.store(true, Ordering::Relaxed);
+                }
+                Ok(other) => tracing::warn!(command = other, "unknown supervisor command ignored"),
+                Err(_) => break,
+            }
+        }
+        if !watchdog.stop_requested() {
+            tracing::warn!("supervisor gone (stdin closed): finishing the stream");
+            watchdog.stop.store(true, Ordering::Relaxed);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot follow the supervisor's commands: {e}");
+    }
+}
+
 pub fn run(args: TranscodeArgs) -> anyhow::Result<ExitCode> {
     crate::logging::set_libav_verbosity(args.ffmpeg_trace);
     ffmpeg_next::init().context("initialising FFmpeg")?;
@@ -214,17 +332,25 @@ pub fn run(args: TranscodeArgs) -> anyhow::Result<ExitCode> {
         EventsArg::Jsonl => EventFormat::Jsonl,
         EventsArg::Human => EventFormat::Human,
     };
-    let job = Job::try_from(args)?;
+    let follow_stdin = args.job.as_deref() == Some("-");
+    let job = match args.job.clone() {
+        Some(from) => Job::from_child_job(args, read_child_job(&from)?)?,
+        None => Job::from_cli(args)?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let events = EventSink::new(format);
-    let outcome = runtime.block_on(transcode(job, events.clone()))?;
+    let span = tracing::info_span!("stream", channel = %job.publish.channel, stream_id = %job.publish.stream_id);
+    let outcome = runtime.block_on(transcode(job, events.clone(), follow_stdin).instrument(span))?;
     events.emit(&outcome.event());
     Ok(if outcome.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
+
+/// The `closed` event's `reason` when the run failed; every other reason is a normal end.
+pub const FAILED_REASON: &str = "Failed";
 
 /// How a transcode ended, as reported in the `closed` event.
 pub struct Outcome {
@@ -236,7 +362,7 @@ impl Outcome {
     pub fn event(&self) -> Event {
         let (reason, message) = match &self.reason {
             Ok(r) => (format!("{r:?}"), None),
-            Err(e) => ("Failed".to_string(), Some(e.to_string())),
+            Err(e) => (FAILED_REASON.to_string(), Some(e.to_string())),
         };
         Event::Closed { reason, error_code: self.error, message }
     }
@@ -253,14 +379,17 @@ pub fn error_code(result: &Result<EndReason, PipelineError>) -> Option<ErrorCode
     }
 }
 
-async fn transcode(job: Job, events: EventSink) -> anyhow::Result<Outcome> {
-    // Readable by the user's player and web server; worker mode uses the spec's modes.
-    let storage = Arc::new(FsStorage::new(&job.out_dir, 0o755, 0o644, false));
+async fn transcode(job: Job, events: EventSink, follow_stdin: bool) -> anyhow::Result<Outcome> {
+    let storage = job.storage;
     let budget = ByteBudget::new(job.queue_bytes);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let sink = Sink::new(tx, budget.clone());
     let watchdog = Watchdog::new(job.pipeline.source_timeout);
 
+    if follow_stdin {
+        follow_supervisor(watchdog.clone());
+    }
+    let alive = tokio::spawn(report_alive(watchdog.clone(), events.clone()));
     let dog = watchdog.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -273,9 +402,11 @@ async fn transcode(job: Job, events: EventSink) -> anyhow::Result<Outcome> {
     });
 
     let config = job.pipeline;
+    let span = tracing::Span::current();
     let pipeline = std::thread::Builder::new()
         .name("reader".into())
         .spawn(move || {
+            let _span = span.enter();
             let result = pipeline::run(&config, &watchdog, &sink);
             drop(sink);
             result
@@ -294,6 +425,21 @@ async fn transcode(job: Job, events: EventSink) -> anyhow::Result<Outcome> {
         mbytes = summary.bytes / 1_000_000,
         "stream finished"
     );
+    // Nothing may follow the `closed` event the caller emits next.
+    alive.abort();
+    let _ = alive.await;
     let error = error_code(&reason);
     Ok(Outcome { reason, error })
+}
+
+/// The `alive` event every second, for the supervisor's stall detection.
+async fn report_alive(watchdog: Arc<Watchdog>, events: EventSink) {
+    if events.format() != EventFormat::Jsonl {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        events.emit(&Event::Alive { input_idle_seconds: watchdog.input_idle().as_secs_f64() });
+    }
 }

@@ -87,6 +87,13 @@ impl Watchdog {
         self.last_activity_ms.store(ms.max(1), Ordering::Relaxed);
     }
 
+    /// Time since the source last delivered a packet (since the watchdog was made, before the
+    /// first one).
+    pub fn input_idle(&self) -> Duration {
+        let last = self.last_activity_ms.load(Ordering::Relaxed);
+        self.started.elapsed().saturating_sub(Duration::from_millis(last))
+    }
+
     pub fn stop_requested(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
@@ -96,9 +103,7 @@ impl Watchdog {
         if self.stop.load(Ordering::Relaxed) {
             return true;
         }
-        let last = self.last_activity_ms.load(Ordering::Relaxed);
-        let idle = self.started.elapsed().saturating_sub(Duration::from_millis(last));
-        if idle > self.timeout {
+        if self.input_idle() > self.timeout {
             self.timed_out.store(true, Ordering::Relaxed);
             return true;
         }

@@ -2,6 +2,10 @@
 //!
 //! # Layout
 //! - `spec`: ENCODE-START validation into a [`JobSpec`] (§5).
+//! - `child`: the adapter that runs one `transcode --job` process per run and reports on it.
+//! - `runner`: the async loop: coordinator commands, child reports and timers through the table.
+//! - `stall`: stall detection for a running child (sans-IO).
+//! - `handover`: what a restarted run inherits, rebuilt from the child's events (sans-IO).
 //! - `table`: the sans-IO [`JobTable`]: coordinator messages, child events and the clock in,
 //!   [`Action`]s out. It owns every protocol guarantee of §9.1; the adapters that run child
 //!   processes and write to the websocket only execute its actions.
@@ -22,12 +26,19 @@
 //! - A held (superseded) STREAM-CLOSED is not sent, so its job still counts as active (§8).
 //! - A child that got [`Action::Kill`] counts as gone for [`Action::Exit`].
 
+pub mod child;
+mod handover;
+pub mod runner;
 mod spec;
+mod stall;
 mod table;
 
 use std::time::{Duration, Instant};
 
+pub use handover::{ChildJob, Mirror, Resume};
+pub use runner::{ChildConfig, Supervisor};
 pub use spec::{InvalidJob, JobSpec, Previews, SourceKind};
+pub use stall::{Liveness, StallPolicy};
 pub use table::JobTable;
 
 use crate::control::message::{EncodeStartRaw, ErrorCode, Inbound, Outbound};

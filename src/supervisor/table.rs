@@ -107,6 +107,11 @@ impl JobTable {
         shutdown.into_iter().chain(jobs).min()
     }
 
+    /// Whether the table still tracks `id` (open, or closed with its child still running).
+    pub fn contains(&self, id: JobId) -> bool {
+        self.jobs.contains_key(&id)
+    }
+
     /// Accepted jobs whose STREAM-CLOSED has not been sent (§8).
     pub fn active(&self) -> usize {
         self.jobs.values().filter(|j| j.phase != Phase::Closed { sent: true }).count()

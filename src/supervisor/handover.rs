@@ -1,0 +1,230 @@
+//! What a restarted pipeline inherits from the runs before it (output-layout §6, "Restart"):
+//! the fixed ladder, the playlist state, and the next segment and preview numbers.
+//!
+//! The supervisor never reads storage to learn this: it replays the child's own events into a
+//! [`Mirror`] (the publication state is deterministic, so replaying the same groups gives the
+//! same playlists byte for byte) and passes [`Mirror::resume`] to the next child inside its
+//! [`ChildJob`].
+
+use serde::{Deserialize, Serialize};
+
+use super::JobSpec;
+use crate::events::Event;
+use crate::hls::state::StreamState;
+use crate::ladder::Rendition;
+
+/// The job as a `transcode --job` child reads it: one JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildJob {
+    pub spec: JobSpec,
+    /// Absent for the first run of a job.
+    pub resume: Option<Resume>,
+}
+
+/// The hand-over from the previous runs of a job to the next one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The first run's ladder: labels and encoded sizes never change within a stream.
+    pub ladder: Vec<Rendition>,
+    /// Playlist state, when at least one group was published; the next run appends to it.
+    pub state: Option<StreamState>,
+    /// Above every segment number any run has cut (invariant 3).
+    pub next_segment: u64,
+    /// Durable preview images so far; the next image gets this number.
+    pub next_preview: u64,
+}
+
+/// The supervisor's copy of one job's publication progress, fed with the child's events.
+#[derive(Debug, Default)]
+pub struct Mirror {
+    ladder: Option<Vec<Rendition>>,
+    state: Option<StreamState>,
+    next_segment: u64,
+    next_preview: u64,
+}
+
+impl Mirror {
+    pub fn on_event(&mut self, event: &Event) {
+        match event {
+            // A restarted run reports the ladder it was given; the first one fixes it.
+            Event::Started { renditions, .. } => {
+                self.ladder.get_or_insert_with(|| renditions.clone());
+            }
+            Event::Stream { config } => {
+                self.state.get_or_insert_with(|| StreamState::new(config.clone()));
+            }
+            Event::SegmentCut { n } => self.next_segment = self.next_segment.max(n + 1),
+            Event::Segment { group } => {
+                self.next_segment = self.next_segment.max(group.n + 1);
+                if let Some(state) = self.state.as_mut() {
+                    // The child published exactly this group on exactly this state, so an error
+                    // here means the copies diverged: the next run would write wrong playlists.
+                    if let Err(e) = state.publish(group) {
+                        tracing::error!(n = group.n, "supervisor's playlist copy diverged: {e}");
+                    }
+                }
+            }
+            Event::SegmentSkipped { n, .. } => {
+                self.next_segment = self.next_segment.max(n + 1);
+                if let Some(state) = self.state.as_mut() {
+                    state.mark_discontinuity_next();
+                }
+            }
+            Event::PreviewsDurable { count } => self.next_preview = self.next_preview.max(*count),
+            Event::IndexAvailable { .. } | Event::Progress { .. } | Event::Alive { .. } | Event::Closed { .. } => {}
+        }
+    }
+
+    /// The hand-over for the next run, or `None` while no run has opened the source (the next
+    /// run then fits the ladder afresh). Like the child's publisher, the copy marks the seam:
+    /// the next published group starts a new timeline.
+    pub fn resume(&mut self) -> Option<Resume> {
+        let ladder = self.ladder.clone()?;
+        if let Some(state) = self.state.as_mut() {
+            state.mark_discontinuity_next();
+        }
+        Some(Resume {
+            ladder,
+            state: self.state.clone(),
+            next_segment: self.next_segment,
+            next_preview: self.next_preview,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use num_rational::Ratio;
+
+    use super::*;
+    use crate::hls::state::{GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig};
+
+    fn rendition() -> Rendition {
+        Rendition {
+            label: "640x360-30".into(),
+            original: false,
+            width: 640,
+            height: 360,
+            encoded_width: 640,
+            encoded_height: 360,
+            rate: Ratio::new(30, 1),
+            max_kbps: None,
+        }
+    }
+
+    fn config() -> StreamConfig {
+        StreamConfig {
+            channel: "c1".into(),
+            stream_id: "0000018f4a2b3c4d00000007a1b2c3d4".into(),
+            renditions: vec![RenditionDesc {
+                label: "640x360-30".into(),
+                encoded_width: 640,
+                encoded_height: 360,
+                frame_rate: Ratio::new(30, 1),
+                codecs: "avc1.64001e,mp4a.40.2".into(),
+                max_kbps: None,
+            }],
+            hls_time: 1,
+            live_size: 3,
+            vod_max_size: 2,
+            record: true,
+            audio_kbps: 128,
+            master: true,
+        }
+    }
+
+    fn group(n: u64) -> GroupRecord {
+        GroupRecord {
+            n,
+            discontinuity: false,
+            program_date_time_ms: 1_700_000_000_000 + n as i64 * 1000,
+            renditions: vec![RenditionSegment { duration: Ratio::new(1, 1), bytes: 50_000 }],
+        }
+    }
+
+    fn started() -> Event {
+        Event::Started {
+            channel: "c1".into(),
+            stream_id: "x".into(),
+            source: "640x360 @ 30".into(),
+            audio: true,
+            renditions: vec![rendition()],
+        }
+    }
+
+    fn texts(p: &Publication) -> Vec<(String, String)> {
+        p.writes.iter().map(|w| (w.path.clone(), w.content.clone())).collect()
+    }
+
+    #[test]
+    fn nothing_to_resume_before_the_source_opened() {
+        let mut mirror = Mirror::default();
+        mirror.on_event(&Event::Alive { input_idle_seconds: 3.0 });
+        assert_eq!(mirror.resume(), None);
+    }
+
+    #[test]
+    fn replayed_events_give_the_childs_exact_playlists_and_numbers() {
+        // What the child's publisher does...
+        let mut child = StreamState::new(config());
+        let mut mirror = Mirror::default();
+        mirror.on_event(&started());
+        mirror.on_event(&Event::Stream { config: config() });
+        for n in 0..3 {
+            mirror.on_event(&Event::SegmentCut { n });
+            child.publish(&group(n)).unwrap();
+            mirror.on_event(&Event::Segment { group: group(n) });
+        }
+        // ...group 3 was cut in one rendition when the child died, group 4 never.
+        mirror.on_event(&Event::SegmentCut { n: 3 });
+        mirror.on_event(&Event::PreviewsDurable { count: 2 });
+
+        let resume = mirror.resume().unwrap();
+        assert_eq!(resume.ladder, vec![rendition()]);
+        assert_eq!(resume.next_segment, 4, "3 was cut: never reuse its number");
+        assert_eq!(resume.next_preview, 2);
+
+        // The next run continues the very same playlists, with a discontinuity at the seam.
+        let mut next = resume.state.clone().unwrap();
+        child.mark_discontinuity_next();
+        assert_eq!(texts(&next.publish(&group(4)).unwrap()), texts(&child.publish(&group(4)).unwrap()));
+        let live = next.finish().writes.into_iter().find(|w| w.path.ends_with("live.m3u8")).unwrap();
+        assert!(live.content.contains("#EXT-X-DISCONTINUITY\n"), "{}", live.content);
+        assert!(live.content.contains("2.ts\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME"), "{}", live.content);
+    }
+
+    #[test]
+    fn a_skipped_group_takes_its_number_and_marks_a_discontinuity() {
+        let mut mirror = Mirror::default();
+        mirror.on_event(&started());
+        mirror.on_event(&Event::Stream { config: config() });
+        mirror.on_event(&Event::Segment { group: group(0) });
+        mirror.on_event(&Event::SegmentSkipped { n: 1, reason: "storage".into() });
+        let mut state = mirror.resume().unwrap().state.unwrap();
+        let p = state.publish(&group(2)).unwrap();
+        let live = p.writes.iter().find(|w| w.path.ends_with("live.m3u8")).unwrap();
+        assert!(live.content.contains("#EXT-X-DISCONTINUITY\n"), "{}", live.content);
+        assert_eq!(mirror.resume().unwrap().next_segment, 2);
+    }
+
+    #[test]
+    fn the_job_document_round_trips_through_json() {
+        let mut mirror = Mirror::default();
+        mirror.on_event(&started());
+        mirror.on_event(&Event::Stream { config: config() });
+        mirror.on_event(&Event::Segment { group: group(0) });
+        let spec = JobSpec {
+            channel: "c1".into(),
+            stream_id: "0000018f4a2b3c4d00000007a1b2c3d4".into(),
+            source: super::super::SourceKind::Rtmp,
+            source_uri: "rtmp://127.0.0.1:1935/c1/key".into(),
+            resolutions: "ORIGINAL".into(),
+            record: true,
+            previews: None,
+        };
+        let job = ChildJob { spec, resume: mirror.resume() };
+        let line = serde_json::to_string(&job).unwrap();
+        assert!(!line.contains('\n'), "one line on the child's stdin");
+        assert_eq!(serde_json::from_str::<ChildJob>(&line).unwrap(), job);
+    }
+}

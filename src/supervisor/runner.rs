@@ -1,0 +1,253 @@
+//! The supervisor's event loop: coordinator commands, child reports, timers and shutdown
+//! requests go into the [`JobTable`]; its actions go to the control session (messages,
+//! REGISTER) and to the child adapter (spawn, stop, kill). Decisions stay in the table; this
+//! loop only moves values and keeps each job's [`Mirror`] and [`Liveness`].
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::child::{self, ChildHandle, ChildReport};
+use super::stall::{Liveness, StallPolicy};
+use super::{Action, ChildJob, Input, JobId, JobTable, Mirror, TableConfig};
+use crate::control::message::{Inbound, Outbound};
+use crate::events::Event;
+
+/// Child reports waiting for the loop; a full queue slows the children's pipes, never drops.
+const REPORT_QUEUE: usize = 256;
+/// How often running children are checked for stalls.
+const STALL_CHECK: Duration = Duration::from_secs(1);
+
+/// How children are started.
+#[derive(Debug, Clone)]
+pub struct ChildConfig {
+    /// This binary: each job runs its `transcode` subcommand.
+    pub exe: PathBuf,
+    /// Variables the worker found invalid: children use the defaults instead (spec §11).
+    pub env_remove: Vec<String>,
+    pub stall: StallPolicy,
+}
+
+/// A job's adapter-side state across its runs.
+struct JobIo {
+    mirror: Mirror,
+    run: Option<Run>,
+}
+
+/// The current child of a job.
+struct Run {
+    handle: ChildHandle,
+    liveness: Liveness,
+    /// Killed on purpose (stall, or the table's order): its exit is expected, not news.
+    killed: bool,
+}
+
+pub struct Supervisor {
+    table: JobTable,
+    children: ChildConfig,
+    jobs: HashMap<JobId, JobIo>,
+    reports_tx: mpsc::Sender<ChildReport>,
+    reports: mpsc::Receiver<ChildReport>,
+    /// STREAM-AVAILABLE / STREAM-CLOSED / ERROR, in production order, to the session's queue.
+    outbound: mpsc::Sender<Outbound>,
+    /// The capacity the session registers, now and on every reconnect.
+    capacity: watch::Sender<i32>,
+    /// Inputs produced while executing actions (a spawn that failed at once).
+    pending: VecDeque<Input>,
+    exited: bool,
+}
+
+impl Supervisor {
+    pub fn new(
+        table: TableConfig,
+        children: ChildConfig,
+        outbound: mpsc::Sender<Outbound>,
+        capacity: watch::Sender<i32>,
+    ) -> Self {
+        let table = JobTable::new(table);
+        capacity.send_replace(table.register_capacity());
+        let (reports_tx, reports) = mpsc::channel(REPORT_QUEUE);
+        Supervisor {
+            table,
+            children,
+            jobs: HashMap::new(),
+            reports_tx,
+            reports,
+            outbound,
+            capacity,
+            pending: VecDeque::new(),
+            exited: false,
+        }
+    }
+
+    /// Runs until shutdown completes: every job closed and its STREAM-CLOSED handed to the
+    /// session. Each message on `shutdown` is one SIGTERM/SIGINT (the second kills every job).
+    pub async fn run(&mut self, mut inbound: mpsc::Receiver<Inbound>, mut shutdown: mpsc::Receiver<()>) {
+        let mut stall_check = tokio::time::interval(STALL_CHECK);
+        stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut inbound_open = true;
+        let mut shutdown_open = true;
+        while !self.exited {
+            let deadline = self.table.next_deadline();
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = inbound.recv(), if inbound_open => match msg {
+                    Some(msg) => if let Some(input) = Input::from_inbound(msg) {
+                        self.handle(input).await;
+                    },
+                    None => inbound_open = false,
+                },
+                Some(report) = self.reports.recv() => self.on_report(report).await,
+                () = timer => self.handle(Input::Tick).await,
+                _ = stall_check.tick() => self.kill_stalled(),
+                signal = shutdown.recv(), if shutdown_open => match signal {
+                    Some(()) => self.handle(Input::Shutdown).await,
+                    // Nobody can ask for shutdown any more: shut down now rather than never.
+                    None => {
+                        shutdown_open = false;
+                        self.handle(Input::Shutdown).await;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn handle(&mut self, input: Input) {
+        self.pending.push_back(input);
+        while let Some(input) = self.pending.pop_front() {
+            let actions = self.table.handle(Instant::now(), input);
+            for action in actions {
+                self.execute(action).await;
+            }
+        }
+        // The table forgets a job once it is closed and its child gone; so does the adapter.
+        let table = &self.table;
+        self.jobs.retain(|id, _| table.contains(*id));
+    }
+
+    async fn execute(&mut self, action: Action) {
+        match action {
+            Action::Send(msg) => {
+                // The session takes messages even while disconnected, so this waits only on a
+                // full queue, never on the network.
+                if self.outbound.send(msg).await.is_err() {
+                    tracing::error!("control session gone; message lost");
+                }
+            }
+            Action::Register { capacity } => {
+                self.capacity.send_replace(capacity);
+            }
+            Action::Spawn { job, spec, restart } => {
+                let io = self.jobs.entry(job).or_insert_with(|| JobIo { mirror: Mirror::default(), run: None });
+                let resume = if restart > 0 { io.mirror.resume() } else { None };
+                let span = tracing::info_span!("job", channel = %spec.channel, stream_id = %spec.stream_id);
+                let _entered = span.enter();
+                if let Some(r) = &resume {
+                    tracing::info!(restart, next_segment = r.next_segment, "restarting the pipeline");
+                }
+                let child_job = ChildJob { spec, resume };
+                let c = &self.children;
+                match child::spawn(&c.exe, job, &child_job, &c.env_remove, self.reports_tx.clone()) {
+                    Ok(handle) => {
+                        io.run = Some(Run { handle, liveness: Liveness::new(Instant::now()), killed: false });
+                    }
+                    Err(e) => {
+                        tracing::error!("cannot start transcode {}: {e}", c.exe.display());
+                        self.pending.push_back(Input::ChildExited { job, crashed: true });
+                    }
+                }
+            }
+            Action::StopGracefully { job, deadline } => {
+                if let Some(run) = self.run_of(job) {
+                    run.handle.stop_at(deadline);
+                    run.liveness.finishing();
+                }
+            }
+            Action::Kill { job } => {
+                if let Some(run) = self.run_of(job) {
+                    run.killed = true;
+                    run.handle.kill();
+                }
+            }
+            Action::Exit => self.exited = true,
+        }
+    }
+
+    fn run_of(&mut self, job: JobId) -> Option<&mut Run> {
+        self.jobs.get_mut(&job).and_then(|io| io.run.as_mut())
+    }
+
+    async fn on_report(&mut self, report: ChildReport) {
+        match report {
+            ChildReport::Event(job, event) => {
+                if let Some(io) = self.jobs.get_mut(&job) {
+                    io.mirror.on_event(&event);
+                    if let Some(run) = io.run.as_mut() {
+                        run.liveness.on_event(Instant::now(), &event);
+                    }
+                }
+                if let Some(input) = table_input(job, event) {
+                    self.handle(input).await;
+                }
+            }
+            ChildReport::Exited { job, crashed, status, stderr_tail } => {
+                let killed = self.jobs.get_mut(&job).and_then(|io| io.run.take()).is_some_and(|r| r.killed);
+                if crashed && !killed {
+                    tracing::warn!(job, %status, stderr = %stderr_tail.join("\n"), "transcode crashed");
+                } else {
+                    tracing::debug!(job, %status, "transcode exited");
+                }
+                self.handle(Input::ChildExited { job, crashed }).await;
+            }
+        }
+    }
+
+    /// §9.3: a stalled run is killed; its exit without `closed` makes the table restart it.
+    fn kill_stalled(&mut self) {
+        let now = Instant::now();
+        for (job, io) in &mut self.jobs {
+            let Some(run) = io.run.as_mut().filter(|r| !r.killed) else { continue };
+            if let Some(why) = run.liveness.stalled(now, &self.children.stall) {
+                tracing::warn!(job, reason = %why, "pipeline stalled: killing it for a restart");
+                run.killed = true;
+                run.handle.kill();
+            }
+        }
+    }
+}
+
+/// The child events the table decides on; the rest only feed the mirror and stall detection.
+fn table_input(job: JobId, event: Event) -> Option<Input> {
+    match event {
+        Event::Started { .. } => Some(Input::ChildStarted(job)),
+        Event::IndexAvailable { stream_type, resolution, index_file, start_time } => Some(Input::IndexAvailable {
+            job,
+            stream_type: stream_type.as_str().to_string(),
+            resolution,
+            index_file,
+            start_time,
+        }),
+        Event::Closed { reason, error_code, message } => Some(Input::ChildClosed {
+            job,
+            error_code,
+            message,
+            // Every end but a failure (EOF, stall of the source, stop, duration, fragment
+            // limit) is an end a restart cannot change.
+            source_ended: reason != crate::transcode::FAILED_REASON,
+        }),
+        Event::Stream { .. }
+        | Event::SegmentCut { .. }
+        | Event::Segment { .. }
+        | Event::SegmentSkipped { .. }
+        | Event::Progress { .. }
+        | Event::PreviewsDurable { .. }
+        | Event::Alive { .. } => None,
+    }
+}

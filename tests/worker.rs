@@ -1,0 +1,428 @@
+//! `hls-ladder worker` end to end: the real binary against the strict fake coordinator, with
+//! nginx-rtmp as the ingest server and the ffmpeg CLI publishing, as in production. These
+//! cover the conformance scenarios of coordinator-protocol §13 that need real processes;
+//! the job table's decisions are covered scenario by scenario in its unit tests.
+
+mod fake_coordinator;
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fake_coordinator::{FakeCoordinator, Recorded};
+use util::{bin, playlist_entries, Nginx, RtmpPublisher};
+
+const SECRET: &str = "s";
+const ID: &str = "0000018f4a2b3c4d00000007a1b2c3d4";
+const ID2: &str = "0000018f4a2b3c4d00000008b1b2c3d4";
+const KEY: &str = "publisherkey42";
+
+/// A worker process with its storage in a temp dir and its stderr kept for assertions.
+struct Worker {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Worker {
+    fn start(coordinator: &FakeCoordinator, env: &[(&str, &str)]) -> Worker {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("storage")).unwrap();
+        let log = std::fs::File::create(dir.path().join("worker.log")).unwrap();
+        let mut cmd = Command::new(bin());
+        cmd.arg("worker")
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .env("CONTROL_BASE_URL", coordinator.base_url())
+            .env("CONTROL_SECRET", SECRET)
+            .env("HLS_FILESYSTEM_PATH", dir.path().join("storage"))
+            .env("HLS_TIME_SECONDS", "1")
+            .env("HLS_SOURCE_TIMEOUT_SECONDS", "10")
+            .env("LOG_DEBUG", "YES")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("the worker starts");
+        Worker { child, dir }
+    }
+
+    fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("worker.log")).unwrap_or_default()
+    }
+
+    /// The worker's `transcode` children (their parent is the worker).
+    fn transcode_pids(&self) -> Vec<i32> {
+        let me = self.child.id() as i32;
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // Fields after the command name, which is in parentheses: state, ppid, ...
+            let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+            if after.split(' ').nth(1).and_then(|p| p.parse::<i32>().ok()) == Some(me) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: sends a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for the process to exit; `None` if it did not within `limit`.
+    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn encode_start(channel: &str, id: &str, uri: &str, resolutions: &str, record: bool, previews: &str) -> String {
+    let record = if record { "True" } else { "False" };
+    format!(
+        "ENCODE-START\nStream-Channel:{channel}\nStream-ID:{id}\nStream-Source-Type:RTMP\nStream-Source-URI:{uri}\n\
+         Resolutions:{resolutions}\nRecord:{record}\nPreviews:{previews}\n"
+    )
+}
+
+fn of<'a>(frames: &'a [Recorded], method: &str) -> Vec<&'a Recorded> {
+    frames.iter().filter(|f| f.method == method).collect()
+}
+
+fn closed_for<'a>(frames: &'a [Recorded], id: &str) -> Vec<&'a Recorded> {
+    of(frames, "STREAM-CLOSED").into_iter().filter(|f| f.param("Stream-ID") == Some(id)).collect()
+}
+
+fn available_for<'a>(frames: &'a [Recorded], id: &str) -> Vec<&'a Recorded> {
+    of(frames, "STREAM-AVAILABLE").into_iter().filter(|f| f.param("Stream-ID") == Some(id)).collect()
+}
+
+async fn registered(fake: &FakeCoordinator) {
+    let ok = fake.wait_for(Duration::from_secs(10), |f| !of(f, "REGISTER").is_empty()).await;
+    assert!(ok, "the worker never registered");
+}
+
+/// The invariants of §13 that hold in every run, plus: the stream key never reaches the log.
+fn assert_invariants(fake: &FakeCoordinator, worker: &Worker) {
+    fake.assert_clean();
+    let frames = fake.frames();
+    for closed in of(&frames, "STREAM-CLOSED") {
+        let id = closed.param("Stream-ID").unwrap();
+        let late = available_for(&frames, id).into_iter().filter(|a| a.at > closed.at).count();
+        assert_eq!(late, 0, "STREAM-AVAILABLE after STREAM-CLOSED of {id}");
+    }
+    for a in of(&frames, "STREAM-AVAILABLE") {
+        let res = a.param("Resolution").unwrap();
+        let valid = res.split(['x', '-', '~']).all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        assert!(valid, "Resolution {res:?}");
+        let index = a.param("Index-file").unwrap();
+        assert!(worker.storage().join(index).is_file(), "announced {index} does not exist");
+    }
+    let log = worker.log();
+    assert!(!log.contains(KEY), "the stream key leaked into the log:\n{log}");
+}
+
+/// Every segment a playlist lists exists; returns the listed numbers.
+fn listed_numbers(playlist: &Path) -> Vec<u64> {
+    let (entries, _) = playlist_entries(playlist);
+    entries
+        .iter()
+        .map(|(_, uri)| {
+            assert!(playlist.with_file_name(uri).is_file(), "{} lists missing {uri}", playlist.display());
+            uri.trim_end_matches(".ts").parse().unwrap()
+        })
+        .collect()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_job_announces_each_index_once_then_closes_after_the_publisher_leaves() {
+    let nginx = Nginx::start(&["c1"]);
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &[]);
+    registered(&fake).await;
+    assert_eq!(fake.frames()[0].text, "REGISTER\nCapacity:-1\n");
+    let attempt = &fake.attempts()[0];
+    let claims = attempt.claims.as_ref().unwrap();
+    assert!(claims.get("iat").is_some() && claims.get("exp").is_some() && claims.get("nbf").is_none());
+
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "ORIGINAL,320x180-30", true, "160x90,1"));
+    let publisher = RtmpPublisher::start(&uri, "size=640x360:rate=30", true, 5);
+    let ok = fake.wait_for(Duration::from_secs(40), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "no STREAM-CLOSED; frames: {:#?}\nlog:\n{}", fake.frames(), worker.log());
+    assert!(publisher.wait());
+
+    let frames = fake.frames();
+    let closed = closed_for(&frames, ID);
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].text, format!("STREAM-CLOSED\nStream-Channel:c1\nStream-ID:{ID}\n"), "a clean end");
+    let mut announced: Vec<(String, String, String)> = available_for(&frames, ID)
+        .iter()
+        .map(|a| {
+            assert_eq!(a.param("Start-Time"), None, "vod-0, live and previews carry no Start-Time");
+            let p = |n| a.param(n).unwrap().to_string();
+            (p("Stream-Type"), p("Resolution"), p("Index-file"))
+        })
+        .collect();
+    announced.sort();
+    let base = format!("hls/c1/{ID}");
+    let want = |t: &str, r: &str, f: String| (t.to_string(), r.to_string(), f);
+    assert_eq!(
+        announced,
+        vec![
+            want("HLS-LIVE", "320x180-30", format!("{base}/320x180-30/live.m3u8")),
+            want("HLS-LIVE", "640x360-30", format!("{base}/640x360-30/live.m3u8")),
+            want("HLS-VOD", "320x180-30", format!("{base}/320x180-30/vod-0.m3u8")),
+            want("HLS-VOD", "640x360-30", format!("{base}/640x360-30/vod-0.m3u8")),
+            want("IMG-PREVIEW", "160x90-1", format!("img-preview/c1/{ID}/160x90-1/index.json")),
+        ]
+    );
+    assert_invariants(&fake, &worker);
+
+    let storage = worker.storage();
+    for label in ["640x360-30", "320x180-30"] {
+        let live = storage.join(format!("{base}/{label}/live.m3u8"));
+        assert!(read(&live).ends_with("#EXT-X-ENDLIST\n"), "{}", read(&live));
+        let vod = storage.join(format!("{base}/{label}/vod-0.m3u8"));
+        let text = read(&vod);
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD\n") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+        let numbers = listed_numbers(&vod);
+        assert!(numbers.len() >= 3, "{text}");
+        assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>(), "every segment from 0.ts");
+    }
+    let master = read(&storage.join(format!("{base}/master.m3u8")));
+    assert!(master.contains("640x360-30/live.m3u8") && master.contains("320x180-30/live.m3u8"), "{master}");
+    let index = read(&storage.join(format!("img-preview/c1/{ID}/160x90-1/index.json")));
+    let count: u64 = index.split("\"count\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    assert!(count >= 3, "{index}");
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_pipeline_is_restarted_and_numbering_continues_without_losing_a_segment() {
+    let nginx = Nginx::start(&["c1"]);
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &[]);
+    registered(&fake).await;
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", true, "False"));
+    let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", true, 16);
+    let live = worker.storage().join(format!("hls/c1/{ID}/320x180-30/live.m3u8"));
+    let vod = live.with_file_name("vod-0.m3u8");
+    let ok = fake.wait_for(Duration::from_secs(20), |f| available_for(f, ID).len() == 2).await;
+    assert!(ok, "no announcements; log:\n{}", worker.log());
+    // Let a few segments be published, then crash the pipeline as a segfault would.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = listed_numbers(&vod);
+    let pids = worker.transcode_pids();
+    assert_eq!(pids.len(), 1, "one transcode child per job");
+    // SAFETY: kills the worker's child process.
+    unsafe { libc::kill(pids[0], libc::SIGKILL) };
+
+    let ok = fake.wait_for(Duration::from_secs(40), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "no STREAM-CLOSED; log:\n{}", worker.log());
+    assert!(publisher.wait());
+    let frames = fake.frames();
+    assert_eq!(closed_for(&frames, ID)[0].param("Error-Code"), None, "the stream ended normally");
+    assert_eq!(available_for(&frames, ID).len(), 2, "HLS-LIVE and HLS-VOD once each, across the restart");
+    assert_invariants(&fake, &worker);
+
+    let after = listed_numbers(&vod);
+    assert!(after.starts_with(&before), "segments published before the crash are kept: {before:?} then {after:?}");
+    assert!(after.windows(2).all(|w| w[0] < w[1]), "numbers only increase: {after:?}");
+    assert!(after.len() > before.len() + 2, "the restarted run published more: {after:?}");
+    let text = read(&vod);
+    let seam = text.find("#EXT-X-DISCONTINUITY").unwrap_or_else(|| panic!("no discontinuity:\n{text}"));
+    let first_new = after[before.len()..].iter().find(|n| text[seam..].contains(&format!("\n{n}.ts"))).unwrap();
+    assert!(*first_new > *before.last().unwrap(), "{text}");
+    assert!(read(&live).ends_with("#EXT-X-ENDLIST\n"));
+    assert!(worker.log().contains("restarting the pipeline"), "{}", worker.log());
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encode_stop_with_a_grace_period_finishes_the_playlists_while_the_publisher_goes_on() {
+    let nginx = Nginx::start(&["c1"]);
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &[]);
+    registered(&fake).await;
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", false, "False"));
+    let _publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 60);
+    let ok = fake.wait_for(Duration::from_secs(20), |f| !available_for(f, ID).is_empty()).await;
+    assert!(ok, "no HLS-LIVE; log:\n{}", worker.log());
+
+    let stop_sent = tokio::time::Instant::now();
+    fake.send_text(&format!("ENCODE-STOP\nStream-Channel:c1\nStream-ID:{ID}\nGrace-Period:2\n"));
+    let ok = fake.wait_for(Duration::from_secs(15), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "no STREAM-CLOSED; log:\n{}", worker.log());
+    let took = closed_for(&fake.frames(), ID)[0].at - stop_sent;
+    assert!(took >= Duration::from_millis(1800), "the grace period was not honoured: {took:?}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let live = worker.storage().join(format!("hls/c1/{ID}/320x180-30/live.m3u8"));
+    assert!(read(&live).ends_with("#EXT-X-ENDLIST\n"), "{}", read(&live));
+    listed_numbers(&live);
+    assert_invariants(&fake, &worker);
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_is_enforced_locally_and_re_registered_as_jobs_come_and_go() {
+    let nginx = Nginx::start(&["c1", "c2"]);
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &[("SERVER_CAPACITY", "1")]);
+    registered(&fake).await;
+    assert_eq!(fake.frames()[0].text, "REGISTER\nCapacity:1\n");
+    // Job A waits for a publisher that never comes.
+    fake.send_text(&encode_start("c1", ID, &nginx.url("c1", KEY), "", false, "False"));
+    let ok = fake.wait_for(Duration::from_secs(5), |f| f.iter().any(|r| r.text == "REGISTER\nCapacity:0\n")).await;
+    assert!(ok, "{:#?}", fake.frames());
+    fake.send_text(&encode_start("c2", ID2, &nginx.url("c2", KEY), "", false, "False"));
+    let ok = fake.wait_for(Duration::from_secs(5), |f| !closed_for(f, ID2).is_empty()).await;
+    assert!(ok, "{:#?}", fake.frames());
+    assert_eq!(closed_for(&fake.frames(), ID2)[0].param("Error-Code"), Some("OVER_CAPACITY"));
+    // The same ENCODE-START again is a duplicate: no second job, no second STREAM-CLOSED.
+    fake.send_text(&encode_start("c1", ID, &nginx.url("c1", KEY), "", false, "False"));
+    // A stop before the source published ends job A at once; then there is room again.
+    fake.send_text(&format!("ENCODE-STOP\nStream-Channel:c1\nStream-ID:{ID}\n"));
+    let ok =
+        fake.wait_for(Duration::from_secs(5), |f| f.last().is_some_and(|r| r.text == "REGISTER\nCapacity:1\n")).await;
+    assert!(ok, "{:#?}", fake.frames());
+    let frames = fake.frames();
+    assert_eq!(closed_for(&frames, ID).len(), 1);
+    assert!(available_for(&frames, ID).is_empty());
+    assert!(util::tree(&worker.storage()).is_empty(), "nothing written");
+    assert_invariants(&fake, &worker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_and_bad_sources_are_closed_with_an_error_and_touch_no_storage() {
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &[]);
+    registered(&fake).await;
+    let port = util::free_port();
+    let refused = format!("rtmp://127.0.0.1:{port}/c1/{KEY}");
+    fake.send_text("FOO\nStream-Channel:c1\n");
+    fake.send_text(&encode_start("../x", ID, &refused, "", false, "False"));
+    fake.send_text(&encode_start("c1", "a/b", &refused, "", false, "False"));
+    fake.send_text(&encode_start("c1", ID2, &refused, "", false, "False").replace("Type:RTMP", "Type:FOO"));
+    fake.send_text(
+        &encode_start("c1", ID, &refused, "", false, "False").to_lowercase().replace("encode-start", "Encode-Start"),
+    );
+    let ok = fake.wait_for(Duration::from_secs(10), |f| of(f, "STREAM-CLOSED").len() == 4).await;
+    assert!(ok, "{:#?}\nlog:\n{}", fake.frames(), worker.log());
+    let frames = fake.frames();
+    let code = |id: &str| closed_for(&frames, id)[0].param("Error-Code").unwrap().to_string();
+    assert_eq!(code(ID2), "BAD_JOB");
+    let bad = |ch: &str, id: &str| {
+        of(&frames, "STREAM-CLOSED").iter().any(|f| {
+            f.param("Stream-Channel") == Some(ch)
+                && f.param("Stream-ID") == Some(id)
+                && f.param("Error-Code") == Some("BAD_JOB")
+        })
+    };
+    assert!(bad("../x", ID) && bad("c1", "a/b"), "{frames:#?}");
+    // Lower-cased parameter names are the same parameters; the refused port is SOURCE_UNREACHABLE.
+    let unreachable = of(&frames, "STREAM-CLOSED")
+        .into_iter()
+        .find(|f| f.param("Stream-Channel") == Some("c1") && f.param("Stream-ID") == Some(ID));
+    assert_eq!(unreachable.unwrap().param("Error-Code"), Some("SOURCE_UNREACHABLE"));
+    assert!(of(&frames, "STREAM-AVAILABLE").is_empty());
+    assert!(util::tree(&worker.storage()).is_empty(), "{:?}", util::tree(&worker.storage()));
+    assert!(util::tree(worker.dir.path()).iter().all(|f| f == "worker.log"), "nothing outside storage either");
+    assert_invariants(&fake, &worker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_closed_produced_while_disconnected_is_delivered_after_register() {
+    let nginx = Nginx::start(&["c1"]);
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &[]);
+    registered(&fake).await;
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", false, "False"));
+    let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 5);
+    let ok = fake.wait_for(Duration::from_secs(20), |f| !available_for(f, ID).is_empty()).await;
+    assert!(ok, "no HLS-LIVE; log:\n{}", worker.log());
+    // The coordinator goes away while the stream ends.
+    fake.set_refusing(true);
+    fake.drop_link();
+    assert!(tokio::task::spawn_blocking(move || publisher.wait()).await.unwrap());
+    let live = worker.storage().join(format!("hls/c1/{ID}/320x180-30/live.m3u8"));
+    for _ in 0..100 {
+        if std::fs::read_to_string(&live).is_ok_and(|t| t.ends_with("#EXT-X-ENDLIST\n")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(read(&live).ends_with("#EXT-X-ENDLIST\n"), "the job ran on while disconnected");
+    assert!(closed_for(&fake.frames(), ID).is_empty());
+    fake.set_refusing(false);
+    let ok = fake.wait_for(Duration::from_secs(15), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "STREAM-CLOSED never delivered; log:\n{}", worker.log());
+    let frames = fake.frames();
+    let conn = closed_for(&frames, ID)[0].conn;
+    assert!(conn > 0);
+    let on_new: Vec<&str> = frames.iter().filter(|f| f.conn == conn).map(|f| f.method.as_str()).collect();
+    assert_eq!(&on_new[..2], ["REGISTER", "STREAM-CLOSED"], "REGISTER first, then the queue");
+    assert_invariants(&fake, &worker);
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_registers_zero_stops_the_running_job_after_the_timeout_and_exits_zero() {
+    let nginx = Nginx::start(&["c1"]);
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let mut worker = Worker::start(&fake, &[("HLS_SHUTDOWN_TIMEOUT_SECONDS", "2")]);
+    registered(&fake).await;
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", false, "False"));
+    let _publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 60);
+    let ok = fake.wait_for(Duration::from_secs(20), |f| !available_for(f, ID).is_empty()).await;
+    assert!(ok, "no HLS-LIVE; log:\n{}", worker.log());
+
+    worker.signal(libc::SIGTERM);
+    let ok =
+        fake.wait_for(Duration::from_secs(5), |f| f.last().is_some_and(|r| r.text == "REGISTER\nCapacity:0\n")).await;
+    assert!(ok, "{:#?}", fake.frames());
+    let code = tokio::task::spawn_blocking(move || {
+        let code = worker.wait_exit(Duration::from_secs(20));
+        (code, worker)
+    })
+    .await
+    .unwrap();
+    let (code, worker) = code;
+    assert_eq!(code, Some(0), "log:\n{}", worker.log());
+    let frames = fake.frames();
+    assert_eq!(closed_for(&frames, ID)[0].param("Error-Code"), Some("SHUTDOWN"));
+    let live = worker.storage().join(format!("hls/c1/{ID}/320x180-30/live.m3u8"));
+    assert!(read(&live).ends_with("#EXT-X-ENDLIST\n"), "{}", read(&live));
+    assert!(worker.transcode_pids().is_empty());
+    assert_invariants(&fake, &worker);
+    drop(nginx);
+}
