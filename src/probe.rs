@@ -45,9 +45,9 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     ffmpeg::init().context("initialising FFmpeg")?;
     ffmpeg::device::register_all();
     crate::logging::set_libav_verbosity(false);
-    let source = Source::parse(&args.input);
+    let source = Source::parse(&args.input, false);
     let dog = Watchdog::new(std::time::Duration::from_secs(args.source_timeout.max(1)));
-    let input = input::open(&source, &dog)?;
+    let input = input::open(&source, &dog)?.input;
     let mut streams = Vec::new();
     let mut video = None;
     for stream in input.streams() {

@@ -113,6 +113,10 @@ pub struct TranscodeArgs {
     /// Bound on bytes waiting for storage, MiB; beyond it segments are dropped.
     #[arg(long, env = "HLS_UPLOAD_QUEUE_MB", default_value_t = 256)]
     pub upload_queue_mb: usize,
+    /// Verify the certificate of a wss:// source (ingest servers are addressed by IP, which
+    /// usual certificates do not name).
+    #[arg(long, env = "HLS_SOURCE_TLS_VERIFY", value_parser = parse_bool, default_value = "NO")]
+    pub source_tls_verify: bool,
     /// Event output.
     #[arg(long, value_enum, default_value = "human")]
     pub events: EventsArg,
@@ -176,7 +180,7 @@ impl Job {
         };
         let (input, out_dir) = (a.input.clone().unwrap_or_default(), a.out_dir.clone().unwrap_or_default());
         let target = Target {
-            source: Source::parse(&input),
+            source: Source::parse(&input, a.source_tls_verify),
             ladder,
             channel: a.channel.clone(),
             stream_id: a.stream_id.clone(),
@@ -207,7 +211,7 @@ impl Job {
             .and_then(|config| config.build())
             .context("configuring storage")?;
         let target = Target {
-            source: Source::Url(job_source_url(&spec)),
+            source: Source::parse(&job_source_url(&spec), a.source_tls_verify),
             ladder,
             channel: spec.channel,
             stream_id: spec.stream_id,
@@ -437,7 +441,8 @@ async fn report_alive(watchdog: Arc<Watchdog>, events: EventSink) {
     if events.format() != EventFormat::Jsonl {
         return;
     }
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let every = Duration::from_secs(1);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tick.tick().await;
         events.emit(&Event::Alive { input_idle_seconds: watchdog.input_idle().as_secs_f64() });

@@ -98,8 +98,10 @@ fn testsrc_produces_an_aligned_ladder_with_previews_and_recording() {
         assert_eq!((w, h), (256, 144));
     }
 
-    // Events: started first, closed last, each index announced once and after its file exists.
-    assert_eq!(events.first().unwrap()["event"], "started", "{text}");
+    // Events: started first (`alive` may come at any time), closed last, each index announced
+    // once and after its file exists.
+    let first = events.iter().find(|e| e["event"] != "alive").unwrap();
+    assert_eq!(first["event"], "started", "{text}");
     assert_eq!(events.last().unwrap()["event"], "closed", "{text}");
     assert!(events.last().unwrap()["error_code"].is_null(), "{text}");
     let available = events_of(&events, "index_available");

@@ -5,13 +5,15 @@
 
 mod fake_coordinator;
 mod util;
+mod ws_ingest;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fake_coordinator::{FakeCoordinator, Recorded};
-use util::{bin, playlist_entries, Nginx, RtmpPublisher};
+use util::{bin, make_media, playlist_entries, Nginx, RtmpPublisher};
+use ws_ingest::WsIngest;
 
 const SECRET: &str = "s";
 const ID: &str = "0000018f4a2b3c4d00000007a1b2c3d4";
@@ -425,4 +427,64 @@ async fn sigterm_registers_zero_stops_the_running_job_after_the_timeout_and_exit
     assert!(worker.transcode_pids().is_empty());
     assert_invariants(&fake, &worker);
     drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ws_source_is_read_from_its_cache_and_transcoded_until_the_server_closes() {
+    let media = tempfile::tempdir().unwrap();
+    let ts = media.path().join("source.ts");
+    make_media(
+        &ts,
+        &["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440"]
+            .into_iter()
+            .chain(["-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-c:a", "aac", "-f", "mpegts"])
+            .collect::<Vec<_>>(),
+    );
+    let ingest = WsIngest::start("c1", KEY, std::fs::read(&ts).unwrap(), 4.0).await;
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &[]);
+    registered(&fake).await;
+    let ws_job = |id: &str, key: &str| {
+        encode_start("c1", id, &ingest.uri("c1", key), "1280x720-30,320x180-30", false, "False")
+            .replace("Type:RTMP", "Type:WS")
+    };
+    // A third server accepts the key and never sends a byte.
+    let silent = WsIngest::start("c1", KEY, Vec::new(), 120.0).await;
+    const ID3: &str = "0000018f4a2b3c4d00000009c1b2c3d4";
+    let sent = tokio::time::Instant::now();
+    fake.send_text(&ws_job(ID, KEY));
+    fake.send_text(&ws_job(ID2, "wrongkey"));
+    let silent_job =
+        encode_start("c1", ID3, &silent.uri("c1", KEY), "", false, "False").replace("Type:RTMP", "Type:WS");
+    fake.send_text(&silent_job);
+    let ok = fake.wait_for(Duration::from_secs(40), |f| of(f, "STREAM-CLOSED").len() == 3).await;
+    assert!(ok, "{:#?}\nlog:\n{}", fake.frames(), worker.log());
+
+    let frames = fake.frames();
+    let refused = closed_for(&frames, ID2)[0];
+    assert_eq!(refused.param("Error-Code"), Some("SOURCE_UNREACHABLE"), "{}\n{}", refused.text, worker.log());
+    assert!(refused.param("Error-Message").unwrap().contains("Invalid streaming key"), "{}", refused.text);
+    assert!(!refused.text.contains("wrongkey"), "{}", refused.text);
+    assert!(available_for(&frames, ID2).is_empty());
+
+    // HLS_SOURCE_TIMEOUT_SECONDS=10 in these tests.
+    let timed_out = closed_for(&frames, ID3)[0];
+    assert_eq!(timed_out.param("Error-Code"), Some("SOURCE_TIMEOUT"), "{}", timed_out.text);
+    let took = timed_out.at - sent;
+    assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(20), "{took:?}");
+    assert!(available_for(&frames, ID3).is_empty());
+
+    assert_eq!(closed_for(&frames, ID)[0].param("Error-Code"), None);
+    let mut live: Vec<_> =
+        available_for(&frames, ID).iter().map(|a| a.param("Index-file").unwrap().to_string()).collect();
+    live.sort();
+    // 1280x720 is larger than the 640x360 source: dropped by the fitting rules.
+    assert_eq!(live, [format!("hls/c1/{ID}/320x180-30/live.m3u8")]);
+    let playlist = worker.storage().join(&live[0]);
+    assert!(read(&playlist).ends_with("#EXT-X-ENDLIST\n"));
+    let numbers = listed_numbers(&playlist);
+    assert!(numbers.len() >= 4, "5 s of media in 1 s segments: {numbers:?}");
+    assert!(ingest.paths().contains(&format!("/c1/{KEY}/receive-clear-cache")), "{:?}", ingest.paths());
+    assert!(ingest.texts().iter().any(|t| t == "h"), "the worker sends h on connect: {:?}", ingest.texts());
+    assert_invariants(&fake, &worker);
 }

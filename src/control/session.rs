@@ -105,7 +105,7 @@ pub async fn run(
 /// by itself only when exactly one provider feature is compiled in; once another crate enables a
 /// second (reqwest enables aws-lc-rs), the first `wss` dial would panic. Installing one here
 /// removes that dependence on the final feature set.
-fn ensure_crypto_provider() {
+pub(crate) fn ensure_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // An error only means another thread installed a provider first, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -10,6 +10,7 @@ use ffmpeg::format::context::Input;
 use ffmpeg::Dictionary;
 use ffmpeg_next as ffmpeg;
 
+use super::ws_input::{self, WsFeed};
 use super::PipelineError;
 
 /// The synthetic source behind `testsrc`: 1280x720 at 30 fps with a moving picture and a
@@ -22,26 +23,40 @@ pub enum Source {
     TestSrc,
     /// A URL libavformat understands (rtmp, rtmps, http, file path).
     Url(String),
+    /// The websocket stream server's `ws://ip:port/{ch}/{key}` (or `wss://`), bridged by
+    /// [`super::ws_input`].
+    Ws {
+        uri: String,
+        verify_tls: bool,
+    },
 }
 
 impl Source {
-    pub fn parse(input: &str) -> Source {
+    /// `verify_tls` applies to `wss://` (`HLS_SOURCE_TLS_VERIFY`).
+    pub fn parse(input: &str, verify_tls: bool) -> Source {
+        let lower = input.to_ascii_lowercase();
         if input == "testsrc" {
             Source::TestSrc
+        } else if lower.starts_with("ws://") || lower.starts_with("wss://") {
+            Source::Ws { uri: input.to_string(), verify_tls }
         } else {
             Source::Url(input.to_string())
         }
     }
 
     pub fn is_network(&self) -> bool {
-        matches!(self, Source::Url(u) if u.contains("://") && !u.starts_with("file:"))
+        match self {
+            Source::TestSrc => false,
+            Source::Url(u) => u.contains("://") && !u.starts_with("file:"),
+            Source::Ws { .. } => true,
+        }
     }
 
     /// The URL with the RTMP stream key (last path segment) replaced by `***`, for logs.
     pub fn redacted(&self) -> String {
         match self {
             Source::TestSrc => "testsrc".to_string(),
-            Source::Url(u) => redact_url(u),
+            Source::Url(u) | Source::Ws { uri: u, .. } => redact_url(u),
         }
     }
 }
@@ -94,6 +109,11 @@ impl Watchdog {
         self.started.elapsed().saturating_sub(Duration::from_millis(last))
     }
 
+    /// The source timeout: first-media deadline and longest silence.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn stop_requested(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
@@ -111,10 +131,28 @@ impl Watchdog {
     }
 }
 
-pub fn open(source: &Source, watchdog: &Arc<Watchdog>) -> Result<Input, PipelineError> {
+/// An open source. `feed` keeps a bridged websocket source's pipe open while libav reads it.
+pub struct OpenInput {
+    pub input: Input,
+    pub feed: Option<WsFeed>,
+}
+
+pub fn open(source: &Source, watchdog: &Arc<Watchdog>) -> Result<OpenInput, PipelineError> {
     match source {
-        Source::TestSrc => open_testsrc(),
-        Source::Url(url) => open_url(url, source, watchdog),
+        Source::TestSrc => Ok(OpenInput { input: open_testsrc()?, feed: None }),
+        Source::Url(url) => Ok(OpenInput { input: open_url(url, source, watchdog)?, feed: None }),
+        Source::Ws { uri, verify_tls } => {
+            let feed = ws_input::open(uri, watchdog, *verify_tls)
+                .map_err(|e| PipelineError::Open { source_url: source.redacted(), reason: e.to_string() })?;
+            match open_url(&feed.url, source, watchdog) {
+                Ok(input) => Ok(OpenInput { input, feed: Some(feed) }),
+                // The bridge knows better than libav's "end of file" why nothing came.
+                Err(PipelineError::Open { source_url, reason }) => {
+                    Err(PipelineError::Open { source_url, reason: feed.failure().unwrap_or(reason) })
+                }
+                Err(e) => Err(e),
+            }
+        }
     }
 }
 

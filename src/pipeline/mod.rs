@@ -11,6 +11,7 @@ pub mod preview;
 pub mod segmenter;
 pub mod sink;
 pub mod video;
+pub mod ws_input;
 
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
@@ -134,7 +135,8 @@ pub fn cascade_parents(renditions: &[Rendition], source_w: u32, source_h: u32) -
 
 /// Runs one pipeline to the end. Blocks the calling thread.
 pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Result<EndReason, PipelineError> {
-    let mut input = input::open(&cfg.source, watchdog)?;
+    // `_feed` keeps a websocket source's pipe open for as long as `input` reads it.
+    let input::OpenInput { mut input, feed: _feed } = input::open(&cfg.source, watchdog)?;
     let source_url = cfg.source.redacted();
     let video_stream = input
         .streams()

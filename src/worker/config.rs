@@ -41,7 +41,7 @@ const CHILD_NUMBERS: &[(&str, u64, u64)] = &[
     ("HLS_UPLOAD_QUEUE_MB", 1, 1 << 20),
 ];
 /// (Storage variables are not here: the storage configuration applies the same rule itself.)
-const CHILD_BOOLEANS: &[&str] = &["HLS_MASTER_PLAYLIST", "LOG_FFMPEG_TRACE"];
+const CHILD_BOOLEANS: &[&str] = &["HLS_MASTER_PLAYLIST", "LOG_FFMPEG_TRACE", "HLS_SOURCE_TLS_VERIFY"];
 
 impl WorkerConfig {
     /// Validates the flags and the environment seen through `env`.
