@@ -46,6 +46,8 @@ impl WsIngest {
                 let (log, stream, good) = (shared.clone(), stream.clone(), good.clone());
                 tokio::spawn(async move {
                     let mut path = String::new();
+                    // The callback type is fixed by tungstenite, large error response included.
+                    #[allow(clippy::result_large_err)]
                     let record = |req: &Request, resp: Response| {
                         path = req.uri().path().to_string();
                         Ok(resp)
