@@ -65,7 +65,7 @@ impl WorkerConfig {
                 s >= 1
             })),
         };
-        StorageConfig::from_env(&env).and_then(|s| s.build()).context("storage configuration")?;
+        StorageConfig::from_env(&env).and_then(|s| s.build())?;
         check_media_settings(&env)?;
         let exe = std::env::current_exe().context("locating this program to run jobs with")?;
         let children = ChildConfig { exe, env_remove: invalid_child_settings(&env), stall };
