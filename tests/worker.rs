@@ -488,3 +488,110 @@ async fn a_ws_source_is_read_from_its_cache_and_transcoded_until_the_server_clos
     assert!(ingest.texts().iter().any(|t| t == "h"), "the worker sends h on connect: {:?}", ingest.texts());
     assert_invariants(&fake, &worker);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_pipeline_is_detected_as_stalled_killed_and_restarted() {
+    let nginx = Nginx::start(&["c1"]);
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &[("HLS_STALL_TIMEOUT_SECONDS", "3")]);
+    registered(&fake).await;
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", true, "False"));
+    let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 14);
+    let ok = fake.wait_for(Duration::from_secs(20), |f| available_for(f, ID).len() == 2).await;
+    assert!(ok, "no announcements; log:\n{}", worker.log());
+    let pids = worker.transcode_pids();
+    assert_eq!(pids.len(), 1);
+    // SAFETY: freezes the worker's child process, as a hang inside native code would.
+    unsafe { libc::kill(pids[0], libc::SIGSTOP) };
+
+    let ok = fake.wait_for(Duration::from_secs(40), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "no STREAM-CLOSED; log:\n{}", worker.log());
+    assert!(publisher.wait());
+    let log = worker.log();
+    assert!(log.contains("pipeline stalled"), "{log}");
+    assert!(log.contains("restarting the pipeline"), "{log}");
+    let frames = fake.frames();
+    assert_eq!(closed_for(&frames, ID)[0].param("Error-Code"), None);
+    assert_eq!(available_for(&frames, ID).len(), 2, "nothing announced twice");
+    let vod = worker.storage().join(format!("hls/c1/{ID}/320x180-30/vod-0.m3u8"));
+    let numbers = listed_numbers(&vod);
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert!(read(&vod).contains("#EXT-X-DISCONTINUITY"), "{}", read(&vod));
+    assert_invariants(&fake, &worker);
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encode_stop_with_an_empty_stream_id_stops_every_job_of_the_channel() {
+    let nginx = Nginx::start(&["c1", "c2"]);
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &[("HLS_STOP_GRACE_SECONDS", "1")]);
+    registered(&fake).await;
+    // Two jobs of c1 (different keys on the same ingest application) and one of c2.
+    let (a, b, other) = (nginx.url("c1", "keya"), nginx.url("c1", "keyb"), nginx.url("c2", "keyc"));
+    const ID3: &str = "0000018f4a2b3c4d00000009c1b2c3d4";
+    fake.send_text(&encode_start("c1", ID, &a, "320x180-30", false, "False"));
+    fake.send_text(&encode_start("c1", ID2, &b, "320x180-30", false, "False"));
+    fake.send_text(&encode_start("c2", ID3, &other, "320x180-30", false, "False"));
+    let _publishers: Vec<RtmpPublisher> =
+        [&a, &b, &other].iter().map(|u| RtmpPublisher::start(u, "size=320x180:rate=30", false, 60)).collect();
+    let ok = fake.wait_for(Duration::from_secs(30), |f| of(f, "STREAM-AVAILABLE").len() == 3).await;
+    assert!(ok, "{:#?}\nlog:\n{}", fake.frames(), worker.log());
+
+    fake.send_text("ENCODE-STOP\nStream-Channel:c1\nStream-ID:\n");
+    let ok = fake.wait_for(Duration::from_secs(15), |f| of(f, "STREAM-CLOSED").len() == 2).await;
+    assert!(ok, "{:#?}\nlog:\n{}", fake.frames(), worker.log());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let frames = fake.frames();
+    assert_eq!(closed_for(&frames, ID).len() + closed_for(&frames, ID2).len(), 2);
+    assert!(closed_for(&frames, ID3).is_empty(), "the other channel runs on");
+    for id in [ID, ID2] {
+        let live = worker.storage().join(format!("hls/c1/{id}/320x180-30/live.m3u8"));
+        assert!(read(&live).ends_with("#EXT-X-ENDLIST\n"));
+    }
+    assert_invariants(&fake, &worker);
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_parts_carry_start_times_and_the_fragment_limit_ends_the_stream() {
+    let nginx = Nginx::start(&["c1"]);
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &[("HLS_VOD_MAX_SIZE", "2"), ("HLS_FRAGMENT_COUNT_LIMIT", "5")]);
+    registered(&fake).await;
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", true, "False"));
+    let _publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", true, 60);
+    let ok = fake.wait_for(Duration::from_secs(30), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "no STREAM-CLOSED; log:\n{}", worker.log());
+    let frames = fake.frames();
+    assert_eq!(closed_for(&frames, ID)[0].param("Error-Code"), Some("FRAGMENT_LIMIT"));
+    let vod: Vec<(String, Option<String>)> = available_for(&frames, ID)
+        .iter()
+        .filter(|a| a.param("Stream-Type") == Some("HLS-VOD"))
+        .map(|a| (a.param("Index-file").unwrap().to_string(), a.param("Start-Time").map(str::to_string)))
+        .collect();
+    let dir = format!("hls/c1/{ID}/320x180-30");
+    assert_eq!(
+        vod,
+        [
+            (format!("{dir}/vod-0.m3u8"), None),
+            (format!("{dir}/vod-1.m3u8"), Some("2".to_string())),
+            (format!("{dir}/vod-2.m3u8"), Some("4".to_string())),
+        ],
+        "1 s segments: part K starts at 2K s"
+    );
+    let storage = worker.storage();
+    let parts: Vec<Vec<u64>> = (0..3).map(|k| listed_numbers(&storage.join(format!("{dir}/vod-{k}.m3u8")))).collect();
+    assert_eq!(parts, [vec![0, 1], vec![2, 3], vec![4]]);
+    for k in 0..3 {
+        let text = read(&storage.join(format!("{dir}/vod-{k}.m3u8")));
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:0\n") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    }
+    let live = read(&storage.join(format!("{dir}/live.m3u8")));
+    assert!(live.ends_with("4.ts\n#EXT-X-ENDLIST\n"), "{live}");
+    assert!(!storage.join(format!("{dir}/5.ts")).exists(), "nothing past the limit");
+    assert_invariants(&fake, &worker);
+    drop(nginx);
+}
