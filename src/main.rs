@@ -6,8 +6,12 @@ use hls_ladder::cli::{Cli, Command};
 fn main() -> ExitCode {
     // Before parsing: flags read their environment variables, and `.env` may supply them.
     let dotenv = hls_ladder::worker::config::load_dotenv(std::path::Path::new(".env"));
+    let env_warnings = hls_ladder::cli::drop_invalid_env::<hls_ladder::worker::WorkerArgs>();
     let cli = Cli::parse();
     hls_ladder::logging::init(cli.log_json, cli.log_debug);
+    for warning in env_warnings {
+        tracing::warn!("{warning}");
+    }
     if let Err(e) = dotenv {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;

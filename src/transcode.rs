@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use crate::cli::parse_bool;
+use crate::cli::JobSettings;
 use crate::control::message::validate_id;
 use crate::events::{ErrorCode, Event, EventFormat, EventSink};
 use crate::ladder::RequestItem;
@@ -62,36 +62,9 @@ pub struct TranscodeArgs {
     /// Write recording (VOD) playlists vod-K.m3u8 and keep every segment.
     #[arg(long)]
     pub record: bool,
-    /// Segment length and keyframe interval, seconds.
-    #[arg(long, env = "HLS_TIME_SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=60))]
-    pub hls_time: u32,
-    /// Entries in live.m3u8.
-    #[arg(long, env = "HLS_LIVE_PLAYLIST_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub live_size: u32,
-    /// Entries per vod-K.m3u8.
-    #[arg(long, env = "HLS_VOD_MAX_SIZE", default_value_t = 86400, value_parser = clap::value_parser!(u32).range(1..))]
-    pub vod_max_size: u32,
-    /// Segments per stream; reaching it ends the stream.
-    #[arg(long, env = "HLS_FRAGMENT_COUNT_LIMIT", default_value_t = 16_777_216, value_parser = clap::value_parser!(u64).range(1..))]
-    pub fragment_limit: u64,
-    /// H.264 encoder (libx264, h264_nvenc, h264_vaapi, ...).
-    #[arg(long, env = "HLS_VIDEO_CODEC", default_value = "libx264")]
-    pub video_codec: String,
-    /// Encoder preset for every rendition.
-    #[arg(long, env = "HLS_H264_PRESET", default_value = "veryfast")]
-    pub preset: String,
-    /// Output pixel format.
-    #[arg(long, env = "HLS_PIXEL_FORMAT", default_value = "yuv420p")]
-    pub pixel_format: String,
-    /// Encoder threads per rendition (0: the encoder decides).
-    #[arg(long, env = "HLS_ENCODER_THREADS", default_value_t = 0)]
-    pub encoder_threads: usize,
-    /// Audio encoder.
-    #[arg(long, env = "HLS_AUDIO_CODEC", default_value = "aac")]
-    pub audio_codec: String,
-    /// AAC bit rate, kbit/s.
-    #[arg(long, env = "HLS_AUDIO_BITRATE_KBPS", default_value_t = 128)]
-    pub audio_kbps: u32,
+    /// How the stream is encoded and published (shared with `worker`).
+    #[command(flatten)]
+    pub settings: JobSettings,
     /// Stream-Channel used in storage paths.
     #[arg(long, default_value = "test")]
     pub channel: String,
@@ -101,28 +74,9 @@ pub struct TranscodeArgs {
     /// Stop after this many seconds of media.
     #[arg(long)]
     pub duration: Option<f64>,
-    /// First media must arrive within this time; a silent source ends the stream after it.
-    #[arg(long, env = "HLS_SOURCE_TIMEOUT_SECONDS", default_value_t = 30)]
-    pub source_timeout: u64,
-    /// Write master playlists.
-    #[arg(long, env = "HLS_MASTER_PLAYLIST", value_parser = parse_bool, default_value = "YES")]
-    pub master: bool,
-    /// Give up storing a file after this many seconds of retries.
-    #[arg(long, env = "HLS_STORAGE_RETRY_SECONDS", default_value_t = 30)]
-    pub storage_retry: u64,
-    /// Bound on bytes waiting for storage, MiB; beyond it segments are dropped.
-    #[arg(long, env = "HLS_UPLOAD_QUEUE_MB", default_value_t = 256)]
-    pub upload_queue_mb: usize,
-    /// Verify the certificate of a wss:// source (ingest servers are addressed by IP, which
-    /// usual certificates do not name).
-    #[arg(long, env = "HLS_SOURCE_TLS_VERIFY", value_parser = parse_bool, default_value = "NO")]
-    pub source_tls_verify: bool,
     /// Event output.
     #[arg(long, value_enum, default_value = "human")]
     pub events: EventsArg,
-    /// Forward libav's log at trace level.
-    #[arg(long, env = "LOG_FFMPEG_TRACE", value_parser = parse_bool, default_value = "NO")]
-    pub ffmpeg_trace: bool,
 }
 
 fn parse_previews(s: &str) -> Result<PreviewSpec, String> {
@@ -180,7 +134,7 @@ impl Job {
         };
         let (input, out_dir) = (a.input.clone().unwrap_or_default(), a.out_dir.clone().unwrap_or_default());
         let target = Target {
-            source: Source::parse(&input, a.source_tls_verify),
+            source: Source::parse(&input, a.settings.source_tls_verify),
             ladder,
             channel: a.channel.clone(),
             stream_id: a.stream_id.clone(),
@@ -211,7 +165,7 @@ impl Job {
             .and_then(|config| config.build())
             .context("configuring storage")?;
         let target = Target {
-            source: Source::parse(&job_source_url(&spec), a.source_tls_verify),
+            source: Source::parse(&job_source_url(&spec), a.settings.source_tls_verify),
             ladder,
             channel: spec.channel,
             stream_id: spec.stream_id,
@@ -225,50 +179,53 @@ impl Job {
     }
 
     fn assemble(a: &TranscodeArgs, t: Target) -> anyhow::Result<Job> {
-        let pixel_format: ffmpeg_next::format::Pixel = a.pixel_format.parse().map_err(|_| {
-            anyhow::anyhow!("unknown pixel format {:?} (HLS_PIXEL_FORMAT); yuv420p is the usual one", a.pixel_format)
+        let pixel_format: ffmpeg_next::format::Pixel = a.settings.pixel_format.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "unknown pixel format {:?} (HLS_PIXEL_FORMAT); yuv420p is the usual one",
+                a.settings.pixel_format
+            )
         })?;
         let audio_kbps = match &t.ladder {
-            LadderChoice::Profile(p) if a.audio_kbps == 128 => p.audio_kbps(),
-            _ => a.audio_kbps,
+            LadderChoice::Profile(p) if a.settings.audio_kbps == 128 => p.audio_kbps(),
+            _ => a.settings.audio_kbps,
         };
         let first_segment = t.resume.as_ref().map_or(0, |r| r.next_segment);
         let first_preview = t.resume.as_ref().map_or(0, |r| r.next_preview);
         let pipeline = PipelineConfig {
             source: t.source,
             ladder: t.ladder,
-            hls_time: a.hls_time,
+            hls_time: a.settings.hls_time,
             video: VideoSettings {
-                codec: a.video_codec.clone(),
-                preset: a.preset.clone(),
+                codec: a.settings.video_codec.clone(),
+                preset: a.settings.preset.clone(),
                 pixel_format,
-                threads: a.encoder_threads,
+                threads: a.settings.encoder_threads,
             },
-            audio: AudioSettings { codec: a.audio_codec.clone(), bitrate_kbps: audio_kbps },
+            audio: AudioSettings { codec: a.settings.audio_codec.clone(), bitrate_kbps: audio_kbps },
             previews: t.previews,
-            source_timeout: Duration::from_secs(a.source_timeout.max(1)),
+            source_timeout: Duration::from_secs(a.settings.source_timeout.max(1)),
             max_media: t.max_media,
             // The limit counts the stream's segments, earlier runs included (output-layout §10).
-            max_segments: Some(a.fragment_limit.saturating_sub(first_segment)),
+            max_segments: Some(a.settings.fragment_limit.saturating_sub(first_segment)),
             first_segment,
             first_preview,
         };
         let publish = PublishSettings {
             channel: t.channel,
             stream_id: t.stream_id,
-            hls_time: a.hls_time,
-            live_size: a.live_size,
-            vod_max_size: a.vod_max_size,
+            hls_time: a.settings.hls_time,
+            live_size: a.settings.live_size,
+            vod_max_size: a.settings.vod_max_size,
             record: t.record,
-            master: a.master,
+            master: a.settings.master,
             audio_kbps,
             previews: t.previews,
-            retry: RetryPolicy { deadline: Duration::from_secs(a.storage_retry), ..RetryPolicy::default() },
+            retry: RetryPolicy { deadline: Duration::from_secs(a.settings.storage_retry), ..RetryPolicy::default() },
             first_segment,
             first_preview,
             resume: t.resume.and_then(|r| r.state),
         };
-        Ok(Job { pipeline, publish, storage: t.storage, queue_bytes: a.upload_queue_mb.max(1) << 20 })
+        Ok(Job { pipeline, publish, storage: t.storage, queue_bytes: a.settings.upload_queue_mb.max(1) << 20 })
     }
 }
 
@@ -329,7 +286,7 @@ fn follow_supervisor(watchdog: Arc<Watchdog>) {
 }
 
 pub fn run(args: TranscodeArgs) -> anyhow::Result<ExitCode> {
-    crate::logging::set_libav_verbosity(args.ffmpeg_trace);
+    crate::logging::set_libav_verbosity(args.settings.ffmpeg_trace);
     ffmpeg_next::init().context("initialising FFmpeg")?;
     ffmpeg_next::device::register_all();
     let format = match args.events {

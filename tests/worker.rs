@@ -120,9 +120,19 @@ fn available_for<'a>(frames: &'a [Recorded], id: &str) -> Vec<&'a Recorded> {
     of(frames, "STREAM-AVAILABLE").into_iter().filter(|f| f.param("Stream-ID") == Some(id)).collect()
 }
 
-async fn registered(fake: &FakeCoordinator) {
+/// The fake coordinator and a worker with `env` (on top of the tests' defaults), registered.
+async fn connected_worker(env: &[(&str, &str)]) -> (FakeCoordinator, Worker) {
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, env);
     let ok = fake.wait_for(Duration::from_secs(10), |f| !of(f, "REGISTER").is_empty()).await;
-    assert!(ok, "the worker never registered");
+    assert!(ok, "the worker never registered; log:\n{}", worker.log());
+    (fake, worker)
+}
+
+/// Waits until `count` indexes of stream `id` were announced.
+async fn announced(fake: &FakeCoordinator, worker: &Worker, id: &str, count: usize) {
+    let ok = fake.wait_for(Duration::from_secs(20), |f| available_for(f, id).len() >= count).await;
+    assert!(ok, "{id}: fewer than {count} announcements; log:\n{}", worker.log());
 }
 
 /// The invariants of §13 that hold in every run, plus: the stream key never reaches the log.
@@ -164,9 +174,7 @@ fn read(path: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_job_announces_each_index_once_then_closes_after_the_publisher_leaves() {
     let nginx = Nginx::start(&["c1"]);
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &[]);
-    registered(&fake).await;
+    let (fake, worker) = connected_worker(&[]).await;
     assert_eq!(fake.frames()[0].text, "REGISTER\nCapacity:-1\n");
     let attempt = &fake.attempts()[0];
     let claims = attempt.claims.as_ref().unwrap();
@@ -228,16 +236,13 @@ async fn a_recorded_job_announces_each_index_once_then_closes_after_the_publishe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_pipeline_is_restarted_and_numbering_continues_without_losing_a_segment() {
     let nginx = Nginx::start(&["c1"]);
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &[]);
-    registered(&fake).await;
+    let (fake, worker) = connected_worker(&[]).await;
     let uri = nginx.url("c1", KEY);
     fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", true, "False"));
     let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", true, 16);
     let live = worker.storage().join(format!("hls/c1/{ID}/320x180-30/live.m3u8"));
     let vod = live.with_file_name("vod-0.m3u8");
-    let ok = fake.wait_for(Duration::from_secs(20), |f| available_for(f, ID).len() == 2).await;
-    assert!(ok, "no announcements; log:\n{}", worker.log());
+    announced(&fake, &worker, ID, 2).await;
     // Let a few segments be published, then crash the pipeline as a segfault would.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = listed_numbers(&vod);
@@ -270,14 +275,11 @@ async fn a_killed_pipeline_is_restarted_and_numbering_continues_without_losing_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encode_stop_with_a_grace_period_finishes_the_playlists_while_the_publisher_goes_on() {
     let nginx = Nginx::start(&["c1"]);
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &[]);
-    registered(&fake).await;
+    let (fake, worker) = connected_worker(&[]).await;
     let uri = nginx.url("c1", KEY);
     fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", false, "False"));
     let _publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 60);
-    let ok = fake.wait_for(Duration::from_secs(20), |f| !available_for(f, ID).is_empty()).await;
-    assert!(ok, "no HLS-LIVE; log:\n{}", worker.log());
+    announced(&fake, &worker, ID, 1).await;
 
     let stop_sent = tokio::time::Instant::now();
     fake.send_text(&format!("ENCODE-STOP\nStream-Channel:c1\nStream-ID:{ID}\nGrace-Period:2\n"));
@@ -296,9 +298,7 @@ async fn encode_stop_with_a_grace_period_finishes_the_playlists_while_the_publis
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_is_enforced_locally_and_re_registered_as_jobs_come_and_go() {
     let nginx = Nginx::start(&["c1", "c2"]);
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &[("SERVER_CAPACITY", "1")]);
-    registered(&fake).await;
+    let (fake, worker) = connected_worker(&[("SERVER_CAPACITY", "1")]).await;
     assert_eq!(fake.frames()[0].text, "REGISTER\nCapacity:1\n");
     // Job A waits for a publisher that never comes.
     fake.send_text(&encode_start("c1", ID, &nginx.url("c1", KEY), "", false, "False"));
@@ -324,9 +324,7 @@ async fn capacity_is_enforced_locally_and_re_registered_as_jobs_come_and_go() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_and_bad_sources_are_closed_with_an_error_and_touch_no_storage() {
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &[]);
-    registered(&fake).await;
+    let (fake, worker) = connected_worker(&[]).await;
     let port = util::free_port();
     let refused = format!("rtmp://127.0.0.1:{port}/c1/{KEY}");
     fake.send_text("FOO\nStream-Channel:c1\n");
@@ -363,14 +361,11 @@ async fn hostile_names_and_bad_sources_are_closed_with_an_error_and_touch_no_sto
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_closed_produced_while_disconnected_is_delivered_after_register() {
     let nginx = Nginx::start(&["c1"]);
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &[]);
-    registered(&fake).await;
+    let (fake, worker) = connected_worker(&[]).await;
     let uri = nginx.url("c1", KEY);
     fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", false, "False"));
     let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 5);
-    let ok = fake.wait_for(Duration::from_secs(20), |f| !available_for(f, ID).is_empty()).await;
-    assert!(ok, "no HLS-LIVE; log:\n{}", worker.log());
+    announced(&fake, &worker, ID, 1).await;
     // The coordinator goes away while the stream ends.
     fake.set_refusing(true);
     fake.drop_link();
@@ -399,14 +394,11 @@ async fn stream_closed_produced_while_disconnected_is_delivered_after_register()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_registers_zero_stops_the_running_job_after_the_timeout_and_exits_zero() {
     let nginx = Nginx::start(&["c1"]);
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let mut worker = Worker::start(&fake, &[("HLS_SHUTDOWN_TIMEOUT_SECONDS", "2")]);
-    registered(&fake).await;
+    let (fake, mut worker) = connected_worker(&[("HLS_SHUTDOWN_TIMEOUT_SECONDS", "2")]).await;
     let uri = nginx.url("c1", KEY);
     fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", false, "False"));
     let _publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 60);
-    let ok = fake.wait_for(Duration::from_secs(20), |f| !available_for(f, ID).is_empty()).await;
-    assert!(ok, "no HLS-LIVE; log:\n{}", worker.log());
+    announced(&fake, &worker, ID, 1).await;
 
     worker.signal(libc::SIGTERM);
     let ok =
@@ -441,9 +433,7 @@ async fn a_ws_source_is_read_from_its_cache_and_transcoded_until_the_server_clos
             .collect::<Vec<_>>(),
     );
     let ingest = WsIngest::start("c1", KEY, std::fs::read(&ts).unwrap(), 4.0).await;
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &[]);
-    registered(&fake).await;
+    let (fake, worker) = connected_worker(&[]).await;
     let ws_job = |id: &str, key: &str| {
         encode_start("c1", id, &ingest.uri("c1", key), "1280x720-30,320x180-30", false, "False")
             .replace("Type:RTMP", "Type:WS")
@@ -492,14 +482,11 @@ async fn a_ws_source_is_read_from_its_cache_and_transcoded_until_the_server_clos
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_pipeline_is_detected_as_stalled_killed_and_restarted() {
     let nginx = Nginx::start(&["c1"]);
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &[("HLS_STALL_TIMEOUT_SECONDS", "3")]);
-    registered(&fake).await;
+    let (fake, worker) = connected_worker(&[("HLS_STALL_TIMEOUT_SECONDS", "3")]).await;
     let uri = nginx.url("c1", KEY);
     fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", true, "False"));
     let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 14);
-    let ok = fake.wait_for(Duration::from_secs(20), |f| available_for(f, ID).len() == 2).await;
-    assert!(ok, "no announcements; log:\n{}", worker.log());
+    announced(&fake, &worker, ID, 2).await;
     let pids = worker.transcode_pids();
     assert_eq!(pids.len(), 1);
     // SAFETY: freezes the worker's child process, as a hang inside native code would.
@@ -525,9 +512,7 @@ async fn a_frozen_pipeline_is_detected_as_stalled_killed_and_restarted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encode_stop_with_an_empty_stream_id_stops_every_job_of_the_channel() {
     let nginx = Nginx::start(&["c1", "c2"]);
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &[("HLS_STOP_GRACE_SECONDS", "1")]);
-    registered(&fake).await;
+    let (fake, worker) = connected_worker(&[("HLS_STOP_GRACE_SECONDS", "1")]).await;
     // Two jobs of c1 (different keys on the same ingest application) and one of c2.
     let (a, b, other) = (nginx.url("c1", "keya"), nginx.url("c1", "keyb"), nginx.url("c2", "keyc"));
     const ID3: &str = "0000018f4a2b3c4d00000009c1b2c3d4";
@@ -557,9 +542,7 @@ async fn encode_stop_with_an_empty_stream_id_stops_every_job_of_the_channel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recording_parts_carry_start_times_and_the_fragment_limit_ends_the_stream() {
     let nginx = Nginx::start(&["c1"]);
-    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &[("HLS_VOD_MAX_SIZE", "2"), ("HLS_FRAGMENT_COUNT_LIMIT", "5")]);
-    registered(&fake).await;
+    let (fake, worker) = connected_worker(&[("HLS_VOD_MAX_SIZE", "2"), ("HLS_FRAGMENT_COUNT_LIMIT", "5")]).await;
     let uri = nginx.url("c1", KEY);
     fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", true, "False"));
     let _publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", true, 60);

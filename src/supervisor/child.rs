@@ -60,25 +60,23 @@ impl ChildHandle {
     }
 }
 
-/// Starts a run of `job`. Every run that starts ends with exactly one [`ChildReport::Exited`].
+/// Starts a run of `job` with the job `settings` as flags. Every run that starts ends with exactly one [`ChildReport::Exited`].
 pub fn spawn(
     exe: &Path,
     id: JobId,
     job: &ChildJob,
-    env_remove: &[String],
+    settings: &[String],
     reports: mpsc::Sender<ChildReport>,
 ) -> std::io::Result<ChildHandle> {
     let mut command = Command::new(exe);
     command
         .args(["transcode", "--job", "-", "--events", "jsonl"])
+        .args(settings)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
-    for name in env_remove {
-        command.env_remove(name);
-    }
     let mut child = command.spawn()?;
     let mut line = serde_json::to_string(job).map_err(std::io::Error::other)?;
     line.push('\n');

@@ -25,8 +25,8 @@ const STALL_CHECK: Duration = Duration::from_secs(1);
 pub struct ChildConfig {
     /// This binary: each job runs its `transcode` subcommand.
     pub exe: PathBuf,
-    /// Variables the worker found invalid: children use the defaults instead (spec §11).
-    pub env_remove: Vec<String>,
+    /// The job settings as `transcode` flags, the same for every child.
+    pub args: Vec<String>,
     pub stall: StallPolicy,
 }
 
@@ -154,7 +154,7 @@ impl Supervisor {
                 }
                 let child_job = ChildJob { spec, resume };
                 let c = &self.children;
-                match child::spawn(&c.exe, job, &child_job, &c.env_remove, self.reports_tx.clone()) {
+                match child::spawn(&c.exe, job, &child_job, &c.args, self.reports_tx.clone()) {
                     Ok(handle) => {
                         io.run = Some(Run { handle, liveness: Liveness::new(Instant::now()), killed: false });
                     }

@@ -15,13 +15,13 @@ use clap::Args;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::parse_bool;
+use crate::cli::{parse_bool, JobSettings};
 use crate::control;
 use crate::supervisor::Supervisor;
 pub use config::WorkerConfig;
 
-/// Numbers are read as text: an invalid one falls back to its default with a warning, as the
-/// worker being replaced did (spec §11), instead of stopping the worker.
+/// The worker's flags. An invalid value in the environment falls back to the default with a
+/// warning (spec §11, [`crate::cli::drop_invalid_env`]); an invalid flag is an error.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// Coordinator base URL (ws, wss; http and https as aliases). The path becomes /ws/control/hls.
@@ -34,26 +34,26 @@ pub struct WorkerArgs {
     #[arg(long = "control-url-keep-path", env = "CONTROL_URL_KEEP_PATH", value_parser = parse_bool, default_value = "NO")]
     pub keep_path: bool,
     /// Concurrent jobs: -1 unlimited, 0 never assigned.
-    #[arg(long, env = "SERVER_CAPACITY", default_value = "-1")]
-    pub server_capacity: String,
+    #[arg(long, env = "SERVER_CAPACITY", default_value_t = -1, allow_negative_numbers = true)]
+    pub server_capacity: i32,
     /// Grace after an ENCODE-STOP without Grace-Period, seconds.
-    #[arg(long, env = "HLS_STOP_GRACE_SECONDS", default_value = "30")]
-    pub stop_grace: String,
+    #[arg(long, env = "HLS_STOP_GRACE_SECONDS", default_value_t = 30)]
+    pub stop_grace: u64,
     /// Longest time from a job's end to its STREAM-CLOSED, seconds.
-    #[arg(long, env = "HLS_FINALIZE_TIMEOUT_SECONDS", default_value = "10")]
-    pub finalize_timeout: String,
+    #[arg(long, env = "HLS_FINALIZE_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub finalize_timeout: u64,
     /// On SIGTERM/SIGINT, how long jobs may run on before they are stopped, seconds.
-    #[arg(long, env = "HLS_SHUTDOWN_TIMEOUT_SECONDS", default_value = "30")]
-    pub shutdown_timeout: String,
+    #[arg(long, env = "HLS_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub shutdown_timeout: u64,
     /// Pipeline restarts per job in any 10 minutes.
-    #[arg(long, env = "HLS_RESTART_MAX", default_value = "3")]
-    pub restart_max: String,
+    #[arg(long, env = "HLS_RESTART_MAX", default_value_t = 3)]
+    pub restart_max: u32,
     /// A pipeline with input but no output for this long is restarted, seconds.
-    #[arg(long, env = "HLS_STALL_TIMEOUT_SECONDS", default_value = "20")]
-    pub stall_timeout: String,
-    /// First-media deadline and silence limit of a source, seconds (the jobs read it too).
-    #[arg(long, env = "HLS_SOURCE_TIMEOUT_SECONDS", default_value = "30")]
-    pub source_timeout: String,
+    #[arg(long, env = "HLS_STALL_TIMEOUT_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+    /// What every job does; passed to each job's process as flags.
+    #[command(flatten)]
+    pub settings: JobSettings,
 }
 
 /// The command: validate, then serve until SIGTERM/SIGINT has drained every job.
@@ -98,7 +98,8 @@ async fn forward_signals(requests: mpsc::Sender<()>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("cannot listen for SIGTERM/SIGINT; stop the worker with SIGKILL");
-        return;
+        // Holding the sender open: a closed channel would read as a shutdown request.
+        return std::future::pending().await;
     };
     for count in 1.. {
         tokio::select! {
