@@ -4,6 +4,7 @@
 //! the job table's decisions are covered scenario by scenario in its unit tests.
 
 mod fake_coordinator;
+mod support;
 mod util;
 mod ws_ingest;
 
@@ -576,5 +577,54 @@ async fn recording_parts_carry_start_times_and_the_fragment_limit_ends_the_strea
     assert!(live.ends_with("4.ts\n#EXT-X-ENDLIST\n"), "{live}");
     assert!(!storage.join(format!("{dir}/5.ts")).exists(), "nothing past the limit");
     assert_invariants(&fake, &worker);
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_segment_put_over_http_is_retried_and_playlists_never_list_what_is_not_stored() {
+    let nginx = Nginx::start(&["c1"]);
+    let server = support::Server::start().await;
+    let dir = format!("hls/c1/{ID}/320x180-30");
+    server.script(&format!("/store/{dir}/2.ts"), &[support::Reply::Status(500)]);
+    let url = server.url("/store");
+    let env = [("HLS_STORAGE_TYPE", "HTTP"), ("HLS_STORAGE_HTTP_URL", url.as_str())];
+    let (fake, worker) = connected_worker(&env).await;
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", true, "False"));
+    let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 6);
+    let ok = fake.wait_for(Duration::from_secs(40), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "no STREAM-CLOSED; log:\n{}", worker.log());
+    assert!(publisher.wait());
+    fake.assert_clean();
+    assert!(util::tree(&worker.storage()).is_empty(), "nothing on the local disk");
+
+    // Replay the server's log in order: a playlist may list a segment only after the
+    // segment's PUT succeeded (the scripted first PUT of 2.ts did not).
+    let mut stored = std::collections::HashSet::new();
+    let mut failed_once = false;
+    for req in server.log().iter().filter(|r| r.method == "PUT") {
+        let path = req.path.trim_start_matches("/store/").to_string();
+        if path == format!("{dir}/2.ts") && !failed_once {
+            failed_once = true;
+            continue;
+        }
+        if path.ends_with(".m3u8") && !path.contains("master") {
+            for uri in String::from_utf8_lossy(&req.body).lines().filter(|l| l.ends_with(".ts")) {
+                let segment = format!("{dir}/{uri}");
+                assert!(stored.contains(&segment), "{path} listed {uri} before it was stored");
+            }
+        }
+        stored.insert(path);
+    }
+    assert!(failed_once, "the 500 was served");
+    let vod = String::from_utf8(server.object(&format!("/store/{dir}/vod-0.m3u8")).unwrap().to_vec()).unwrap();
+    let listed: Vec<u64> = vod.lines().filter_map(|l| l.strip_suffix(".ts")).map(|n| n.parse().unwrap()).collect();
+    assert!(listed.len() >= 4, "{vod}");
+    assert_eq!(listed, (0..listed.len() as u64).collect::<Vec<_>>(), "no gap: 2.ts was retried\n{vod}");
+    assert!(!vod.contains("DISCONTINUITY"), "{vod}");
+    for a in available_for(&fake.frames(), ID) {
+        let index = a.param("Index-file").unwrap();
+        assert!(server.object(&format!("/store/{index}")).is_some(), "announced {index} is not stored");
+    }
     drop(nginx);
 }
