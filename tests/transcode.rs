@@ -374,3 +374,62 @@ fn ctrl_c_finishes_the_stream_with_endlist_and_a_clean_exit() {
     let entries = check_rendition(&stream_dir(out.path()).join("320x180-30"), 1.0);
     assert!(entries.len() >= 2, "{entries:?}");
 }
+
+#[test]
+fn audio_that_starts_after_the_source_opened_is_reported_and_the_stream_stays_video_only() {
+    let media = tempfile::tempdir().unwrap();
+    let file = media.path().join("late-audio.flv");
+    make_media(
+        &file,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=30",
+            "-itsoffset",
+            "8",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-t",
+            "11",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "-f",
+            "flv",
+        ],
+    );
+    let nginx = Nginx::start(&["live"]);
+    let url = nginx.url("live", "k");
+    let mut publisher = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(&file)
+        .args(["-c", "copy", "-f", "flv", &url])
+        .spawn()
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (output, events, text) = transcode(&url, out.path(), &["--hls-time", "1", "--resolutions", "320x180-30"]);
+    assert!(publisher.wait().unwrap().success());
+    assert!(output.status.success(), "{text}");
+    let started = events_of(&events, "started");
+    assert_eq!(started[0]["audio"], false, "{text}");
+    assert!(text.contains("started sending audio after it was opened"), "{text}");
+    let dir = stream_dir(out.path()).join("320x180-30");
+    let (entries, ended) = playlist_entries(&dir.join("live.m3u8"));
+    assert!(ended && entries.len() >= 2, "{text}");
+    let last = dir.join(&entries.last().unwrap().1);
+    let kinds = ffprobe(&last, &["-show_entries", "stream=codec_type"]);
+    assert_eq!(kinds["streams"].as_array().unwrap().len(), 1, "video only: {kinds}");
+}

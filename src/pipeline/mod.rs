@@ -219,6 +219,7 @@ pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Resul
 
     let mut reason = EndReason::EndOfStream;
     let mut decode_errors = 0u64;
+    let mut late_audio_reported = false;
     'read: loop {
         let mut packet = Packet::empty();
         match packet.read(&mut input) {
@@ -258,6 +259,13 @@ pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Resul
                 a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
                 reader.send_audio();
             }
+        } else if audio.is_none() && !late_audio_reported && is_audio(&input, packet.stream()) {
+            // The ladder's streams are fixed when the source opens: players build their decoders
+            // from the first segments and cannot add a track later. Say so once.
+            late_audio_reported = true;
+            tracing::warn!(source = %source_url,
+                "the source started sending audio after it was opened; this stream stays video-only \
+                 (the publisher should send audio from the start)");
         }
     }
     drop(input);
@@ -465,6 +473,10 @@ impl Reader {
             let _ = root.send(RungInput::End { end, last_boundary });
         }
     }
+}
+
+fn is_audio(input: &ffmpeg::format::context::Input, index: usize) -> bool {
+    input.stream(index).is_some_and(|s| s.parameters().medium() == media::Type::Audio)
 }
 
 fn open_video_decoder(stream: &ffmpeg::format::stream::Stream) -> Result<ffmpeg::decoder::Video, PipelineError> {
