@@ -38,6 +38,10 @@ pub enum Event {
     /// delivered data `input_idle_seconds` ago. Lets the supervisor tell a stalled pipeline
     /// (input arrives, no progress) from a silent source (the child ends that by itself).
     Alive { input_idle_seconds: f64 },
+    /// The pipeline is done and the last writes begin (coordinator-protocol §9.1.4: the
+    /// STREAM-CLOSED deadline runs from here). The same fields as `closed`, which follows
+    /// once the final playlists are durable.
+    Finishing { reason: String, error_code: Option<ErrorCode>, message: Option<String> },
     /// The stream ended; final playlists are durable. `error_code` is absent on a clean end.
     Closed { reason: String, error_code: Option<ErrorCode>, message: Option<String> },
 }
@@ -111,6 +115,7 @@ fn log_event(event: &Event) {
             tracing::info!(%source, audio, ladder = %labels.join(","), "started");
         }
         Event::Segment { group } => tracing::debug!(n = group.n, "segment published"),
+        Event::Finishing { reason, .. } => tracing::debug!(%reason, "finishing"),
         Event::Stream { .. } | Event::SegmentCut { .. } | Event::PreviewsDurable { .. } | Event::Alive { .. } => {}
         Event::SegmentSkipped { n, reason } => tracing::error!(n, %reason, "segment skipped"),
         Event::IndexAvailable { stream_type, index_file, .. } => {

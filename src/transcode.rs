@@ -320,12 +320,23 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The `closed` event.
     pub fn event(&self) -> Event {
-        let (reason, message) = match &self.reason {
+        let (reason, message) = self.describe();
+        Event::Closed { reason, error_code: self.error, message }
+    }
+
+    /// The `finishing` event: the same end, announced before the last writes.
+    pub fn finishing_event(&self) -> Event {
+        let (reason, message) = self.describe();
+        Event::Finishing { reason, error_code: self.error, message }
+    }
+
+    fn describe(&self) -> (String, Option<String>) {
+        match &self.reason {
             Ok(r) => (format!("{r:?}"), None),
             Err(e) => (FAILED_REASON.to_string(), Some(e.to_string())),
-        };
-        Event::Closed { reason, error_code: self.error, message }
+        }
     }
 }
 
@@ -373,12 +384,17 @@ async fn transcode(job: Job, events: EventSink, follow_stdin: bool) -> anyhow::R
             result
         })
         .context("spawning the pipeline thread")?;
-    let publisher = Publisher::new(job.publish, storage, budget, events);
-    let summary = publisher.run(rx).await;
+    let publisher = Publisher::new(job.publish, storage, budget, events.clone());
+    let publishing = tokio::spawn(publisher.run(rx));
     let reason = tokio::task::spawn_blocking(move || pipeline.join())
         .await
         .context("joining the pipeline")?
         .unwrap_or_else(|_| Err(PipelineError::Panic("reader thread".into())));
+    // Every segment is produced; from here on only the last uploads and playlist writes remain.
+    let error = error_code(&reason);
+    let outcome = Outcome { reason, error };
+    events.emit(&outcome.finishing_event());
+    let summary = publishing.await.context("publisher task")?;
     tracing::info!(
         published = summary.published,
         skipped = summary.skipped,
@@ -389,8 +405,7 @@ async fn transcode(job: Job, events: EventSink, follow_stdin: bool) -> anyhow::R
     // Nothing may follow the `closed` event the caller emits next.
     alive.abort();
     let _ = alive.await;
-    let error = error_code(&reason);
-    Ok(Outcome { reason, error })
+    Ok(outcome)
 }
 
 /// The `alive` event every second, for the supervisor's stall detection.

@@ -628,3 +628,29 @@ async fn a_failed_segment_put_over_http_is_retried_and_playlists_never_list_what
     }
     drop(nginx);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_closed_is_not_held_back_by_storage_that_hangs_at_the_end() {
+    let nginx = Nginx::start(&["c1"]);
+    let server = support::Server::start().await;
+    let url = server.url("/store");
+    let env =
+        [("HLS_STORAGE_TYPE", "HTTP"), ("HLS_STORAGE_HTTP_URL", url.as_str()), ("HLS_FINALIZE_TIMEOUT_SECONDS", "2")];
+    let (fake, worker) = connected_worker(&env).await;
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", false, "False"));
+    let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 4);
+    announced(&fake, &worker, ID, 1).await;
+    assert!(tokio::task::spawn_blocking(move || publisher.wait()).await.unwrap());
+    // The publisher left: the worker's last uploads (final playlists) now hang for 60 s.
+    server.stall_everything(Duration::from_secs(60));
+    let eof = tokio::time::Instant::now();
+    let ok = fake.wait_for(Duration::from_secs(20), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "STREAM-CLOSED held back by storage; log:\n{}", worker.log());
+    let took = closed_for(&fake.frames(), ID)[0].at - eof;
+    // EOF reaches the worker within a second or two, then at most the finalize timeout.
+    assert!(took < Duration::from_secs(7), "took {took:?}; log:\n{}", worker.log());
+    assert!(worker.log().contains("closing the stream without them"), "{}", worker.log());
+    fake.assert_clean();
+    drop(nginx);
+}

@@ -71,7 +71,11 @@ impl Mirror {
                 }
             }
             Event::PreviewsDurable { count } => self.next_preview = self.next_preview.max(*count),
-            Event::IndexAvailable { .. } | Event::Progress { .. } | Event::Alive { .. } | Event::Closed { .. } => {}
+            Event::IndexAvailable { .. }
+            | Event::Progress { .. }
+            | Event::Alive { .. }
+            | Event::Finishing { .. }
+            | Event::Closed { .. } => {}
         }
     }
 

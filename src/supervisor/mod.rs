@@ -96,6 +96,15 @@ pub enum Input {
         index_file: String,
         start_time: Option<String>,
     },
+    /// The child's `finishing` event: its pipeline ended (same fields as `ChildClosed`) and
+    /// only the final writes remain. STREAM-CLOSED is due within `finalize_timeout` from here,
+    /// `closed` or not (§9.1.4).
+    ChildFinishing {
+        job: JobId,
+        error_code: Option<ErrorCode>,
+        message: Option<String>,
+        source_ended: bool,
+    },
     /// The child's `closed` event: its final playlists are durable.
     ChildClosed {
         job: JobId,

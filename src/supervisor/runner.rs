@@ -234,6 +234,12 @@ fn table_input(job: JobId, event: Event) -> Option<Input> {
             index_file,
             start_time,
         }),
+        Event::Finishing { reason, error_code, message } => Some(Input::ChildFinishing {
+            job,
+            error_code,
+            message,
+            source_ended: reason != crate::transcode::FAILED_REASON,
+        }),
         Event::Closed { reason, error_code, message } => Some(Input::ChildClosed {
             job,
             error_code,

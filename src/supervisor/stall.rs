@@ -49,7 +49,7 @@ impl Liveness {
                 let idle = Duration::try_from_secs_f64(*input_idle_seconds).unwrap_or(Duration::MAX);
                 self.input = Some((now, idle));
             }
-            Event::Closed { .. } => self.watching = false,
+            Event::Finishing { .. } | Event::Closed { .. } => self.watching = false,
             _ => {}
         }
     }

@@ -80,6 +80,12 @@ impl JobTable {
             Input::IndexAvailable { job, stream_type, resolution, index_file, start_time } => {
                 self.index_available(job, stream_type, resolution, index_file, start_time, &mut out)
             }
+            Input::ChildFinishing { job, error_code, message, source_ended } => {
+                let end = RunEnd { code: error_code, message, source_ended };
+                if let Some(j) = self.jobs.get_mut(&job).filter(|j| j.phase == Phase::Running && j.run_end.is_none()) {
+                    j.finishing.get_or_insert((later(now, self.cfg.finalize_timeout), end));
+                }
+            }
             Input::ChildClosed { job, error_code, message, source_ended } => {
                 self.child_closed(now, job, RunEnd { code: error_code, message, source_ended }, &mut out)
             }
@@ -101,6 +107,9 @@ impl JobTable {
                 (Phase::Running, Some(stop), None) => Some(later(stop.deadline, self.cfg.finalize_timeout)),
                 _ => None,
             };
+            let live_run = job.phase == Phase::Running && job.run_end.is_none();
+            let finishing = job.finishing.as_ref().filter(|_| live_run).map(|(at, _)| *at);
+            let phase = phase.into_iter().chain(finishing).min();
             let exit = job.child.as_ref().filter(|c| !c.killed).and_then(|c| c.exit_by);
             phase.into_iter().chain(exit)
         });
@@ -236,6 +245,8 @@ impl JobTable {
         if job.phase != Phase::Running || job.run_end.is_some() {
             return;
         }
+        // The run's end is known now: a `finishing` deadline has nothing left to decide.
+        job.finishing = None;
         let Some(child) = job.child.as_mut() else { return };
         child.exit_by = Some(later(now, self.cfg.finalize_timeout));
         if job.stop.is_none() && end.is_restartable() {
@@ -251,6 +262,14 @@ impl JobTable {
 
     fn child_exited(&mut self, now: Instant, id: JobId, crashed: bool, out: &mut Vec<Action>) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
+        // Gone during its final writes: the end it reported with `finishing` stands.
+        if job.phase == Phase::Running && job.run_end.is_none() {
+            if let Some((_, end)) = job.finishing.take() {
+                self.child_closed(now, id, end, out);
+            }
+        }
+        let Some(job) = self.jobs.get_mut(&id) else { return };
+        job.finishing = None;
         if job.child.take().is_none() {
             return;
         }
@@ -339,6 +358,14 @@ impl JobTable {
                     self.close(now, id, error(code, "transcode did not finish within the finalize timeout"), out);
                 }
                 _ => {}
+            }
+            let Some(job) = self.jobs.get_mut(&id) else { continue };
+            let finished = job.phase == Phase::Running && job.run_end.is_none();
+            if finished && job.finishing.as_ref().is_some_and(|(at, _)| *at <= now) {
+                let (_, end) = job.finishing.take().expect("checked");
+                tracing::warn!(channel = %job.spec.channel, stream_id = %job.spec.stream_id,
+                    "final writes still pending after the finalize timeout; closing the stream without them");
+                self.child_closed(now, id, end, out);
             }
             let Some(job) = self.jobs.get_mut(&id) else { continue };
             if job.child.as_ref().is_some_and(|c| !c.killed && c.exit_by.is_some_and(|t| t <= now)) {

@@ -43,6 +43,8 @@ struct State {
     objects: HashMap<String, Bytes>,
     log: Vec<Recorded>,
     script: HashMap<String, VecDeque<Reply>>,
+    /// Every request not otherwise scripted stalls this long (a storage that hangs).
+    stall_all: Option<Duration>,
 }
 
 /// The server: PUT stores (201), DELETE removes (204, or 404 when missing), every
@@ -88,6 +90,11 @@ impl Server {
         state.script.entry(path.to_string()).or_default().extend(replies);
     }
 
+    /// From now on every request without a scripted reply waits `wait` before its answer.
+    pub fn stall_everything(&self, wait: Duration) {
+        self.state.lock().unwrap().stall_all = Some(wait);
+    }
+
     pub fn object(&self, path: &str) -> Option<Bytes> {
         self.state.lock().unwrap().objects.get(path).cloned()
     }
@@ -115,7 +122,7 @@ async fn handle(
             body: body.clone(),
             peer,
         });
-        s.script.get_mut(&path).and_then(VecDeque::pop_front)
+        s.script.get_mut(&path).and_then(VecDeque::pop_front).or(s.stall_all.map(Reply::Stall))
     };
     let status = match scripted {
         Some(Reply::Stall(wait)) => {

@@ -51,6 +51,10 @@ impl Run {
         };
         // Timers fire before the input, so a Kill may still target the child that just exited.
         let actions = self.table.handle(self.now, input);
+        // Everything due by now has fired: a deadline left in the past would spin the adapter.
+        if let Some(at) = self.table.next_deadline() {
+            assert!(at > self.now, "a timer due {:?} ago was left pending", self.now - at);
+        }
         self.check_superseded(&actions);
         for action in actions {
             self.check(action);
@@ -161,7 +165,13 @@ impl Run {
                     Some(ErrorCode::FragmentLimit),
                 ];
                 let error_code = self.rng.pick(&codes);
-                Input::ChildClosed { job, error_code, message: None, source_ended: self.rng.below(2) == 0 }
+                let source_ended = self.rng.below(2) == 0;
+                // A run reports its end as `finishing` (pipeline done), then as `closed`.
+                if self.rng.below(2) == 0 {
+                    Input::ChildFinishing { job, error_code, message: None, source_ended }
+                } else {
+                    Input::ChildClosed { job, error_code, message: None, source_ended }
+                }
             }
             _ => self.exit(job),
         })

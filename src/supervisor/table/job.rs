@@ -89,6 +89,9 @@ pub(super) struct Job {
     /// The source opened at least once: a stop lets the job finish its playlists.
     pub(super) has_output: bool,
     pub(super) stop: Option<Stop>,
+    /// The current run reported `finishing`: by this instant its end counts as reported even
+    /// if `closed` has not come (its last writes go on unannounced).
+    pub(super) finishing: Option<(Instant, RunEnd)>,
     pub(super) run_end: Option<RunEnd>,
     /// Index files announced so far, across restarts (guarantee 6).
     pub(super) announced: HashSet<String>,
@@ -105,6 +108,7 @@ impl Job {
             child: Some(Child { exit_by: None, killed: false }),
             has_output: false,
             stop: None,
+            finishing: None,
             run_end: None,
             announced: HashSet::new(),
             restart_log: VecDeque::new(),
@@ -147,6 +151,7 @@ impl Job {
         self.restart_log.push_back(now);
         self.phase = Phase::Running;
         self.child = Some(Child { exit_by: None, killed: false });
+        self.finishing = None;
         self.restarts
     }
 }

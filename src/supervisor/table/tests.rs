@@ -421,3 +421,47 @@ fn only_job_messages_become_inputs() {
     assert_eq!(Input::from_inbound(Inbound::Heartbeat), None);
     assert_eq!(Input::from_inbound(Inbound::Unknown("FOO".into())), None);
 }
+
+pub(super) fn finishing(job: JobId, code: Option<ErrorCode>) -> Input {
+    Input::ChildFinishing { job, error_code: code, message: None, source_ended: code.is_none() }
+}
+
+#[test]
+fn stream_closed_follows_finishing_within_the_finalize_timeout_even_if_writes_hang() {
+    let mut sim = Sim::new(cfg(-1));
+    sim.at(0.0, start("c1", "s1"));
+    sim.at(1.0, Input::ChildStarted(1));
+    sim.at(2.0, sim.live(1, "640x360-30"));
+    // EOF at 20 s: the pipeline is done, the final playlist writes hang on storage.
+    assert!(sim.at(20.0, finishing(1, None)).is_empty());
+    assert_eq!(sim.next_deadline(), Some(30.0));
+    assert!(sim.at(29.9, Input::Tick).is_empty());
+    assert_eq!(sim.at(30.0, Input::Tick), ["CLOSED c1/s1"]);
+    // The writes finish later: nothing more is announced, and `closed` changes nothing.
+    assert!(sim.at(31.0, sim.live(1, "1280x720-30")).is_empty());
+    assert!(sim.at(32.0, closed(1, None)).is_empty());
+    assert!(sim.at(32.5, exited(1)).is_empty());
+    assert_eq!(sim.next_deadline(), None);
+}
+
+#[test]
+fn a_timely_closed_after_finishing_closes_as_usual() {
+    let mut sim = Sim::new(cfg(-1));
+    sim.at(0.0, start("c1", "s1"));
+    sim.at(1.0, Input::ChildStarted(1));
+    sim.at(20.0, finishing(1, Some(ErrorCode::FragmentLimit)));
+    assert_eq!(sim.at(21.0, closed(1, Some(ErrorCode::FragmentLimit))), ["CLOSED c1/s1 FRAGMENT_LIMIT"]);
+    assert!(sim.at(21.5, exited(1)).is_empty());
+    assert!(sim.at(40.0, Input::Tick).is_empty(), "no second close at the finishing deadline");
+    assert_eq!(sim.next_deadline(), None);
+}
+
+#[test]
+fn a_child_lost_during_its_final_writes_ends_as_it_reported_instead_of_restarting() {
+    let mut sim = Sim::new(cfg(-1));
+    sim.at(0.0, start("c1", "s1"));
+    sim.at(1.0, Input::ChildStarted(1));
+    sim.at(20.0, finishing(1, None));
+    assert_eq!(sim.at(21.0, crashed(1)), ["CLOSED c1/s1"], "EOF was reported: no restart");
+    assert!(sim.at(60.0, Input::Tick).is_empty());
+}
