@@ -12,6 +12,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::events::{Event, EventSink};
 use crate::hls::state::{
@@ -400,35 +401,41 @@ impl Publisher {
         let storage = self.storage.clone();
         let limiter = self.limiter.clone();
         let policy = self.settings.retry;
-        self.tasks.spawn(async move {
-            let _permit = limiter.acquire_owned().await.expect("semaphore never closed");
-            let ok = match StoragePath::new(path.clone()) {
-                Ok(p) => match put_with_retry(storage.as_ref(), &p, body, &policy, None).await {
-                    Ok(()) => true,
+        self.tasks.spawn(
+            async move {
+                let _permit = limiter.acquire_owned().await.expect("semaphore never closed");
+                let ok = match StoragePath::new(path.clone()) {
+                    Ok(p) => match put_with_retry(storage.as_ref(), &p, body, &policy, None).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::error!(%path, "storage write failed: {e}");
+                            false
+                        }
+                    },
                     Err(e) => {
-                        tracing::error!(%path, "storage write failed: {e}");
+                        tracing::error!(%path, "refusing to write: {e}");
                         false
                     }
-                },
-                Err(e) => {
-                    tracing::error!(%path, "refusing to write: {e}");
-                    false
-                }
-            };
-            done(ok)
-        });
+                };
+                done(ok)
+            }
+            .in_current_span(),
+        );
     }
 
     fn spawn_delete(&mut self, path: String) {
         let storage = self.storage.clone();
-        self.tasks.spawn(async move {
-            if let Ok(p) = StoragePath::new(path.clone()) {
-                if let Err(e) = storage.delete(&p).await {
-                    tracing::warn!(%path, "delete failed: {e}");
+        self.tasks.spawn(
+            async move {
+                if let Ok(p) = StoragePath::new(path.clone()) {
+                    if let Err(e) = storage.delete(&p).await {
+                        tracing::warn!(%path, "delete failed: {e}");
+                    }
                 }
+                Done::Delete
             }
-            Done::Delete
-        });
+            .in_current_span(),
+        );
     }
 
     fn stream_config(&self) -> StreamConfig {

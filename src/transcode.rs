@@ -361,7 +361,7 @@ async fn transcode(job: Job, events: EventSink, follow_stdin: bool) -> anyhow::R
     if follow_stdin {
         follow_supervisor(watchdog.clone());
     }
-    let alive = tokio::spawn(report_alive(watchdog.clone(), events.clone()));
+    let alive = tokio::spawn(report_alive(watchdog.clone(), events.clone()).in_current_span());
     let dog = watchdog.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -385,7 +385,7 @@ async fn transcode(job: Job, events: EventSink, follow_stdin: bool) -> anyhow::R
         })
         .context("spawning the pipeline thread")?;
     let publisher = Publisher::new(job.publish, storage, budget, events.clone());
-    let publishing = tokio::spawn(publisher.run(rx));
+    let publishing = tokio::spawn(publisher.run(rx).in_current_span());
     let reason = tokio::task::spawn_blocking(move || pipeline.join())
         .await
         .context("joining the pipeline")?
