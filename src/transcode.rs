@@ -13,8 +13,7 @@ use clap::{Args, ValueEnum};
 use crate::cli::JobSettings;
 use crate::control::message::validate_id;
 use crate::events::{ErrorCode, Event, EventFormat, EventSink};
-use crate::ladder::RequestItem;
-use crate::ladder::{self, Profile};
+use crate::ladder::{self, Profile, RequestItem};
 use crate::pipeline::audio::AudioSettings;
 use crate::pipeline::input::{Source, Watchdog};
 use crate::pipeline::preview::PreviewSpec;
@@ -144,7 +143,7 @@ impl Job {
             resume: None,
             storage: Arc::new(FsStorage::new(out_dir, 0o755, 0o644, false)),
         };
-        Job::assemble(&a, target)
+        Job::assemble(&a.settings, target)
     }
 
     /// `transcode --job`: a job the worker validated (spec §5), storage from the environment.
@@ -175,57 +174,54 @@ impl Job {
             resume: job.resume,
             storage,
         };
-        Job::assemble(&a, target)
+        Job::assemble(&a.settings, target)
     }
 
-    fn assemble(a: &TranscodeArgs, t: Target) -> anyhow::Result<Job> {
-        let pixel_format: ffmpeg_next::format::Pixel = a.settings.pixel_format.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "unknown pixel format {:?} (HLS_PIXEL_FORMAT); yuv420p is the usual one",
-                a.settings.pixel_format
-            )
+    fn assemble(s: &JobSettings, t: Target) -> anyhow::Result<Job> {
+        let pixel_format: ffmpeg_next::format::Pixel = s.pixel_format.parse().map_err(|_| {
+            anyhow::anyhow!("unknown pixel format {:?} (HLS_PIXEL_FORMAT); yuv420p is the usual one", s.pixel_format)
         })?;
         let audio_kbps = match &t.ladder {
-            LadderChoice::Profile(p) if a.settings.audio_kbps == 128 => p.audio_kbps(),
-            _ => a.settings.audio_kbps,
+            LadderChoice::Profile(p) if s.audio_kbps == 128 => p.audio_kbps(),
+            _ => s.audio_kbps,
         };
         let first_segment = t.resume.as_ref().map_or(0, |r| r.next_segment);
         let first_preview = t.resume.as_ref().map_or(0, |r| r.next_preview);
         let pipeline = PipelineConfig {
             source: t.source,
             ladder: t.ladder,
-            hls_time: a.settings.hls_time,
+            hls_time: s.hls_time,
             video: VideoSettings {
-                codec: a.settings.video_codec.clone(),
-                preset: a.settings.preset.clone(),
+                codec: s.video_codec.clone(),
+                preset: s.preset.clone(),
                 pixel_format,
-                threads: a.settings.encoder_threads,
+                threads: s.encoder_threads,
             },
-            audio: AudioSettings { codec: a.settings.audio_codec.clone(), bitrate_kbps: audio_kbps },
+            audio: AudioSettings { codec: s.audio_codec.clone(), bitrate_kbps: audio_kbps },
             previews: t.previews,
-            source_timeout: Duration::from_secs(a.settings.source_timeout.max(1)),
+            source_timeout: Duration::from_secs(s.source_timeout.max(1)),
             max_media: t.max_media,
             // The limit counts the stream's segments, earlier runs included (output-layout §10).
-            max_segments: Some(a.settings.fragment_limit.saturating_sub(first_segment)),
+            max_segments: Some(s.fragment_limit.saturating_sub(first_segment)),
             first_segment,
             first_preview,
         };
         let publish = PublishSettings {
             channel: t.channel,
             stream_id: t.stream_id,
-            hls_time: a.settings.hls_time,
-            live_size: a.settings.live_size,
-            vod_max_size: a.settings.vod_max_size,
+            hls_time: s.hls_time,
+            live_size: s.live_size,
+            vod_max_size: s.vod_max_size,
             record: t.record,
-            master: a.settings.master,
+            master: s.master,
             audio_kbps,
             previews: t.previews,
-            retry: RetryPolicy { deadline: Duration::from_secs(a.settings.storage_retry), ..RetryPolicy::default() },
+            retry: RetryPolicy { deadline: Duration::from_secs(s.storage_retry), ..RetryPolicy::default() },
             first_segment,
             first_preview,
             resume: t.resume.and_then(|r| r.state),
         };
-        Ok(Job { pipeline, publish, storage: t.storage, queue_bytes: a.settings.upload_queue_mb.max(1) << 20 })
+        Ok(Job { pipeline, publish, storage: t.storage, queue_bytes: s.upload_queue_mb.max(1) << 20 })
     }
 }
 
