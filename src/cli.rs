@@ -18,6 +18,10 @@ pub struct Cli {
     /// Debug logs.
     #[arg(long, global = true, env = "LOG_DEBUG", value_parser = parse_bool, default_value = "NO")]
     pub log_debug: bool,
+    /// Per-job lifecycle logs (jobs accepted, started, closed, restarted); NO keeps warnings
+    /// and errors only.
+    #[arg(long, global = true, env = "LOG_TASK_STATUS", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "YES")]
+    pub log_task_status: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -8,8 +8,17 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use ffmpeg_next::ffi;
 use tracing_subscriber::EnvFilter;
 
-pub fn init(json: bool, debug: bool) {
-    let default = if debug { "debug" } else { "info" };
+/// Modules whose INFO lines are per-job status (LOG_TASK_STATUS): the job table and everything
+/// a job's transcode logs.
+const TASK_STATUS_MODULES: &[&str] = &["supervisor", "transcode", "publisher", "events", "pipeline"];
+
+pub fn init(json: bool, debug: bool, task_status: bool) {
+    let mut default = if debug { "debug" } else { "info" }.to_string();
+    if !task_status && !debug {
+        for module in TASK_STATUS_MODULES {
+            default.push_str(&format!(",hls_ladder::{module}=warn"));
+        }
+    }
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only for a person at a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     let dotenv = hls_ladder::worker::config::load_dotenv(std::path::Path::new(".env"));
     let env_warnings = hls_ladder::cli::drop_invalid_env::<hls_ladder::worker::WorkerArgs>();
     let cli = Cli::parse();
-    hls_ladder::logging::init(cli.log_json, cli.log_debug);
+    hls_ladder::logging::init(cli.log_json, cli.log_debug, cli.log_task_status);
     for warning in env_warnings {
         tracing::warn!("{warning}");
     }
