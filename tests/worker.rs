@@ -654,3 +654,66 @@ async fn stream_closed_is_not_held_back_by_storage_that_hangs_at_the_end() {
     fake.assert_clean();
     drop(nginx);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_that_keeps_crashing_ends_with_pipeline_failed_once_the_budget_is_spent() {
+    let nginx = Nginx::start(&["c1"]);
+    let (fake, worker) = connected_worker(&[("HLS_RESTART_MAX", "1")]).await;
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", false, "False"));
+    let _publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 60);
+    announced(&fake, &worker, ID, 1).await;
+    let kill_child = |pids: Vec<i32>| {
+        assert_eq!(pids.len(), 1, "one transcode child per job");
+        // SAFETY: kills the worker's child process.
+        unsafe { libc::kill(pids[0], libc::SIGKILL) };
+    };
+    kill_child(worker.transcode_pids());
+    // The one restart allowed comes after 1 s; kill that run too once it is up.
+    let first = worker.transcode_pids();
+    for _ in 0..100 {
+        if !worker.transcode_pids().is_empty() && worker.transcode_pids() != first {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    kill_child(worker.transcode_pids());
+    let ok = fake.wait_for(Duration::from_secs(15), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "no STREAM-CLOSED; log:\n{}", worker.log());
+    let closed = closed_for(&fake.frames(), ID)[0].clone();
+    assert_eq!(closed.param("Error-Code"), Some("PIPELINE_FAILED"), "{}", closed.text);
+    assert!(closed.param("Error-Message").unwrap().contains("restarts"), "{}", closed.text);
+    assert_eq!(available_for(&fake.frames(), ID).len(), 1, "HLS-LIVE once across both runs");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(worker.transcode_pids().is_empty(), "no third run");
+    assert_invariants(&fake, &worker);
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_superseded_streams_close_waits_for_the_newer_stream_of_the_channel() {
+    let nginx = Nginx::start(&["c1"]);
+    let (fake, worker) = connected_worker(&[]).await;
+    let (old_uri, new_uri) = (nginx.url("c1", "oldkey"), nginx.url("c1", "newkey"));
+    fake.send_text(&encode_start("c1", ID, &old_uri, "320x180-30", false, "False"));
+    let old = RtmpPublisher::start(&old_uri, "size=320x180:rate=30", false, 4);
+    announced(&fake, &worker, ID, 1).await;
+    // The publisher reconnects as a new broadcast while the old job is still open.
+    fake.send_text(&encode_start("c1", ID2, &new_uri, "320x180-30", false, "False"));
+    let new = RtmpPublisher::start(&new_uri, "size=320x180:rate=30", false, 8);
+    assert!(tokio::task::spawn_blocking(move || old.wait()).await.unwrap());
+    // The old stream has ended, but its STREAM-CLOSED would kill the new broadcast: held.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let old_live = worker.storage().join(format!("hls/c1/{ID}/320x180-30/live.m3u8"));
+    assert!(read(&old_live).ends_with("#EXT-X-ENDLIST\n"), "the old job finished");
+    assert!(closed_for(&fake.frames(), ID).is_empty(), "held while the newer stream runs");
+    assert!(tokio::task::spawn_blocking(move || new.wait()).await.unwrap());
+    let ok = fake.wait_for(Duration::from_secs(15), |f| !closed_for(f, ID2).is_empty()).await;
+    assert!(ok, "no STREAM-CLOSED for the new stream; log:\n{}", worker.log());
+    let frames = fake.frames();
+    let closes: Vec<&str> = of(&frames, "STREAM-CLOSED").iter().map(|f| f.param("Stream-ID").unwrap()).collect();
+    assert_eq!(closes, [ID, ID2], "the held close goes just before the newer one");
+    assert_invariants(&fake, &worker);
+    drop(nginx);
+}
