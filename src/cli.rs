@@ -56,9 +56,9 @@ pub struct JobSettings {
     /// H.264 encoder (libx264, h264_nvenc, h264_vaapi, ...).
     #[arg(long, env = "HLS_VIDEO_CODEC", default_value = "libx264")]
     pub video_codec: String,
-    /// Encoder preset for every rendition.
-    #[arg(long, env = "HLS_H264_PRESET", default_value = "veryfast")]
-    pub preset: String,
+    /// Encoder preset for every rendition [default: veryfast; fast with h264_nvenc].
+    #[arg(long, env = "HLS_H264_PRESET")]
+    pub preset: Option<String>,
     /// Output pixel format.
     #[arg(long, env = "HLS_PIXEL_FORMAT", default_value = "yuv420p")]
     pub pixel_format: String,
@@ -93,6 +93,15 @@ pub struct JobSettings {
 }
 
 impl JobSettings {
+    /// `HLS_H264_PRESET`, or the spec's default for the encoder: NVENC has no `veryfast`.
+    pub fn effective_preset(&self) -> &str {
+        match &self.preset {
+            Some(preset) => preset,
+            None if self.video_codec == "h264_nvenc" => "fast",
+            None => "veryfast",
+        }
+    }
+
     /// The same settings as `transcode` flags.
     pub fn to_args(&self) -> Vec<String> {
         let yes_no = |b: bool| if b { "YES" } else { "NO" }.to_string();
@@ -102,7 +111,7 @@ impl JobSettings {
             ("--vod-max-size", self.vod_max_size.to_string()),
             ("--fragment-limit", self.fragment_limit.to_string()),
             ("--video-codec", self.video_codec.clone()),
-            ("--preset", self.preset.clone()),
+            ("--preset", self.effective_preset().to_string()),
             ("--pixel-format", self.pixel_format.clone()),
             ("--encoder-threads", self.encoder_threads.to_string()),
             ("--audio-codec", self.audio_codec.clone()),
@@ -173,6 +182,25 @@ mod tests {
         let again = Probe::parse_from(std::iter::once("x".to_string()).chain(settings.to_args())).settings;
         assert_eq!(again, settings);
         assert_eq!((again.hls_time, again.master, again.source_tls_verify), (2, false, true));
+    }
+
+    #[test]
+    fn the_default_preset_depends_on_the_encoder() {
+        #[derive(Debug, Parser)]
+        struct Flags {
+            #[command(flatten)]
+            settings: JobSettings,
+        }
+        let preset = |args: &[&str]| {
+            let flags = Flags::parse_from(std::iter::once("x").chain(args.iter().copied()));
+            flags.settings.effective_preset().to_string()
+        };
+        assert_eq!(preset(&["--preset", "medium"]), "medium");
+        assert_eq!(preset(&["--video-codec", "h264_nvenc", "--preset", "p4"]), "p4");
+        if std::env::var_os("HLS_H264_PRESET").is_none() {
+            assert_eq!(preset(&["--video-codec", "libx264"]), "veryfast");
+            assert_eq!(preset(&["--video-codec", "h264_nvenc"]), "fast");
+        }
     }
 
     #[test]

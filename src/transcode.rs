@@ -193,7 +193,7 @@ impl Job {
             hls_time: s.hls_time,
             video: VideoSettings {
                 codec: s.video_codec.clone(),
-                preset: s.preset.clone(),
+                preset: s.effective_preset().to_string(),
                 pixel_format,
                 threads: s.encoder_threads,
             },

@@ -48,7 +48,7 @@ impl WorkerConfig {
         let storage = StorageConfig::from_env(&env).and_then(|s| s.build())?;
         check_media_settings(&a.settings)?;
         tracing::info!(capacity = a.server_capacity, storage = %storage.describe(), hls_time = a.settings.hls_time,
-            codec = %a.settings.video_codec, preset = %a.settings.preset, "worker configuration");
+            codec = %a.settings.video_codec, preset = %a.settings.effective_preset(), "worker configuration");
         let exe = std::env::current_exe().context("locating this program to run jobs with")?;
         let children = ChildConfig { exe, args: a.settings.to_args(), stall };
         Ok(WorkerConfig { session: SessionConfig::new(url, a.control_secret), table, children })
