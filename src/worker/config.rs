@@ -45,6 +45,10 @@ impl WorkerConfig {
             timeout: Duration::from_secs(a.stall_timeout),
             source_timeout: Duration::from_secs(a.settings.source_timeout.max(1)),
         };
+        if env("HLS_WS_CDN_ENABLED").is_some_and(|v| crate::cli::parse_bool(&v) == Ok(true)) {
+            tracing::warn!("HLS_WS_CDN_ENABLED=YES: this version does not push to an HLS WebSocket CDN yet; \
+                 segments go to storage only");
+        }
         let storage = StorageConfig::from_env(&env).and_then(|s| s.build())?;
         check_media_settings(&a.settings)?;
         tracing::info!(capacity = a.server_capacity, storage = %storage.describe(), hls_time = a.settings.hls_time,
