@@ -46,8 +46,10 @@ impl WorkerConfig {
             source_timeout: Duration::from_secs(a.settings.source_timeout.max(1)),
         };
         if env("HLS_WS_CDN_ENABLED").is_some_and(|v| crate::cli::parse_bool(&v) == Ok(true)) {
-            tracing::warn!("HLS_WS_CDN_ENABLED=YES: this version does not push to an HLS WebSocket CDN yet; \
-                 segments go to storage only");
+            tracing::warn!(
+                "HLS_WS_CDN_ENABLED=YES: this version does not push to an HLS WebSocket CDN yet; \
+                 segments go to storage only"
+            );
         }
         let storage = StorageConfig::from_env(&env).and_then(|s| s.build())?;
         check_media_settings(&a.settings)?;
