@@ -3,13 +3,16 @@
 # FFmpeg development libraries (ffmpeg-next links them via pkg-config), clang for
 # bindgen, the ffmpeg/ffprobe CLIs (test publisher and output checker), and nginx
 # with the RTMP module (the ingest server the integration tests start on loopback).
+# libavdevice/libavfilter are not linked: the built-in `testsrc` opens them at run time
+# (the -dev package names are the same on every release, the runtime sonames are not).
+# GNU time measures CPU and peak memory for scripts/bench.sh.
 set -euo pipefail
 
 packages=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev
-  ffmpeg
+  ffmpeg time
   nginx-light libnginx-mod-rtmp
 )
 

@@ -43,7 +43,6 @@ struct ProbeReport {
 
 pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     ffmpeg::init().context("initialising FFmpeg")?;
-    ffmpeg::device::register_all();
     crate::logging::set_libav_verbosity(false);
     let source = Source::parse(&args.input, false);
     let dog = Watchdog::new(std::time::Duration::from_secs(args.source_timeout.max(1)));

@@ -284,7 +284,6 @@ fn follow_supervisor(watchdog: Arc<Watchdog>) {
 pub fn run(args: TranscodeArgs) -> anyhow::Result<ExitCode> {
     crate::logging::set_libav_verbosity(args.settings.ffmpeg_trace);
     ffmpeg_next::init().context("initialising FFmpeg")?;
-    ffmpeg_next::device::register_all();
     let format = match args.events {
         EventsArg::Jsonl => EventFormat::Jsonl,
         EventsArg::Human => EventFormat::Human,

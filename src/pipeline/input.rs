@@ -157,12 +157,13 @@ pub fn open(source: &Source, watchdog: &Arc<Watchdog>) -> Result<OpenInput, Pipe
 }
 
 fn open_testsrc() -> Result<Input, PipelineError> {
+    load_lavfi_device().map_err(|reason| PipelineError::Open { source_url: "testsrc".into(), reason })?;
     // SAFETY: looks up a static demuxer description by name; null when absent.
     let lavfi = unsafe { ffmpeg::ffi::av_find_input_format(c"lavfi".as_ptr()) };
     if lavfi.is_null() {
         return Err(PipelineError::Open {
             source_url: "testsrc".into(),
-            reason: "libavdevice has no lavfi input device; install FFmpeg with libavdevice".into(),
+            reason: "libavdevice has no lavfi input device; install an FFmpeg build with lavfi".into(),
         });
     }
     // SAFETY: non-null pointer to a static AVInputFormat.
@@ -171,6 +172,42 @@ fn open_testsrc() -> Result<Input, PipelineError> {
         .map_err(|e| PipelineError::Open { source_url: "testsrc".into(), reason: e.to_string() })?;
     // open_with has already read the stream info.
     Ok(ctx.input())
+}
+
+/// Loads libavdevice (and with it libavfilter) and registers its input devices, once.
+///
+/// Only `testsrc` needs them, through the lavfi device. Linking them would make every job
+/// map about 80 more shared libraries (SDL, PulseAudio, X11, flite voices, ...): measured,
+/// 20 MB of resident memory per process for nothing. So they are opened on demand.
+fn load_lavfi_device() -> Result<(), String> {
+    static LOADED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            // libavdevice shares its major version with the libavformat it was built with.
+            // SAFETY: a plain version query.
+            let major = unsafe { ffmpeg::ffi::avformat_version() } >> 16;
+            let soname = format!("libavdevice.so.{major}");
+            let c_soname = std::ffi::CString::new(soname.clone()).expect("no NUL in a soname");
+            // SAFETY: dlopen with a valid C string; the handle is kept for the life of the
+            // process (never dlclosed), so the registered devices stay valid.
+            let handle = unsafe { libc::dlopen(c_soname.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+            if handle.is_null() {
+                return Err(format!(
+                    "testsrc needs {soname} (the lavfi device): install libavdevice{major} (Debian/Ubuntu)"
+                ));
+            }
+            // SAFETY: looks up a symbol in the handle just opened.
+            let register = unsafe { libc::dlsym(handle, c"avdevice_register_all".as_ptr()) };
+            if register.is_null() {
+                return Err(format!("{soname} has no avdevice_register_all"));
+            }
+            // SAFETY: avdevice_register_all is `void avdevice_register_all(void)` in every
+            // FFmpeg release; it registers the devices with the loaded libavformat.
+            let register: extern "C" fn() = unsafe { std::mem::transmute(register) };
+            register();
+            Ok(())
+        })
+        .clone()
 }
 
 fn open_url(url: &str, source: &Source, watchdog: &Arc<Watchdog>) -> Result<Input, PipelineError> {

@@ -482,9 +482,25 @@ fn is_audio(input: &ffmpeg::format::context::Input, index: usize) -> bool {
 fn open_video_decoder(stream: &ffmpeg::format::stream::Stream) -> Result<ffmpeg::decoder::Video, PipelineError> {
     let mut ctx = codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| PipelineError::Decode { reason: e.to_string() })?;
-    // Frame threads across both cores: decoding is on the critical path of every rendition.
-    ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 0, ..Default::default() });
+    ctx.set_threading(decoder_threading(stream.parameters()));
     ctx.decoder().video().map_err(|e| PipelineError::Decode { reason: format!("no decoder for the video stream: {e}") })
+}
+
+/// Frame size up to which one decoder thread is used: 1080p, at any rate. Measured here,
+/// one thread decodes 1080p60 H.264 at 6x real time (about 16 % of a core), while frame
+/// threads each hold their own reference frames: 19 MB more at 1080p for no gain, since
+/// the renditions already keep the cores busy. Larger sources get frame threads so that
+/// the reader thread, which every rendition waits on, stays well ahead of real time.
+const SINGLE_THREAD_DECODE_MAX_PIXELS: u64 = 1920 * 1080;
+
+fn decoder_threading(params: ffmpeg::codec::Parameters) -> codec::threading::Config {
+    // SAFETY: reads plain fields of the stream's codec parameters.
+    let (width, height) = unsafe { ((*params.as_ptr()).width.max(0) as u64, (*params.as_ptr()).height.max(0) as u64) };
+    if width * height <= SINGLE_THREAD_DECODE_MAX_PIXELS {
+        codec::threading::Config { kind: codec::threading::Type::Slice, count: 1, ..Default::default() }
+    } else {
+        codec::threading::Config { kind: codec::threading::Type::Frame, count: 0, ..Default::default() }
+    }
 }
 
 fn to_q(r: ffmpeg::Rational) -> Option<Q> {
