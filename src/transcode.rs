@@ -284,6 +284,7 @@ fn follow_supervisor(watchdog: Arc<Watchdog>) {
 pub fn run(args: TranscodeArgs) -> anyhow::Result<ExitCode> {
     crate::logging::set_libav_verbosity(args.settings.ffmpeg_trace);
     ffmpeg_next::init().context("initialising FFmpeg")?;
+    crate::pipeline::avoid_huge_pages();
     let format = match args.events {
         EventsArg::Jsonl => EventFormat::Jsonl,
         EventsArg::Human => EventFormat::Human,

@@ -95,7 +95,9 @@ pub struct PipelineConfig {
 
 /// Pictures and audio packets queued per rendition. Each queued picture keeps a decoded
 /// frame alive, so this bounds memory; a few are enough to keep every encoder busy.
-const RUNG_QUEUE: usize = 4;
+/// Measured on the default 720p ladder: 3 gives the same wall time as 4 and holds one
+/// source frame less (1.4 MB at 720p); 2 costs 5 % wall time.
+const RUNG_QUEUE: usize = 3;
 
 /// Maps a libav receive result: `Ok(true)` got one, `Ok(false)` drained (EAGAIN or EOF).
 pub fn drain(result: Result<(), ffmpeg::Error>) -> Result<bool, ffmpeg::Error> {
@@ -367,6 +369,19 @@ fn spawn_renditions(
         handles.push(handle);
     }
     Ok((roots, handles))
+}
+
+/// Turns transparent huge pages off for this process. x264 asks for huge pages for every
+/// buffer of 1.75 MB or more and rounds each up to whole 2 MB pages, which a partly used
+/// last page then holds resident. Measured on the default 720p ladder: 3 MB less peak
+/// memory per job and no measurable CPU difference. Best effort: a kernel without THP
+/// support refuses the call, and then there is nothing to turn off.
+pub fn avoid_huge_pages() {
+    // SAFETY: prctl with integer arguments only; it changes no memory we hold.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if rc != 0 {
+        tracing::debug!("PR_SET_THP_DISABLE refused: {}", std::io::Error::last_os_error());
+    }
 }
 
 /// Encoder threads per rendition when not configured: the renditions already run in

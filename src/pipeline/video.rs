@@ -203,7 +203,11 @@ fn open_encoder(r: &Rendition, s: &VideoSettings, hls_time: i64) -> Result<ffmpe
         opts.set("preset", &s.preset);
         opts.set("crf", "23");
         opts.set("forced-idr", "1");
-        opts.set("x264-params", "scenecut=0:open-gop=0");
+        // force-cfr: every rendition's frames are constant-rate by construction (one per
+        // tick of its time base), so x264 need not buffer one extra frame to learn each
+        // frame's duration. The decoded pictures are bit-identical either way (checked with
+        // ffmpeg's md5 muxer); it saves one lookahead frame per rendition (3 MB at 720p).
+        opts.set("x264-params", "scenecut=0:open-gop=0:force-cfr=1");
     } else {
         opts.set("preset", &s.preset);
         opts.set("forced-idr", "1");
