@@ -17,6 +17,7 @@ use tracing::Instrument as _;
 use crate::events::{Event, EventSink};
 use crate::hls::state::{
     Announcement, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType,
+    TrackChange,
 };
 use crate::ladder::Rendition;
 use crate::pipeline::clock::Q;
@@ -65,6 +66,8 @@ enum Done {
 struct Group {
     /// Per rendition: (duration, start, bytes, durable?) once the pipeline produced it.
     parts: Vec<Option<Part>>,
+    /// Per rendition: the segment's master `CODECS` (video, and audio when it carries any).
+    codecs: Vec<String>,
     dropped: bool,
     in_flight: usize,
 }
@@ -205,7 +208,7 @@ impl Publisher {
             }
             MediaOutput::Segment { rung, n, data, duration, start, codecs } => {
                 if self.codecs[rung].is_none() {
-                    self.codecs[rung] = Some(codecs);
+                    self.codecs[rung] = Some(codecs.clone());
                 }
                 let len = data.len();
                 if !self.groups.contains_key(&n) {
@@ -213,6 +216,7 @@ impl Publisher {
                 }
                 let group = self.group(n);
                 group.parts[rung] = Some(Part { duration, start, bytes: len as u64, durable: false });
+                group.codecs[rung] = codecs;
                 group.in_flight += 1;
                 let path = self.segment_path(rung, n);
                 self.spawn_upload(path, Bytes::from(data), move |ok| Done::Segment { n, rung, len, ok });
@@ -255,7 +259,11 @@ impl Publisher {
 
     fn group(&mut self, n: u64) -> &mut Group {
         let renditions = self.ladder.len();
-        self.groups.entry(n).or_insert_with(|| Group { parts: vec![None; renditions], ..Group::default() })
+        self.groups.entry(n).or_insert_with(|| Group {
+            parts: vec![None; renditions],
+            codecs: vec![String::new(); renditions],
+            ..Group::default()
+        })
     }
 
     /// Publishes (or skips) groups strictly in increasing N while the next one is ready.
@@ -279,18 +287,23 @@ impl Publisher {
     fn publish_group(&mut self, n: u64, group: Group) {
         let parts: Vec<Part> = group.parts.into_iter().map(|p| p.expect("complete")).collect();
         let start = parts[0].start;
-        let record = GroupRecord {
+        let mut record = GroupRecord {
             n,
             discontinuity: false,
             program_date_time_ms: self.run_start_ms + (start * 1000).round().to_integer(),
             renditions: parts.iter().map(|p| RenditionSegment { duration: p.duration, bytes: p.bytes }).collect(),
+            tracks: None,
         };
         if self.state.is_none() {
-            let config = self.stream_config();
+            let config = self.stream_config(&group.codecs);
             self.events.emit(&Event::Stream { config: config.clone() });
             self.state = Some(StreamState::new(config));
         }
         let state = self.state.as_mut().expect("just set");
+        record.tracks = track_change(state.config(), &group.codecs, self.settings.audio_kbps);
+        if record.tracks.is_some() {
+            tracing::info!(n, codecs = %group.codecs.join(" "), "the segments' streams changed: new timeline from this group");
+        }
         let publication = match state.publish(&record) {
             Ok(p) => p,
             Err(e) => {
@@ -438,20 +451,29 @@ impl Publisher {
         );
     }
 
-    fn stream_config(&self) -> StreamConfig {
+    /// The stream's configuration, advertising the codecs of its first published group
+    /// (`group_codecs`), or of each rendition's first segment where those are unknown.
+    fn stream_config(&self, group_codecs: &[String]) -> StreamConfig {
+        let codecs: Vec<String> = self
+            .codecs
+            .iter()
+            .zip(group_codecs)
+            .map(|(first, group)| if group.is_empty() { first.clone().unwrap_or_default() } else { group.clone() })
+            .collect();
+        let audio = self.audio || codecs.iter().any(|c| c.contains("mp4a"));
         StreamConfig {
             channel: self.settings.channel.clone(),
             stream_id: self.settings.stream_id.clone(),
             renditions: self
                 .ladder
                 .iter()
-                .zip(&self.codecs)
+                .zip(codecs)
                 .map(|(r, codecs)| RenditionDesc {
                     label: r.label.clone(),
                     encoded_width: r.encoded_width,
                     encoded_height: r.encoded_height,
                     frame_rate: r.rate,
-                    codecs: codecs.clone().unwrap_or_default(),
+                    codecs,
                     max_kbps: r.max_kbps,
                 })
                 .collect(),
@@ -459,7 +481,7 @@ impl Publisher {
             live_size: self.settings.live_size,
             vod_max_size: self.settings.vod_max_size,
             record: self.settings.record,
-            audio_kbps: if self.audio { self.settings.audio_kbps } else { 0 },
+            audio_kbps: if audio { self.settings.audio_kbps } else { 0 },
             master: self.settings.master,
         }
     }
@@ -474,6 +496,63 @@ impl Publisher {
     }
 }
 
+/// The group's codecs when they differ from what the stream advertises so far (audio that
+/// began after the source opened, or a restarted run whose source now sends audio).
+/// Segments whose codecs are unknown (no keyframe seen) change nothing.
+fn track_change(config: &StreamConfig, codecs: &[String], audio_kbps: u32) -> Option<TrackChange> {
+    let known = codecs.iter().all(|c| !c.is_empty());
+    let same = config.renditions.iter().map(|r| r.codecs.as_str()).eq(codecs.iter().map(String::as_str));
+    if !known || same {
+        return None;
+    }
+    let has_audio = codecs.iter().any(|c| c.contains("mp4a"));
+    Some(TrackChange { codecs: codecs.to_vec(), audio_kbps: if has_audio { audio_kbps } else { 0 } })
+}
+
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(codecs: &str) -> StreamConfig {
+        let desc = |label: &str| RenditionDesc {
+            label: label.into(),
+            encoded_width: 640,
+            encoded_height: 360,
+            frame_rate: Q::from_integer(30),
+            codecs: codecs.into(),
+            max_kbps: None,
+        };
+        StreamConfig {
+            channel: "c".into(),
+            stream_id: "s".into(),
+            renditions: vec![desc("a"), desc("b")],
+            hls_time: 3,
+            live_size: 5,
+            vod_max_size: 100,
+            record: false,
+            audio_kbps: 0,
+            master: true,
+        }
+    }
+
+    fn codecs(list: &[&str]) -> Vec<String> {
+        list.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn a_track_change_only_when_every_rendition_reports_different_known_codecs() {
+        let video = config("avc1.64001e");
+        assert_eq!(track_change(&video, &codecs(&["avc1.64001e", "avc1.64001e"]), 128), None);
+        assert_eq!(track_change(&video, &codecs(&["avc1.64001e,mp4a.40.2", ""]), 128), None, "one is unknown");
+        let both = codecs(&["avc1.64001e,mp4a.40.2", "avc1.64001e,mp4a.40.2"]);
+        assert_eq!(track_change(&video, &both, 128), Some(TrackChange { codecs: both.clone(), audio_kbps: 128 }));
+        // The other way (a restarted run whose source lost its audio) drops the audio rate.
+        let with_audio = config("avc1.64001e,mp4a.40.2");
+        let back = codecs(&["avc1.64001e", "avc1.64001e"]);
+        assert_eq!(track_change(&with_audio, &back, 128), Some(TrackChange { codecs: back, audio_kbps: 0 }));
+    }
 }

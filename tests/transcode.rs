@@ -376,7 +376,7 @@ fn ctrl_c_finishes_the_stream_with_endlist_and_a_clean_exit() {
 }
 
 #[test]
-fn audio_that_starts_after_the_source_opened_is_reported_and_the_stream_stays_video_only() {
+fn audio_that_starts_after_the_source_opened_joins_every_rendition_at_a_segment_boundary() {
     let media = tempfile::tempdir().unwrap();
     let file = media.path().join("late-audio.flv");
     make_media(
@@ -424,12 +424,48 @@ fn audio_that_starts_after_the_source_opened_is_reported_and_the_stream_stays_vi
     assert!(publisher.wait().unwrap().success());
     assert!(output.status.success(), "{text}");
     let started = events_of(&events, "started");
-    assert_eq!(started[0]["audio"], false, "{text}");
-    assert!(text.contains("started sending audio after it was opened"), "{text}");
-    let dir = stream_dir(out.path()).join("320x180-30");
+    assert_eq!(started[0]["audio"], false, "libav opened the source before its audio came\n{text}");
+    assert!(text.contains("audio began after the source opened"), "{text}");
+    let stream = stream_dir(out.path());
+    let dir = stream.join("320x180-30");
+    let live = std::fs::read_to_string(dir.join("live.m3u8")).unwrap();
     let (entries, ended) = playlist_entries(&dir.join("live.m3u8"));
-    assert!(ended && entries.len() >= 2, "{text}");
-    let last = dir.join(&entries.last().unwrap().1);
-    let kinds = ffprobe(&last, &["-show_entries", "stream=codec_type"]);
-    assert_eq!(kinds["streams"].as_array().unwrap().len(), 1, "video only: {kinds}");
+    assert!(ended && entries.len() >= 4, "{live}");
+    // Segments before the boundary are video-only, those after carry AAC; exactly one
+    // discontinuity, right before the first segment with audio.
+    let streams_in = |file: &str| {
+        let kinds = ffprobe(&dir.join(file), &["-show_entries", "stream=codec_type"]);
+        kinds["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["codec_type"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let kinds: Vec<Vec<String>> = entries.iter().map(|(_, file)| streams_in(file)).collect();
+    let first_audio =
+        kinds.iter().position(|k| k.len() == 2).unwrap_or_else(|| panic!("no segment with audio: {kinds:?}\n{live}"));
+    assert!(first_audio >= 1, "the first segment was cut before the audio came: {kinds:?}");
+    assert!(kinds[..first_audio].iter().all(|k| k == &["video"]), "{kinds:?}");
+    assert!(kinds[first_audio..].iter().all(|k| k == &["video", "audio"]), "{kinds:?}");
+    assert_eq!(live.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{live}");
+    let after_discontinuity = live
+        .split("#EXT-X-DISCONTINUITY\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().find(|l| !l.starts_with('#')))
+        .unwrap_or_default();
+    assert_eq!(after_discontinuity, entries[first_audio].1, "{live}");
+    // The audio starts with the segment: its first packet is at the segment's first frame.
+    let file = dir.join(&entries[first_audio].1);
+    let starts = ffprobe(&file, &["-show_entries", "stream=codec_type,start_time"]);
+    let start_of = |kind: &str| -> f64 {
+        starts["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == kind).unwrap()["start_time"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!((start_of("audio") - start_of("video")).abs() < 0.05, "{starts}");
+    let master = std::fs::read_to_string(stream.join("master.m3u8")).unwrap();
+    assert!(master.contains("CODECS=\"avc1.") && master.contains(",mp4a.40.2\""), "{master}");
 }

@@ -34,7 +34,8 @@ pub struct RenditionDesc {
     pub max_kbps: Option<u32>,
 }
 
-/// What the publication rules depend on; fixed for the life of the stream, restarts included.
+/// What the publication rules depend on; fixed for the life of the stream, restarts included,
+/// except the codecs and audio bit rate, which a group's [`TrackChange`] replaces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamConfig {
     pub channel: String,
@@ -74,6 +75,18 @@ pub struct GroupRecord {
     pub program_date_time_ms: i64,
     /// One per rendition, in ladder order.
     pub renditions: Vec<RenditionSegment>,
+    /// The streams inside the segments changed with this group (audio that began after the
+    /// source opened): it starts a new timeline and the masters advertise the new codecs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracks: Option<TrackChange>,
+}
+
+/// New master `CODECS` per rendition (ladder order) and the audio bit rate that now counts
+/// in the `~B` bandwidth floor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackChange {
+    pub codecs: Vec<String>,
+    pub audio_kbps: u32,
 }
 
 /// STREAM-AVAILABLE `Stream-Type`.
@@ -233,7 +246,16 @@ impl StreamState {
     /// Group `g` is durable in every rendition: append it everywhere.
     pub fn publish(&mut self, g: &GroupRecord) -> Result<Publication, PublishError> {
         let durations = self.check(g)?;
-        let discontinuity = g.discontinuity || std::mem::take(&mut self.discontinuity_next);
+        let mut discontinuity = g.discontinuity || std::mem::take(&mut self.discontinuity_next);
+        let tracks_changed = g.tracks.is_some();
+        if let Some(change) = &g.tracks {
+            // §10: a change in the number or type of tracks needs EXT-X-DISCONTINUITY.
+            discontinuity = true;
+            for (desc, codecs) in self.cfg.renditions.iter_mut().zip(&change.codecs) {
+                desc.codecs = codecs.clone();
+            }
+            self.cfg.audio_kbps = change.audio_kbps;
+        }
         let entries: Vec<PlaylistEntry> = durations
             .into_iter()
             .map(|duration| PlaylistEntry {
@@ -260,10 +282,10 @@ impl StreamState {
             }
         }
         if self.masters_enabled() {
-            if self.live_master.needs_write() {
+            if tracks_changed || self.live_master.needs_write() {
                 out.writes.push(self.live_master_write());
             }
-            if self.cfg.record && self.vod_master.needs_write() {
+            if self.cfg.record && (tracks_changed || self.vod_master.needs_write()) {
                 out.writes.push(self.vod_master_write(part));
             }
         }
@@ -303,6 +325,9 @@ impl StreamState {
         let expected = self.cfg.renditions.len();
         if g.renditions.len() != expected {
             return Err(PublishError::RenditionCount { n, expected, got: g.renditions.len() });
+        }
+        if let Some(change) = g.tracks.as_ref().filter(|c| c.codecs.len() != expected) {
+            return Err(PublishError::RenditionCount { n, expected, got: change.codecs.len() });
         }
         if let Some(last) = self.last_n.filter(|&last| n <= last) {
             return Err(PublishError::NotIncreasing { n, last });

@@ -1,6 +1,7 @@
 //! Audio: decoded once, resampled to planar float, encoded once to AAC; the packets are
 //! shared by every rendition. Timestamps count samples from the first audio frame at or
-//! after the first video frame, so audio stays continuous within a run.
+//! after the first video frame, so audio stays continuous within a run. Audio that began
+//! after the source opened starts at a segment boundary instead ([`AudioTranscoder::starting_at`]).
 
 use std::collections::VecDeque;
 
@@ -31,7 +32,17 @@ pub struct AudioTranscoder {
     next_pts: Option<i64>,
     frame_size: usize,
     decode_errors: u64,
+    /// Run time before which decoded audio is dropped; 0 unless the audio began late.
+    not_before: Q,
+    /// Audio that began late starts at a segment boundary: silence fills the gap between the
+    /// boundary and the first sample, so that segment's audio starts with its video.
+    pad_from_not_before: bool,
 }
+
+/// Longest silence put before audio that began late. The boundary is chosen just ahead of
+/// the video, so the gap is normally under one segment; timestamps further off are not
+/// trusted to mean silence.
+const MAX_LEAD_IN_SECONDS: i64 = 10;
 
 type ResamplerKey = (Sample, u64, u32);
 
@@ -71,7 +82,17 @@ impl AudioTranscoder {
             next_pts: None,
             frame_size,
             decode_errors: 0,
+            not_before: Q::from_integer(0),
+            pad_from_not_before: false,
         })
+    }
+
+    /// For audio that began after the source opened: output starts exactly at run time
+    /// `boundary` (a segment boundary), silence first if the audio itself starts later.
+    pub fn starting_at(mut self, boundary: Q) -> Self {
+        self.not_before = boundary;
+        self.pad_from_not_before = true;
+        self
     }
 
     pub fn encoder(&self) -> &ffmpeg::encoder::Audio {
@@ -126,7 +147,17 @@ impl AudioTranscoder {
                 let Some(start) = self.start_time(&decoded, clock) else {
                     continue;
                 };
-                self.next_pts = Some((start * self.out_rate as i64).round().to_integer());
+                let rate = self.out_rate as i64;
+                let at = (start * rate).round().to_integer();
+                let from = (self.not_before * rate).round().to_integer();
+                if self.pad_from_not_before && at - from <= MAX_LEAD_IN_SECONDS * rate {
+                    for queue in &mut self.fifo {
+                        queue.extend(std::iter::repeat_n(0.0, (at - from).max(0) as usize));
+                    }
+                    self.next_pts = Some(from);
+                } else {
+                    self.next_pts = Some(at);
+                }
             }
             self.resample(&decoded)?;
             while self.fifo[0].len() >= self.frame_size {
@@ -135,11 +166,12 @@ impl AudioTranscoder {
         }
     }
 
-    /// Run time of a decoded frame; `None` (drop it) before the first video frame.
+    /// Run time of a decoded frame; `None` (drop it) before the first video frame, or
+    /// before `not_before` for audio that began late.
     fn start_time(&self, decoded: &frame::Audio, clock: &SourceClock) -> Option<Q> {
         let pts = decoded.timestamp().or(decoded.pts())?;
         let absolute = Q::new(pts * self.stream_tb.numerator() as i64, self.stream_tb.denominator() as i64);
-        clock.seconds_since_start(absolute).filter(|t| *t >= Q::from_integer(0))
+        clock.seconds_since_start(absolute).filter(|t| *t >= self.not_before)
     }
 
     fn resample(&mut self, decoded: &frame::Audio) -> Result<(), PipelineError> {

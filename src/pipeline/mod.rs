@@ -161,7 +161,7 @@ pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Resul
     };
 
     let audio_stream = input.streams().best(media::Type::Audio);
-    let audio_index = audio_stream.as_ref().map(|s| s.index());
+    let mut audio_index = audio_stream.as_ref().map(|s| s.index());
     let mut audio = match &audio_stream {
         Some(stream) => match audio::AudioTranscoder::new(stream, &cfg.audio) {
             Ok(a) => Some(a),
@@ -221,7 +221,7 @@ pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Resul
 
     let mut reason = EndReason::EndOfStream;
     let mut decode_errors = 0u64;
-    let mut late_audio_reported = false;
+    let mut late_audio_tried = false;
     'read: loop {
         let mut packet = Packet::empty();
         match packet.read(&mut input) {
@@ -261,13 +261,14 @@ pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Resul
                 a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
                 reader.send_audio();
             }
-        } else if audio.is_none() && !late_audio_reported && is_audio(&input, packet.stream()) {
-            // The ladder's streams are fixed when the source opens: players build their decoders
-            // from the first segments and cannot add a track later. Say so once.
-            late_audio_reported = true;
-            tracing::warn!(source = %source_url,
-                "the source started sending audio after it was opened; this stream stays video-only \
-                 (the publisher should send audio from the start)");
+        } else if audio.is_none() && !late_audio_tried && is_audio(&input, packet.stream()) {
+            late_audio_tried = true;
+            if let Some(late) = start_late_audio(&input, packet.stream(), cfg, &mut reader) {
+                audio_index = Some(packet.stream());
+                let a = audio.insert(late);
+                a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
+                reader.send_audio();
+            }
         }
     }
     drop(input);
@@ -306,6 +307,43 @@ pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Resul
         });
     }
     Ok(reason)
+}
+
+/// Audio that began after the source opened (libav waits about 5 s for it, then opens the
+/// source video-only). Every rendition carries it from the next segment boundary on: each
+/// segment has its own PAT/PMT, and the publisher marks that group as a new timeline and
+/// rewrites the masters' CODECS. `None` (and a warning) if it cannot be decoded.
+fn start_late_audio(
+    input: &ffmpeg::format::context::Input,
+    index: usize,
+    cfg: &PipelineConfig,
+    reader: &mut Reader,
+) -> Option<audio::AudioTranscoder> {
+    let stream = input.stream(index)?;
+    let transcoder = match audio::AudioTranscoder::new(&stream, &cfg.audio) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!("audio began after the source opened but cannot be used; the stream stays video-only: {e}");
+            return None;
+        }
+    };
+    // The next boundary ahead of the video read so far: no segment that is already being
+    // encoded changes its streams.
+    let from_k = match reader.last_g {
+        Some(g) => reader.segments.segment_at(reader.clock.time_of(g)) + 1,
+        None => 0,
+    };
+    let boundary = reader.segments.boundary(from_k);
+    let seconds = *boundary.numer() as f64 / *boundary.denom() as f64;
+    tracing::warn!(
+        from_segment = cfg.first_segment + from_k as u64,
+        "audio began after the source opened; every rendition carries it from {seconds:.3} s on, after a \
+         discontinuity (the publisher should send audio from the start)"
+    );
+    let params = codec::Parameters::from(transcoder.encoder());
+    let time_base = transcoder.time_base();
+    reader.roots.retain(|root| root.send(RungInput::AudioStart { params: params.clone(), time_base, from_k }).is_ok());
+    Some(transcoder.starting_at(boundary))
 }
 
 /// The run-local time at which reading stops, and why.

@@ -26,11 +26,14 @@ pub struct Segmenter {
     video_tb: Rational,
     video_rate: Q,
     audio: Option<(Parameters, Rational)>,
+    /// Audio that began after the source opened: muxed from run-local segment `.2` on.
+    pending_audio: Option<(Parameters, Rational, i64)>,
     current: Option<OpenSegment>,
     audio_queue: VecDeque<Packet>,
     /// Time of the latest video decode timestamp written; audio up to it may follow.
     video_clock: Option<Q>,
-    codecs: Option<String>,
+    /// `avc1.PPCCLL` from the first keyframe's SPS.
+    video_codec: Option<String>,
     sink: Sink,
 }
 
@@ -41,6 +44,7 @@ struct OpenSegment {
     buffer: SharedBuffer,
     video_tb: Rational,
     audio_tb: Rational,
+    has_audio: bool,
 }
 
 impl Segmenter {
@@ -61,18 +65,20 @@ impl Segmenter {
             video_tb: encoder.time_base(),
             video_rate,
             audio,
+            pending_audio: None,
             current: None,
             audio_queue: VecDeque::new(),
             video_clock: None,
-            codecs: None,
+            video_codec: None,
             sink,
         }
     }
 
     /// A video packet; `starts` is the run-local segment number when it is a forced IDR.
     pub fn on_video(&mut self, mut packet: Packet, starts: Option<i64>) -> Result<(), PipelineError> {
-        if self.codecs.is_none() && packet.is_key() {
-            self.codecs = Some(self.codecs_string(packet.data().unwrap_or(&[])));
+        if self.video_codec.is_none() && packet.is_key() {
+            let sps = avc1_codec(packet.data().unwrap_or(&[]));
+            self.video_codec = Some(sps.unwrap_or_else(|| "avc1.64001f".to_string()));
         }
         let pts = packet.pts().unwrap_or(0);
         if let Some(k) = starts {
@@ -95,6 +101,14 @@ impl Segmenter {
         Ok(())
     }
 
+    /// Audio that began after the source opened: segments from run-local number `from_k` on
+    /// carry it (each segment has its own PAT/PMT, so earlier ones stay video-only).
+    pub fn add_audio(&mut self, params: Parameters, time_base: Rational, from_k: i64) {
+        if self.audio.is_none() {
+            self.pending_audio = Some((params, time_base, from_k));
+        }
+    }
+
     pub fn on_audio(&mut self, packet: &Packet) -> Result<(), PipelineError> {
         self.audio_queue.push_back(packet.clone());
         if let Some(clock) = self.video_clock {
@@ -113,7 +127,10 @@ impl Segmenter {
 
     fn write_audio_before(&mut self, limit: Q) -> Result<(), PipelineError> {
         let Some((_, audio_tb)) = self.audio else {
-            self.audio_queue.clear();
+            // Audio waiting for its first segment stays queued until that segment opens.
+            if self.pending_audio.is_none() {
+                self.audio_queue.clear();
+            }
             return Ok(());
         };
         let Some(seg) = self.current.as_mut() else {
@@ -134,6 +151,10 @@ impl Segmenter {
     }
 
     fn open(&mut self, k: i64, first_slot: i64) -> Result<(), PipelineError> {
+        if self.pending_audio.as_ref().is_some_and(|(_, _, from_k)| k >= *from_k) {
+            let (params, tb, _) = self.pending_audio.take().expect("checked");
+            self.audio = Some((params, tb));
+        }
         let buffer = SharedBuffer::default();
         let io = StreamIo::from_write(buffer.clone()).map_err(|e| self.mux_error(e))?;
         let mut output = ffmpeg::format::output_to_stream(io, None, Some("mpegts")).map_err(|e| self.mux_error(e))?;
@@ -167,7 +188,8 @@ impl Segmenter {
         output.write_header_with(opts).map_err(|e| self.mux_error(e))?;
         let video_tb = output.stream(0).expect("video stream").time_base();
         let audio_tb = output.stream(1).map_or(video_tb, |s| s.time_base());
-        self.current = Some(OpenSegment { k, first_slot, output, buffer, video_tb, audio_tb });
+        let has_audio = self.audio.is_some();
+        self.current = Some(OpenSegment { k, first_slot, output, buffer, video_tb, audio_tb, has_audio });
         Ok(())
     }
 
@@ -181,18 +203,13 @@ impl Segmenter {
         let duration = Q::new(end_slot - seg.first_slot, 1) / self.video_rate;
         let start = Q::new(seg.first_slot, 1) / self.video_rate;
         let n = self.first_n + seg.k as u64;
-        let codecs = self.codecs.clone().unwrap_or_default();
+        let codecs = match (&self.video_codec, seg.has_audio) {
+            (Some(video), true) => format!("{video},mp4a.40.2"),
+            (Some(video), false) => video.clone(),
+            (None, _) => String::new(),
+        };
         self.sink.segment(self.rung, n, bytes, duration, start, codecs);
         Ok(())
-    }
-
-    fn codecs_string(&self, data: &[u8]) -> String {
-        let video = avc1_codec(data).unwrap_or_else(|| "avc1.64001f".to_string());
-        if self.audio.is_some() {
-            format!("{video},mp4a.40.2")
-        } else {
-            video
-        }
     }
 
     fn mux_error(&self, e: ffmpeg::Error) -> PipelineError {

@@ -22,6 +22,9 @@ pub enum RungInput {
     Video { picture: Arc<Picture>, g: i64 },
     /// An encoded audio packet (shared by every rendition), in the audio encoder's time base.
     Audio(Arc<Packet>),
+    /// Audio began after the source opened: the encoder's parameters and time base, and
+    /// the run-local segment from which every rendition carries it.
+    AudioStart { params: ffmpeg::codec::Parameters, time_base: ffmpeg::Rational, from_k: i64 },
     /// End of the run: cover `[0, end)` and reach the boundary `last_boundary`.
     End { end: Q, last_boundary: Option<Q> },
 }
@@ -97,6 +100,10 @@ impl RungWorker {
                 RungInput::Audio(packet) => {
                     self.forward(|| RungInput::Audio(packet.clone()));
                     self.segmenter.on_audio(&packet)?;
+                }
+                RungInput::AudioStart { params, time_base, from_k } => {
+                    self.forward(|| RungInput::AudioStart { params: params.clone(), time_base, from_k });
+                    self.segmenter.add_audio(params, time_base, from_k);
                 }
                 RungInput::End { end, last_boundary } => {
                     self.forward(|| RungInput::End { end, last_boundary });

@@ -143,6 +143,7 @@ mod tests {
             discontinuity: false,
             program_date_time_ms: 1_700_000_000_000 + n as i64 * 1000,
             renditions: vec![RenditionSegment { duration: Ratio::new(1, 1), bytes: 50_000 }],
+            tracks: None,
         }
     }
 
@@ -209,6 +210,26 @@ mod tests {
         let live = p.writes.iter().find(|w| w.path.ends_with("live.m3u8")).unwrap();
         assert!(live.content.contains("#EXT-X-DISCONTINUITY\n"), "{}", live.content);
         assert_eq!(mirror.resume().unwrap().next_segment, 2);
+    }
+
+    #[test]
+    fn a_track_change_reaches_the_mirror_through_the_event_line() {
+        let mut mirror = Mirror::default();
+        mirror.on_event(&started());
+        mirror.on_event(&Event::Stream { config: config() });
+        mirror.on_event(&Event::Segment { group: group(0) });
+        let mut with_change = group(1);
+        let codecs = vec!["avc1.64001e".to_string()];
+        with_change.tracks = Some(crate::hls::state::TrackChange { codecs: codecs.clone(), audio_kbps: 0 });
+        // The child writes the event as JSON; the supervisor reads it back.
+        let line = serde_json::to_string(&Event::Segment { group: with_change }).unwrap();
+        mirror.on_event(&serde_json::from_str::<Event>(&line).unwrap());
+        let state = mirror.resume().unwrap().state.unwrap();
+        assert_eq!(state.config().renditions[0].codecs, codecs[0]);
+        assert_eq!(state.config().audio_kbps, 0);
+        // Groups without a change keep the old event shape.
+        let plain = serde_json::to_string(&Event::Segment { group: group(2) }).unwrap();
+        assert!(!plain.contains("tracks"), "{plain}");
     }
 
     #[test]

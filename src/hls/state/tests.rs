@@ -35,6 +35,7 @@ fn group_of(n: u64, duration: Ratio<i64>, sd_bytes: u64) -> GroupRecord {
         discontinuity: false,
         program_date_time_ms: T0 + 1000 * n as i64,
         renditions: vec![seg(2 * sd_bytes), seg(sd_bytes)],
+        tracks: None,
     }
 }
 
@@ -336,6 +337,38 @@ fn restart_from_serialized_state_continues_byte_for_byte() {
         ),
         "{live}"
     );
+}
+
+#[test]
+fn a_track_change_marks_a_discontinuity_and_rewrites_both_masters_with_the_new_codecs() {
+    let mut cfg = config(true, 3, 10);
+    for r in &mut cfg.renditions {
+        r.codecs = "avc1.64001f".into();
+    }
+    cfg.audio_kbps = 0;
+    let mut s = StreamState::new(cfg);
+    s.publish(&group(0)).unwrap();
+    s.publish(&group(1)).unwrap();
+    let mut with_audio = group(2);
+    let codecs = vec!["avc1.64001f,mp4a.40.2".to_string(); 2];
+    with_audio.tracks = Some(TrackChange { codecs, audio_kbps: 128 });
+    let p = s.publish(&with_audio).unwrap();
+    assert_eq!(&paths(&p)[4..], ["hls/ch/id/master.m3u8", "hls/ch/id/master-vod-0.m3u8"]);
+    let master = &written(&p, "hls/ch/id/master.m3u8").content;
+    assert!(master.contains("CODECS=\"avc1.64001f,mp4a.40.2\""), "{master}");
+    // HD's floor now counts the audio: (2000 + 128) * 1100.
+    assert!(master.contains("BANDWIDTH=2340800,"), "{master}");
+    let live = &written(&p, "hls/ch/id/640x360-30/live.m3u8").content;
+    assert!(live.contains("#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME"), "{live}");
+    assert_eq!(live.matches("#EXT-X-DISCONTINUITY").count(), 1, "{live}");
+    // Later groups carry no change: no discontinuity, the masters stay as they are.
+    let p = s.publish(&group(3)).unwrap();
+    assert_eq!(p.writes.len(), 4);
+    assert_eq!(s.config().audio_kbps, 128);
+    // A change naming the wrong number of renditions is refused like a short group.
+    let mut bad = group(4);
+    bad.tracks = Some(TrackChange { codecs: vec!["avc1.64001f".into()], audio_kbps: 0 });
+    assert_eq!(s.publish(&bad), Err(PublishError::RenditionCount { n: 4, expected: 2, got: 1 }));
 }
 
 #[test]
