@@ -178,7 +178,7 @@ fn open_testsrc() -> Result<Input, PipelineError> {
 ///
 /// Only `testsrc` needs them, through the lavfi device. Linking them would make every job
 /// map about 80 more shared libraries (SDL, PulseAudio, X11, flite voices, ...): measured,
-/// 20 MB of resident memory per process for nothing. So they are opened on demand.
+/// 17 MB more peak resident memory per transcode, for nothing. So they are opened on demand.
 fn load_lavfi_device() -> Result<(), String> {
     static LOADED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     LOADED
