@@ -109,7 +109,7 @@ fn print_table(r: &ProbeReport) {
     }
     println!("\n{:<22} {:<12} {:<10} {:<10} original", "rendition", "encoded", "fps", "max kbps");
     for x in &r.ladder {
-        let fps = *x.rate.numer() as f64 / *x.rate.denom() as f64;
+        let fps = crate::pipeline::clock::to_f64(x.rate);
         let cap = x.max_kbps.map_or("crf 23".to_string(), |k| k.to_string());
         println!(
             "{:<22} {:<12} {:<10.3} {:<10} {}",

@@ -94,7 +94,6 @@ pub struct Publisher {
     budget: Arc<ByteBudget>,
     events: EventSink,
     ladder: Vec<Rendition>,
-    codecs: Vec<Option<String>>,
     audio: bool,
     state: Option<StreamState>,
     groups: BTreeMap<u64, Group>,
@@ -127,7 +126,6 @@ impl Publisher {
             budget,
             events,
             ladder: Vec::new(),
-            codecs: Vec::new(),
             audio: false,
             state,
             groups: BTreeMap::new(),
@@ -195,7 +193,6 @@ impl Publisher {
             MediaOutput::Ladder { renditions, audio, source } => {
                 // The source is open and decoding starts now: PROGRAM-DATE-TIME counts from here.
                 self.run_start_ms = now_ms();
-                self.codecs = vec![None; renditions.len()];
                 self.audio = audio;
                 self.events.emit(&Event::Started {
                     channel: self.settings.channel.clone(),
@@ -207,9 +204,6 @@ impl Publisher {
                 self.ladder = renditions;
             }
             MediaOutput::Segment { rung, n, data, duration, start, codecs } => {
-                if self.codecs[rung].is_none() {
-                    self.codecs[rung] = Some(codecs.clone());
-                }
                 let len = data.len();
                 if !self.groups.contains_key(&n) {
                     self.events.emit(&Event::SegmentCut { n });
@@ -451,15 +445,9 @@ impl Publisher {
         );
     }
 
-    /// The stream's configuration, advertising the codecs of its first published group
-    /// (`group_codecs`), or of each rendition's first segment where those are unknown.
-    fn stream_config(&self, group_codecs: &[String]) -> StreamConfig {
-        let codecs: Vec<String> = self
-            .codecs
-            .iter()
-            .zip(group_codecs)
-            .map(|(first, group)| if group.is_empty() { first.clone().unwrap_or_default() } else { group.clone() })
-            .collect();
+    /// The stream's configuration, advertising the codecs of its first published group.
+    /// (Every segment opens at a keyframe, so its codecs are known.)
+    fn stream_config(&self, codecs: &[String]) -> StreamConfig {
         let audio = self.audio || codecs.iter().any(|c| c.contains("mp4a"));
         StreamConfig {
             channel: self.settings.channel.clone(),
@@ -473,7 +461,7 @@ impl Publisher {
                     encoded_width: r.encoded_width,
                     encoded_height: r.encoded_height,
                     frame_rate: r.rate,
-                    codecs,
+                    codecs: codecs.clone(),
                     max_kbps: r.max_kbps,
                 })
                 .collect(),

@@ -32,11 +32,10 @@ pub struct AudioTranscoder {
     next_pts: Option<i64>,
     frame_size: usize,
     decode_errors: u64,
-    /// Run time before which decoded audio is dropped; 0 unless the audio began late.
-    not_before: Q,
-    /// Audio that began late starts at a segment boundary: silence fills the gap between the
-    /// boundary and the first sample, so that segment's audio starts with its video.
-    pad_from_not_before: bool,
+    /// Audio that began late starts at this segment boundary: earlier audio is dropped and
+    /// silence fills the gap up to the first sample, so the segment's audio starts with its
+    /// video. `None`: output starts with the first audio frame at or after run time 0.
+    late_start: Option<Q>,
 }
 
 /// Longest silence put before audio that began late. The boundary is chosen just ahead of
@@ -82,16 +81,14 @@ impl AudioTranscoder {
             next_pts: None,
             frame_size,
             decode_errors: 0,
-            not_before: Q::from_integer(0),
-            pad_from_not_before: false,
+            late_start: None,
         })
     }
 
     /// For audio that began after the source opened: output starts exactly at run time
     /// `boundary` (a segment boundary), silence first if the audio itself starts later.
     pub fn starting_at(mut self, boundary: Q) -> Self {
-        self.not_before = boundary;
-        self.pad_from_not_before = true;
+        self.late_start = Some(boundary);
         self
     }
 
@@ -149,14 +146,14 @@ impl AudioTranscoder {
                 };
                 let rate = self.out_rate as i64;
                 let at = (start * rate).round().to_integer();
-                let from = (self.not_before * rate).round().to_integer();
-                if self.pad_from_not_before && at - from <= MAX_LEAD_IN_SECONDS * rate {
-                    for queue in &mut self.fifo {
-                        queue.extend(std::iter::repeat_n(0.0, (at - from).max(0) as usize));
+                match self.late_start.map(|b| (b * rate).round().to_integer()) {
+                    Some(from) if at - from <= MAX_LEAD_IN_SECONDS * rate => {
+                        for queue in &mut self.fifo {
+                            queue.extend(std::iter::repeat_n(0.0, (at - from).max(0) as usize));
+                        }
+                        self.next_pts = Some(from);
                     }
-                    self.next_pts = Some(from);
-                } else {
-                    self.next_pts = Some(at);
+                    _ => self.next_pts = Some(at),
                 }
             }
             self.resample(&decoded)?;
@@ -167,11 +164,12 @@ impl AudioTranscoder {
     }
 
     /// Run time of a decoded frame; `None` (drop it) before the first video frame, or
-    /// before `not_before` for audio that began late.
+    /// before the boundary for audio that began late.
     fn start_time(&self, decoded: &frame::Audio, clock: &SourceClock) -> Option<Q> {
         let pts = decoded.timestamp().or(decoded.pts())?;
         let absolute = Q::new(pts * self.stream_tb.numerator() as i64, self.stream_tb.denominator() as i64);
-        clock.seconds_since_start(absolute).filter(|t| *t >= self.not_before)
+        let not_before = self.late_start.unwrap_or(Q::from_integer(0));
+        clock.seconds_since_start(absolute).filter(|t| *t >= not_before)
     }
 
     fn resample(&mut self, decoded: &frame::Audio) -> Result<(), PipelineError> {

@@ -10,6 +10,11 @@ use num_rational::Ratio;
 
 pub type Q = Ratio<i64>;
 
+/// `t` as a float, for logs and progress only (the pipeline computes in exact rationals).
+pub fn to_f64(t: Q) -> f64 {
+    *t.numer() as f64 / *t.denom() as f64
+}
+
 /// Largest forward jump in input timestamps that is bridged by repeating frames. A longer
 /// jump (a publisher that restarted its clock, a corrupt timestamp) rebases the clock
 /// instead, so one bad timestamp cannot make us encode hours of duplicate frames.

@@ -334,7 +334,7 @@ fn start_late_audio(
         None => 0,
     };
     let boundary = reader.segments.boundary(from_k);
-    let seconds = *boundary.numer() as f64 / *boundary.denom() as f64;
+    let seconds = clock::to_f64(boundary);
     tracing::warn!(
         from_segment = cfg.first_segment + from_k as u64,
         "audio began after the source opened; every rendition carries it from {seconds:.3} s on, after a \
@@ -481,7 +481,7 @@ impl Reader {
             }
             if self.last_progress.elapsed() >= Duration::from_secs(1) {
                 self.last_progress = Instant::now();
-                let media_seconds = *t.numer() as f64 / *t.denom() as f64;
+                let media_seconds = clock::to_f64(t);
                 self.sink.send(MediaOutput::Progress { media_seconds, frames: self.frames });
             }
         }
@@ -562,7 +562,7 @@ fn to_q(r: ffmpeg::Rational) -> Option<Q> {
 
 pub fn format_rate(r: Option<Q>) -> String {
     match r {
-        Some(r) => format!("{:.3}", *r.numer() as f64 / *r.denom() as f64),
+        Some(r) => format!("{:.3}", clock::to_f64(r)),
         None => "unknown".into(),
     }
 }
