@@ -5,30 +5,36 @@
 //! storage, announcing each index only once it is durable.
 //!
 //! # Layout
-//! - `cli`        command line: `worker`, `transcode`, `probe`, env-compatible flags
-//! - `worker`     production mode: configuration, signals, session + supervisor wiring
-//! - `control`    coordinator link: framing, messages, JWT, backoff, websocket session
-//! - `transcode`  the single-stream command: pipeline thread + publisher, events out
-//! - `probe`      source streams and the ladder the fitting algorithm picks
-//! - `ladder`     resolution grammar, ladder fitting, profiles (pure)
-//! - `pipeline`   libav: input, clock, video renditions, audio, segmenter, previews
-//! - `publisher`  uploads, in-order group publication, playlist writes, announcements
-//! - `hls`        playlist texts and the stream's publication state machine (pure)
-//! - `storage`    filesystem / HTTP / S3 / Azure backends, retries, path validation
-//! - `supervisor` job table (sans-IO), child processes, restart hand-over, stall detection
-//! - `events`     the JSON-lines event schema between a transcode and its supervisor
-//! - `logging`    tracing setup
+//! - `cli`            command line: `worker`, `transcode`, `probe`
+//! - `config`         every setting: raw flags and environment, validated once
+//! - `worker`         production mode: signals, session + supervisor wiring
+//! - `control`        coordinator link: framing, messages, JWT, backoff, websocket session
+//! - `supervisor`     job table (sans-IO), child processes, restart hand-over, stall detection
+//! - `child_protocol` the worker↔child contract: job and commands in, events out
+//! - `transcode`      the single-stream command: pipeline thread + publisher, events out
+//! - `probe`          source streams and the ladder the fitting algorithm picks
+//! - `ladder`         resolution grammar, ladder fitting, profiles (pure)
+//! - `pipeline`       libav: input, clock, video renditions, audio, segmenter, previews
+//! - `publisher`      sans-IO publication core (durable before listed) and its upload shell
+//! - `hls`            playlist texts and the stream's publication state machine (pure)
+//! - `storage`        filesystem / HTTP / S3 / Azure backends, retries, path validation
+//! - `redact`         stream keys and credentials out of every URL we log or report
+//! - `tls`            the TLS provider and the certificate policy for ingest servers
+//! - `logging`        tracing setup, libav's log
 
+pub mod child_protocol;
 pub mod cli;
+pub mod config;
 pub mod control;
-pub mod events;
 pub mod hls;
 pub mod ladder;
 pub mod logging;
 pub mod pipeline;
 pub mod probe;
 pub mod publisher;
+pub mod redact;
 pub mod storage;
 pub mod supervisor;
+pub mod tls;
 pub mod transcode;
 pub mod worker;

@@ -1,9 +1,12 @@
 //! Tracing setup: human-readable or JSON lines on stderr (stdout carries events), and
-//! libav's own log routed through tracing with stream keys redacted (the key in an RTMP
+//! libav's own log routed through tracing with stream keys redacted, its last errors kept for
+//! the error of a failed run (the key in an RTMP
 //! URL is the publisher's secret: coordinator-protocol §5).
 
+use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Mutex;
 
 use ffmpeg_next::ffi;
 use tracing_subscriber::EnvFilter;
@@ -27,6 +30,27 @@ pub fn init(json: bool, debug: bool, task_status: bool) {
         builder.json().init();
     } else {
         builder.with_target(false).init();
+    }
+}
+
+/// How many of libav's error lines are kept for the error of a failed run.
+const LIBAV_TAIL: usize = 5;
+
+/// libav's latest error lines (redacted). One process runs one stream, so the lines a failed
+/// run finds here are that run's.
+static LIBAV_ERRORS: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+
+/// libav's latest error lines, oldest first (at most a few).
+pub fn recent_libav_errors() -> Vec<String> {
+    LIBAV_ERRORS.lock().map(|tail| tail.iter().cloned().collect()).unwrap_or_default()
+}
+
+fn remember_libav_error(line: &str) {
+    if let Ok(mut tail) = LIBAV_ERRORS.lock() {
+        if tail.len() == LIBAV_TAIL {
+            tail.pop_front();
+        }
+        tail.push_back(line.to_string());
     }
 }
 
@@ -62,36 +86,17 @@ unsafe extern "C" fn libav_log(avcl: *mut c_void, level: c_int, fmt: *const c_ch
         ffi::av_log_format_line2(avcl, level, fmt, vl, line.as_mut_ptr(), line.len() as c_int, &mut print_prefix);
         CStr::from_ptr(line.as_ptr()).to_string_lossy()
     };
-    let text = redact_urls(text.trim_end());
+    let text = crate::redact::redact_urls(text.trim_end());
     if text.is_empty() {
         return;
     }
     match level {
-        l if l <= ffi::AV_LOG_ERROR => tracing::error!(target: "libav", "{text}"),
+        l if l <= ffi::AV_LOG_ERROR => {
+            remember_libav_error(&text);
+            tracing::error!(target: "libav", "{text}")
+        }
         l if l <= ffi::AV_LOG_WARNING => tracing::warn!(target: "libav", "{text}"),
         l if l <= ffi::AV_LOG_INFO => tracing::debug!(target: "libav", "{text}"),
         _ => tracing::trace!(target: "libav", "{text}"),
-    }
-}
-
-/// Replaces the last path segment of every URL in a log line with `***`.
-pub fn redact_urls(line: &str) -> String {
-    line.split(' ')
-        .map(|word| if word.contains("://") { crate::pipeline::input::redact_url(word) } else { word.to_string() })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn libav_lines_lose_their_stream_keys() {
-        assert_eq!(
-            redact_urls("[rtmp @ 0x5] Cannot open rtmp://10.0.0.5:1935/live/secret now"),
-            "[rtmp @ 0x5] Cannot open rtmp://10.0.0.5:1935/live/*** now"
-        );
-        assert_eq!(redact_urls("no url here"), "no url here");
     }
 }

@@ -1,15 +1,24 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use hls_ladder::cli::{Cli, Command};
+use hls_ladder::config::env;
 
 fn main() -> ExitCode {
-    // Before parsing: flags read their environment variables, and `.env` may supply them.
-    let dotenv = hls_ladder::worker::config::load_dotenv(std::path::Path::new(".env"));
-    let env_warnings = hls_ladder::cli::drop_invalid_env::<hls_ladder::worker::WorkerArgs>();
+    // Before parsing and before any thread exists (the environment is changed here, once):
+    // flags read their environment variables, `.env` may supply them, and a variable with an
+    // invalid value falls back to its default with a warning (coordinator-protocol §11).
+    let dotenv = env::dotenv_assignments(std::path::Path::new(".env"), |k| std::env::var_os(k).is_some());
+    for (key, value) in dotenv.as_deref().unwrap_or_default() {
+        std::env::set_var(key, value);
+    }
+    let invalid = env::invalid_env(&Cli::command(), |k| std::env::var(k).ok());
+    for (var, _) in &invalid {
+        std::env::remove_var(var);
+    }
     let cli = Cli::parse();
     hls_ladder::logging::init(cli.log_json, cli.log_debug, cli.log_task_status);
-    for warning in env_warnings {
+    for (_, warning) in invalid {
         tracing::warn!("{warning}");
     }
     if let Err(e) = dotenv {

@@ -8,7 +8,8 @@ use ffmpeg_next as ffmpeg;
 use serde::Serialize;
 
 use crate::ladder::{self, Profile, Rendition, SourceVideo};
-use crate::pipeline::input::{self, Source, Watchdog};
+use crate::pipeline::input::{self, Source};
+use crate::pipeline::watchdog::Watchdog;
 use crate::pipeline::{format_rate, PipelineError};
 
 #[derive(Debug, Args)]
@@ -45,7 +46,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     ffmpeg::init().context("initialising FFmpeg")?;
     crate::logging::set_libav_verbosity(false);
     let source = Source::parse(&args.input, false);
-    let dog = Watchdog::new(std::time::Duration::from_secs(args.source_timeout.max(1)));
+    let dog = Watchdog::new(std::time::Duration::from_secs(args.source_timeout.max(1)), Default::default());
     let input = input::open(&source, &dog)?.input;
     let mut streams = Vec::new();
     let mut video = None;

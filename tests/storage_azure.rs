@@ -71,17 +71,21 @@ fn azurite_config(container: &str) -> StorageConfig {
     }
 }
 
-/// Reads a blob back with an independent client: bytes, content type, cache control.
-async fn read_back(container: &str, key: &str) -> (Bytes, String, String) {
-    let store = MicrosoftAzureBuilder::new()
+/// An independent client of the same Azurite container.
+fn independent_client(container: &str) -> impl object_store::ObjectStore {
+    MicrosoftAzureBuilder::new()
         .with_account(ACCOUNT)
         .with_access_key(ACCOUNT_KEY)
         .with_container_name(container)
         .with_endpoint(azurite_account_url().to_string())
         .with_allow_http(true)
         .build()
-        .unwrap();
-    support::read_object(&store, key).await
+        .unwrap()
+}
+
+/// Reads a blob back with an independent client: bytes, content type, cache control.
+async fn read_back(container: &str, key: &str) -> (Bytes, String, String) {
+    support::read_object(&independent_client(container), key).await
 }
 
 fn path(p: &str) -> StoragePath {
@@ -102,7 +106,11 @@ async fn azure_put_stores_a_blob_with_content_type_and_cache_control_and_delete_
         storage.put(&path(key), body.clone()).await.unwrap();
         assert_eq!(read_back("media", key).await, (body, content_type.into(), cache.into()));
     }
+    let other = independent_client("media");
+    assert!(support::object_exists(&other, "hls/c/s/720p/3.ts").await);
     storage.delete(&path("hls/c/s/720p/3.ts")).await.unwrap();
+    assert!(!support::object_exists(&other, "hls/c/s/720p/3.ts").await, "the deleted blob is gone");
+    assert!(support::object_exists(&other, "hls/c/s/720p/vod-1.m3u8").await, "only that blob");
     storage.delete(&path("hls/c/s/720p/3.ts")).await.unwrap();
     assert_eq!(storage.describe(), format!("Azure Blob {ACCOUNT}/media"));
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hls_ladder::storage::{HttpAuth, RetryPolicy, Secret, StorageConfig, StorageError};
+use hls_ladder::storage::{HttpAuth, Secret, StorageConfig, StorageError};
 
 fn parse(vars: &[(&str, &str)]) -> Result<StorageConfig, StorageError> {
     let vars: HashMap<&str, &str> = vars.iter().copied().collect();
@@ -118,19 +118,6 @@ fn the_request_timeout_defaults_to_30_seconds_and_ignores_invalid_numbers() {
     for invalid in ["0", "-3", "2.5", "ten"] {
         assert_eq!(http_timeout(invalid), Duration::from_secs(30), "{invalid}");
     }
-}
-
-#[test]
-fn the_retry_deadline_comes_from_hls_storage_retry_seconds() {
-    let deadline = |v: Option<&str>| {
-        RetryPolicy::from_env(|k| (k == "HLS_STORAGE_RETRY_SECONDS").then(|| v.map(String::from)).flatten()).deadline
-    };
-    assert_eq!(deadline(None), Duration::from_secs(30));
-    assert_eq!(deadline(Some("90")), Duration::from_secs(90));
-    assert_eq!(deadline(Some("0")), Duration::ZERO);
-    assert_eq!(deadline(Some("soon")), Duration::from_secs(30));
-    let policy = RetryPolicy::from_env(|_| None);
-    assert_eq!((policy.first, policy.max), (Duration::from_millis(500), Duration::from_secs(8)));
 }
 
 #[test]

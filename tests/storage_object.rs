@@ -48,9 +48,9 @@ async fn moto_bucket(name: &str) -> StorageConfig {
     s3_config(endpoint, name, Duration::from_secs(10))
 }
 
-/// Reads an object back with an independent client: its bytes, content type and cache control.
-async fn read_back(bucket: &str, key: &str) -> (Bytes, String, String) {
-    let store = AmazonS3Builder::new()
+/// An independent client of the same moto bucket.
+fn independent_client(bucket: &str) -> impl object_store::ObjectStore {
+    AmazonS3Builder::new()
         .with_endpoint(moto_endpoint())
         .with_allow_http(true)
         .with_region("us-east-1")
@@ -58,8 +58,12 @@ async fn read_back(bucket: &str, key: &str) -> (Bytes, String, String) {
         .with_access_key_id("testing")
         .with_secret_access_key("testing")
         .build()
-        .unwrap();
-    support::read_object(&store, key).await
+        .unwrap()
+}
+
+/// Reads an object back with an independent client: its bytes, content type and cache control.
+async fn read_back(bucket: &str, key: &str) -> (Bytes, String, String) {
+    support::read_object(&independent_client(bucket), key).await
 }
 
 fn path(p: &str) -> StoragePath {
@@ -86,8 +90,13 @@ async fn s3_put_stores_the_body_with_the_tables_content_type_and_cache_control()
 #[tokio::test]
 async fn s3_delete_removes_the_object_and_a_missing_object_counts_as_success() {
     let storage = ObjectStorage::new(&moto_bucket("media-delete").await).unwrap();
+    let other = independent_client("media-delete");
     storage.put(&path("x/0.ts"), Bytes::from_static(b"1")).await.unwrap();
+    storage.put(&path("x/1.ts"), Bytes::from_static(b"2")).await.unwrap();
+    assert!(support::object_exists(&other, "x/0.ts").await);
     storage.delete(&path("x/0.ts")).await.unwrap();
+    assert!(!support::object_exists(&other, "x/0.ts").await, "the deleted object is gone");
+    assert!(support::object_exists(&other, "x/1.ts").await, "only that object");
     storage.delete(&path("x/0.ts")).await.unwrap();
     storage.delete(&path("never/was.ts")).await.unwrap();
 }

@@ -27,7 +27,7 @@ impl fmt::Debug for EncodeStartRaw {
             .field("channel", &self.channel)
             .field("stream_id", &self.stream_id)
             .field("source_type", &self.source_type)
-            .field("source_uri", &redact_source_uri(&self.source_uri))
+            .field("source_uri", &crate::redact::redact_url(&self.source_uri))
             .field("resolutions", &self.resolutions)
             .field("record", &self.record)
             .field("previews", &self.previews)
@@ -208,31 +208,6 @@ pub fn is_coordinator_stream_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The source URI with its stream key (last path segment) replaced by `***`, for logs.
-/// Userinfo, query and fragment are masked too: any of them could carry a secret.
-pub fn redact_source_uri(uri: &str) -> String {
-    let end = uri.find(['?', '#']).unwrap_or(uri.len());
-    let tail = if end < uri.len() { "?***" } else { "" };
-    let (scheme, rest) = match uri[..end].split_once("://") {
-        Some((s, r)) => (format!("{s}://"), r),
-        None => (String::new(), &uri[..end]),
-    };
-    let (authority, path) =
-        if scheme.is_empty() { ("", rest) } else { rest.split_at(rest.find('/').unwrap_or(rest.len())) };
-    let authority = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("***@{host}"),
-        None => authority.to_string(),
-    };
-    let body = path.trim_end_matches('/');
-    let trailing = &path[body.len()..];
-    let path = match body.rfind('/') {
-        Some(i) => format!("{}***{trailing}", &body[..=i]),
-        None if body.is_empty() => path.to_string(),
-        None => format!("***{trailing}"),
-    };
-    format!("{scheme}{authority}{path}{tail}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,21 +354,5 @@ mod tests {
         assert!(!is_coordinator_stream_id("0000018F4A2B3C4D00000007A1B2C3D4"));
         assert!(!is_coordinator_stream_id("0000018f4a2b3c4d00000007a1b2c3d"));
         assert!(!is_coordinator_stream_id("0000018f4a2b3c4d00000007a1b2c3dg"));
-    }
-
-    #[test]
-    fn redaction_masks_the_key_and_other_secret_parts() {
-        let cases = [
-            ("rtmp://10.0.0.5:1935/mychan/secretkey", "rtmp://10.0.0.5:1935/mychan/***"),
-            ("ws://[::1]:80/c1/k3y/", "ws://[::1]:80/c1/***/"),
-            ("rtmps://1.2.3.4:443/c/k?cache=clear", "rtmps://1.2.3.4:443/c/***?***"),
-            ("rtmp://user:pw@h:1935/c/k", "rtmp://***@h:1935/c/***"),
-            ("rtmp://h:1935", "rtmp://h:1935"),
-            ("justakey", "***"),
-            ("", ""),
-        ];
-        for (uri, want) in cases {
-            assert_eq!(redact_source_uri(uri), want, "{uri}");
-        }
     }
 }

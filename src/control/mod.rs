@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - `codec`: text framing, parse and emit exactly as the coordinator does (sans-IO).
-//! - `message`: typed inbound and outbound messages, id validation, URI redaction.
+//! - `message`: typed inbound and outbound messages, id validation.
 //! - `auth`: the HS256 control token.
 //! - `url`: the URL dialled from `CONTROL_BASE_URL`.
 //! - `backoff`: reconnect delays (sans-IO).
@@ -17,9 +17,7 @@ pub mod url;
 
 use std::time::Duration;
 
-pub use message::{
-    is_coordinator_stream_id, redact_source_uri, validate_id, EncodeStartRaw, ErrorCode, Inbound, Outbound,
-};
+pub use message::{is_coordinator_stream_id, validate_id, EncodeStartRaw, ErrorCode, Inbound, Outbound};
 pub use session::{run, SessionConfig};
 
 /// Why the link failed. Only [`ControlError::InvalidUrl`] is fatal (at start-up); the others are

@@ -86,7 +86,7 @@ pub async fn run(
             reason: "the session dials ws or wss only".into(),
         });
     }
-    ensure_crypto_provider();
+    crate::tls::ensure_crypto_provider();
     let span = tracing::info_span!("control", url = %cfg.url);
     let session = Session {
         cfg,
@@ -99,17 +99,6 @@ pub async fn run(
         streak: 0,
     };
     session.run().instrument(span).await
-}
-
-/// tokio-tungstenite builds its rustls config from the process-wide provider. rustls picks one
-/// by itself only when exactly one provider feature is compiled in; once another crate enables a
-/// second (reqwest enables aws-lc-rs), the first `wss` dial would panic. Installing one here
-/// removes that dependence on the final feature set.
-pub(crate) fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // An error only means another thread installed a provider first, which is as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
 }
 
 /// Job messages on their way out.
@@ -447,7 +436,7 @@ mod tests {
 
     #[tokio::test]
     async fn wss_dial_to_a_non_tls_peer_fails_cleanly() {
-        ensure_crypto_provider();
+        crate::tls::ensure_crypto_provider();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move {

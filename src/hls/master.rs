@@ -11,7 +11,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::hls::add_duration;
 use crate::hls::format::fixed;
-use crate::hls::state::RenditionDesc;
+
+/// One rendition of the ladder, as fitted and encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenditionDesc {
+    /// Directory name and `Resolution` parameter, e.g. `1280x720-30~2000`.
+    pub label: String,
+    /// Encoded picture size (the padded one for an odd ORIGINAL): master `RESOLUTION`.
+    pub encoded_width: u32,
+    pub encoded_height: u32,
+    /// Output frame rate: master `FRAME-RATE`.
+    pub frame_rate: Ratio<i64>,
+    /// Master `CODECS`, e.g. `avc1.64001f,mp4a.40.2`.
+    pub codecs: String,
+    /// `~B` cap in kbit/s: raises the advertised BANDWIDTH to its floor.
+    pub max_kbps: Option<u32>,
+}
 
 /// `⌈bytes·8 / duration⌉` in bit/s; `None` for a duration that is not positive.
 pub fn segment_bps(bytes: u64, duration: Ratio<i64>) -> Option<u64> {

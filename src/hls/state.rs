@@ -14,25 +14,10 @@ use thiserror::Error;
 
 use crate::hls::format::decimal_trimmed;
 use crate::hls::master::MasterPlaylist;
+pub use crate::hls::master::RenditionDesc;
 use crate::hls::{
     add_duration, live_path, master_path, master_vod_path, segment_path, vod_path, LivePlaylist, PlaylistEntry, VodPart,
 };
-
-/// One rendition of the ladder, as fitted and encoded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RenditionDesc {
-    /// Directory name and `Resolution` parameter, e.g. `1280x720-30~2000`.
-    pub label: String,
-    /// Encoded picture size (the padded one for an odd ORIGINAL): master `RESOLUTION`.
-    pub encoded_width: u32,
-    pub encoded_height: u32,
-    /// Output frame rate: master `FRAME-RATE`.
-    pub frame_rate: Ratio<i64>,
-    /// Master `CODECS`, e.g. `avc1.64001f,mp4a.40.2`.
-    pub codecs: String,
-    /// `~B` cap in kbit/s: raises the advertised BANDWIDTH to its floor.
-    pub max_kbps: Option<u32>,
-}
 
 /// What the publication rules depend on; fixed for the life of the stream, restarts included,
 /// except the codecs and audio bit rate, which a group's [`TrackChange`] replaces.

@@ -11,6 +11,7 @@ pub mod preview;
 pub mod segmenter;
 pub mod sink;
 pub mod video;
+pub mod watchdog;
 pub mod ws_input;
 
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -24,11 +25,12 @@ use ffmpeg_next as ffmpeg;
 use crate::ladder::Profile;
 use crate::ladder::{Rendition, RequestItem, SourceVideo};
 use clock::{SegmentGrid, SourceClock, Q};
-use input::{Source, Watchdog};
+use input::Source;
 use picture::Picture;
 use preview::PreviewSpec;
 use sink::{MediaOutput, Sink};
 use video::{RungInput, RungWorker, VideoSettings};
+use watchdog::Watchdog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -53,6 +55,34 @@ pub enum PipelineError {
     #[error("pipeline thread panicked: {0}")]
     Panic(String),
 }
+
+/// A failed run: what failed, and the last errors libav logged before it, which often name
+/// the real cause ("Connection refused", "Invalid data found when processing input").
+#[derive(Debug)]
+pub struct RunError {
+    pub error: PipelineError,
+    /// libav's last error lines, oldest first, stream keys redacted.
+    pub libav: Vec<String>,
+}
+
+impl From<PipelineError> for RunError {
+    /// Takes libav's recent error lines with it.
+    fn from(error: PipelineError) -> RunError {
+        RunError { error, libav: crate::logging::recent_libav_errors() }
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.error)?;
+        if !self.libav.is_empty() {
+            write!(f, " (libav: {})", self.libav.join(" | "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RunError {}
 
 /// Why a run ended normally (everything flushed and segmented).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,75 +166,33 @@ pub fn cascade_parents(renditions: &[Rendition], source_w: u32, source_h: u32) -
 }
 
 /// Runs one pipeline to the end. Blocks the calling thread.
-pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Result<EndReason, PipelineError> {
+pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Result<EndReason, RunError> {
+    run_pipeline(cfg, watchdog, sink).map_err(RunError::from)
+}
+
+/// The steps of a run: open the source and choose the ladder, start the rendition and
+/// preview threads, read until the source ends (or a stop or limit), flush, and wait for
+/// every thread's verdict.
+fn run_pipeline(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Result<EndReason, PipelineError> {
     // `_feed` keeps a websocket source's pipe open for as long as `input` reads it.
-    let input::OpenInput { mut input, feed: _feed } = input::open(&cfg.source, watchdog)?;
-    let source_url = cfg.source.redacted();
-    let video_stream = input
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| PipelineError::NoVideo { source_url: source_url.clone() })?;
-    let video_index = video_stream.index();
-    let video_tb = video_stream.time_base();
-    let mut decoder = open_video_decoder(&video_stream)?;
-    let source = SourceVideo {
-        width: decoder.width() as i64,
-        height: decoder.height() as i64,
-        avg_rate: to_q(video_stream.avg_frame_rate()),
-        base_rate: to_q(video_stream.rate()),
-    };
-    let rs = source.rs();
+    let input::OpenInput { input, feed: _feed } = input::open(&cfg.source, watchdog)?;
+    let mut demux = Demux::open(input, cfg)?;
     let renditions = match &cfg.ladder {
-        LadderChoice::Items(items) => crate::ladder::fit_ladder(&source, items),
-        LadderChoice::Profile(profile) => profile.fit(&source),
+        LadderChoice::Items(items) => crate::ladder::fit_ladder(&demux.source, items),
+        LadderChoice::Profile(profile) => profile.fit(&demux.source),
         LadderChoice::Fixed(r) => r.clone(),
     };
+    announce(&demux, &renditions, sink);
 
-    let audio_stream = input.streams().best(media::Type::Audio);
-    let mut audio_index = audio_stream.as_ref().map(|s| s.index());
-    let mut audio = match &audio_stream {
-        Some(stream) => match audio::AudioTranscoder::new(stream, &cfg.audio) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                tracing::warn!("audio stream ignored: {e}");
-                None
-            }
-        },
-        None => None,
-    };
-    tracing::info!(
-        source = %source_url,
-        width = source.width,
-        height = source.height,
-        rate = %format_rate(source.r0()),
-        audio = audio.is_some(),
-        ladder = %renditions.iter().map(|r| r.label.as_str()).collect::<Vec<_>>().join(","),
-        "source opened"
-    );
-    sink.send(MediaOutput::Ladder {
-        renditions: renditions.clone(),
-        audio: audio.is_some(),
-        source: format!("{}x{} @ {}", source.width, source.height, format_rate(source.r0())),
-    });
-
+    let source = &demux.source;
+    let rs = source.rs();
     let segments = SegmentGrid { rs, hls_time: cfg.hls_time as i64 };
-    let audio_params = audio.as_ref().map(|a| (codec::Parameters::from(a.encoder()), a.time_base()));
-    let (roots, mut threads) = spawn_renditions(cfg, &renditions, &source, rs, segments, audio_params, sink)?;
-    let (preview_tx, preview_thread) = match cfg.previews {
-        Some(spec) => {
-            let (tx, rx) = sync_channel::<(u64, Arc<Picture>)>(2);
-            let sink = sink.clone();
-            let handle = std::thread::Builder::new()
-                .name("preview".into())
-                .spawn(move || preview::run(spec, rx, sink))
-                .expect("spawn preview thread");
-            (Some(tx), Some(handle))
-        }
-        None => (None, None),
-    };
-
+    let audio_params = demux.audio.as_ref().map(|a| (codec::Parameters::from(a.encoder()), a.time_base()));
+    let (roots, mut threads) = spawn_renditions(cfg, &renditions, source, rs, segments, audio_params, sink)?;
+    let (preview_tx, preview_thread) = spawn_previews(cfg.previews, sink);
+    threads.extend(preview_thread);
     let mut reader = Reader {
-        clock: SourceClock::new(rs, to_q(video_tb).unwrap_or(Q::new(1, 1000))),
+        clock: SourceClock::new(rs, to_q(demux.video_time_base).unwrap_or(Q::new(1, 1000))),
         segments,
         roots,
         preview_tx,
@@ -219,85 +207,14 @@ pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Resul
         audio_packets: Vec::new(),
     };
 
-    let mut reason = EndReason::EndOfStream;
-    let mut decode_errors = 0u64;
-    let mut late_audio_tried = false;
-    'read: loop {
-        let mut packet = Packet::empty();
-        match packet.read(&mut input) {
-            Ok(()) => watchdog.touch(),
-            Err(ffmpeg::Error::Eof) => break,
-            Err(ffmpeg::Error::Exit) => {
-                reason = if watchdog.stop_requested() { EndReason::Stopped } else { EndReason::SourceStalled };
-                break;
-            }
-            Err(e) => {
-                if watchdog.stop_requested() {
-                    reason = EndReason::Stopped;
-                } else {
-                    tracing::warn!(source = %source_url, "read error, ending the stream: {e}");
-                }
-                break;
-            }
-        }
-        if watchdog.stop_requested() {
-            reason = EndReason::Stopped;
-            break;
-        }
-        if packet.stream() == video_index {
-            if let Err(e) = decoder.send_packet(&packet) {
-                decode_errors += 1;
-                if decode_errors == 1 || decode_errors.is_multiple_of(100) {
-                    tracing::warn!(errors = decode_errors, "video decode error (packet skipped): {e}");
-                }
-                continue;
-            }
-            if let Some(r) = reader.receive_frames(&mut decoder)? {
-                reason = r;
-                break 'read;
-            }
-        } else if Some(packet.stream()) == audio_index {
-            if let Some(a) = audio.as_mut() {
-                a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
-                reader.send_audio();
-            }
-        } else if audio.is_none() && !late_audio_tried && is_audio(&input, packet.stream()) {
-            late_audio_tried = true;
-            if let Some(late) = start_late_audio(&input, packet.stream(), cfg, &mut reader) {
-                audio_index = Some(packet.stream());
-                let a = audio.insert(late);
-                a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
-                reader.send_audio();
-            }
-        }
-    }
-    drop(input);
-    // Flush the decoder unless a limit already cut the run.
-    if !matches!(reason, EndReason::DurationReached | EndReason::FragmentLimit) {
-        let _ = decoder.send_eof();
-        if let Some(r) = reader.receive_frames(&mut decoder)? {
-            reason = r;
-        }
-    }
-    if let Some(a) = audio.as_mut() {
-        a.flush(&reader.clock, &mut reader.audio_packets)?;
-        reader.send_audio();
-    }
+    let reason = demux.read_until_end(&mut reader, cfg, watchdog)?;
+    let reason = demux.flush(&mut reader, reason)?;
     let started = reader.last_g.is_some();
     reader.end();
-    drop(reader.preview_tx.take());
-    let mut first_error = None;
-    threads.extend(preview_thread);
-    for handle in threads {
-        let result = handle.join().unwrap_or_else(|p| Err(PipelineError::Panic(panic_message(&p))));
-        if let Err(e) = result {
-            first_error.get_or_insert(e);
-        }
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
+    drop(reader);
+    join_workers(threads)?;
     if !started {
+        let source_url = cfg.source.redacted();
         return Err(match reason {
             EndReason::Stopped => PipelineError::Stopped,
             EndReason::SourceStalled => {
@@ -307,6 +224,174 @@ pub fn run(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> Resul
         });
     }
     Ok(reason)
+}
+
+/// The open source: its demuxer, the video decoder, and the audio transcoder when there is
+/// usable audio.
+struct Demux {
+    input: ffmpeg::format::context::Input,
+    source: SourceVideo,
+    /// Redacted, for logs and errors.
+    source_url: String,
+    decoder: ffmpeg::decoder::Video,
+    video_index: usize,
+    video_time_base: ffmpeg::Rational,
+    audio_index: Option<usize>,
+    audio: Option<audio::AudioTranscoder>,
+    decode_errors: u64,
+    late_audio_tried: bool,
+}
+
+impl Demux {
+    fn open(input: ffmpeg::format::context::Input, cfg: &PipelineConfig) -> Result<Demux, PipelineError> {
+        let source_url = cfg.source.redacted();
+        let video_stream = input
+            .streams()
+            .best(media::Type::Video)
+            .ok_or_else(|| PipelineError::NoVideo { source_url: source_url.clone() })?;
+        let video_index = video_stream.index();
+        let video_time_base = video_stream.time_base();
+        let decoder = open_video_decoder(&video_stream)?;
+        let source = SourceVideo {
+            width: decoder.width() as i64,
+            height: decoder.height() as i64,
+            avg_rate: to_q(video_stream.avg_frame_rate()),
+            base_rate: to_q(video_stream.rate()),
+        };
+        let audio_stream = input.streams().best(media::Type::Audio);
+        let audio_index = audio_stream.as_ref().map(|s| s.index());
+        let audio = audio_stream.and_then(|stream| match audio::AudioTranscoder::new(&stream, &cfg.audio) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!("audio stream ignored: {e}");
+                None
+            }
+        });
+        Ok(Demux {
+            input,
+            source,
+            source_url,
+            decoder,
+            video_index,
+            video_time_base,
+            audio_index,
+            audio,
+            decode_errors: 0,
+            late_audio_tried: false,
+        })
+    }
+
+    /// Reads packets until the source ends, a stop is requested or a limit is reached; video
+    /// goes to the decoder and on to the renditions, audio to the audio transcoder.
+    fn read_until_end(
+        &mut self,
+        reader: &mut Reader,
+        cfg: &PipelineConfig,
+        watchdog: &Watchdog,
+    ) -> Result<EndReason, PipelineError> {
+        loop {
+            let mut packet = Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => watchdog.touch(),
+                Err(ffmpeg::Error::Eof) => return Ok(EndReason::EndOfStream),
+                Err(ffmpeg::Error::Exit) if watchdog.stop_requested() => return Ok(EndReason::Stopped),
+                Err(ffmpeg::Error::Exit) => return Ok(EndReason::SourceStalled),
+                Err(_) if watchdog.stop_requested() => return Ok(EndReason::Stopped),
+                Err(e) => {
+                    tracing::warn!(source = %self.source_url, "read error, ending the stream: {e}");
+                    return Ok(EndReason::EndOfStream);
+                }
+            }
+            if watchdog.stop_requested() {
+                return Ok(EndReason::Stopped);
+            }
+            if packet.stream() == self.video_index {
+                if let Err(e) = self.decoder.send_packet(&packet) {
+                    self.decode_errors += 1;
+                    if self.decode_errors == 1 || self.decode_errors.is_multiple_of(100) {
+                        tracing::warn!(errors = self.decode_errors, "video decode error (packet skipped): {e}");
+                    }
+                    continue;
+                }
+                if let Some(reason) = reader.receive_frames(&mut self.decoder)? {
+                    return Ok(reason);
+                }
+            } else if Some(packet.stream()) == self.audio_index {
+                if let Some(a) = self.audio.as_mut() {
+                    a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
+                    reader.send_audio();
+                }
+            } else if self.audio.is_none() && !self.late_audio_tried && is_audio(&self.input, packet.stream()) {
+                self.late_audio_tried = true;
+                if let Some(late) = start_late_audio(&self.input, packet.stream(), cfg, reader) {
+                    self.audio_index = Some(packet.stream());
+                    let a = self.audio.insert(late);
+                    a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
+                    reader.send_audio();
+                }
+            }
+        }
+    }
+
+    /// Drains the decoders into the renditions (unless a limit already cut the run); returns
+    /// the run's end, which a limit reached while flushing may change.
+    fn flush(&mut self, reader: &mut Reader, mut reason: EndReason) -> Result<EndReason, PipelineError> {
+        if !matches!(reason, EndReason::DurationReached | EndReason::FragmentLimit) {
+            let _ = self.decoder.send_eof();
+            if let Some(r) = reader.receive_frames(&mut self.decoder)? {
+                reason = r;
+            }
+        }
+        if let Some(a) = self.audio.as_mut() {
+            a.flush(&reader.clock, &mut reader.audio_packets)?;
+            reader.send_audio();
+        }
+        Ok(reason)
+    }
+}
+
+/// Logs the source and the ladder, and hands the ladder to the publisher (once, before any
+/// segment).
+fn announce(demux: &Demux, renditions: &[Rendition], sink: &Sink) {
+    let source = &demux.source;
+    tracing::info!(
+        source = %demux.source_url,
+        width = source.width,
+        height = source.height,
+        rate = %format_rate(source.r0()),
+        audio = demux.audio.is_some(),
+        ladder = %renditions.iter().map(|r| r.label.as_str()).collect::<Vec<_>>().join(","),
+        "source opened"
+    );
+    sink.send(MediaOutput::Ladder {
+        renditions: renditions.to_vec(),
+        audio: demux.audio.is_some(),
+        source: format!("{}x{} @ {}", source.width, source.height, format_rate(source.r0())),
+    });
+}
+
+/// The preview thread, when previews are on: decoded pictures in, JPEGs to the sink.
+fn spawn_previews(previews: Option<PreviewSpec>, sink: &Sink) -> (Option<PreviewSender>, Option<RungHandle>) {
+    let Some(spec) = previews else { return (None, None) };
+    let (tx, rx) = sync_channel::<(u64, Arc<Picture>)>(2);
+    let sink = sink.clone();
+    let handle = std::thread::Builder::new()
+        .name("preview".into())
+        .spawn(move || preview::run(spec, rx, sink))
+        .expect("spawn preview thread");
+    (Some(tx), Some(handle))
+}
+
+/// Waits for every rendition and preview thread; the first error any of them hit.
+fn join_workers(threads: Vec<RungHandle>) -> Result<(), PipelineError> {
+    let mut first_error = None;
+    for handle in threads {
+        let result = handle.join().unwrap_or_else(|p| Err(PipelineError::Panic(panic_message(&p))));
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Audio that began after the source opened (libav waits about 5 s for it, then opens the
@@ -357,6 +442,8 @@ fn stop_time(cfg: &PipelineConfig, segments: SegmentGrid) -> Option<(Q, EndReaso
 }
 
 type RungHandle = JoinHandle<Result<(), PipelineError>>;
+/// Decoded pictures for the preview thread, with the preview number each one is taken for.
+type PreviewSender = SyncSender<(u64, Arc<Picture>)>;
 
 fn spawn_renditions(
     cfg: &PipelineConfig,
@@ -436,7 +523,7 @@ struct Reader {
     clock: SourceClock,
     segments: SegmentGrid,
     roots: Vec<SyncSender<RungInput>>,
-    preview_tx: Option<SyncSender<(u64, Arc<Picture>)>>,
+    preview_tx: Option<PreviewSender>,
     previews: Option<PreviewSpec>,
     next_preview: u64,
     first_preview: u64,

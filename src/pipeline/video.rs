@@ -29,10 +29,52 @@ pub enum RungInput {
     End { end: Q, last_boundary: Option<Q> },
 }
 
+/// Which kind of H.264 encoder `HLS_VIDEO_CODEC` names: its options and default preset
+/// differ (NVENC has no `veryfast`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncoderFamily {
+    X264,
+    Nvenc,
+    Vaapi,
+    Other,
+}
+
+impl EncoderFamily {
+    pub fn of(codec: &str) -> EncoderFamily {
+        match codec {
+            "libx264" => EncoderFamily::X264,
+            c if c.ends_with("_nvenc") => EncoderFamily::Nvenc,
+            c if c.ends_with("_vaapi") => EncoderFamily::Vaapi,
+            _ => EncoderFamily::Other,
+        }
+    }
+
+    /// `HLS_H264_PRESET` when unset (coordinator-protocol §11).
+    pub fn default_preset(self) -> &'static str {
+        match self {
+            EncoderFamily::Nvenc => "fast",
+            _ => "veryfast",
+        }
+    }
+}
+
+/// An encoder by its libav name, with its family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoEncoder {
+    pub name: String,
+    pub family: EncoderFamily,
+}
+
+impl VideoEncoder {
+    pub fn new(name: &str) -> VideoEncoder {
+        VideoEncoder { name: name.to_string(), family: EncoderFamily::of(name) }
+    }
+}
+
 /// Encoder settings shared by every rendition (HLS_VIDEO_CODEC, HLS_H264_PRESET, ...).
 #[derive(Debug, Clone)]
 pub struct VideoSettings {
-    pub codec: String,
+    pub encoder: VideoEncoder,
     pub preset: String,
     pub pixel_format: Pixel,
     /// Encoder threads per rendition; 0 lets the encoder decide.
@@ -66,7 +108,7 @@ impl RungWorker {
     ) -> Result<Self, PipelineError> {
         let encoder = open_encoder(&rendition, settings, segments.hls_time).map_err(|e| PipelineError::Encode {
             rung: rendition.label.clone(),
-            reason: format!("cannot open encoder {}: {e}", settings.codec),
+            reason: format!("cannot open encoder {}: {e}", settings.encoder.name),
         })?;
         let fit = if rendition.original { Fit::OriginalOrCentered } else { Fit::Centered };
         let scaler = FitScaler::new(rendition.encoded_width, rendition.encoded_height, settings.pixel_format, fit);
@@ -193,7 +235,7 @@ impl RungWorker {
 /// force them (no scene cuts, no periodic IDR within a segment), closed GOPs, in-band
 /// SPS/PPS (no global header) so every segment decodes on its own.
 fn open_encoder(r: &Rendition, s: &VideoSettings, hls_time: i64) -> Result<ffmpeg::encoder::Video, ffmpeg::Error> {
-    let codec = ffmpeg::encoder::find_by_name(&s.codec).ok_or(ffmpeg::Error::EncoderNotFound)?;
+    let codec = ffmpeg::encoder::find_by_name(&s.encoder.name).ok_or(ffmpeg::Error::EncoderNotFound)?;
     let mut enc = codec::context::Context::new_with_codec(codec).encoder().video()?;
     enc.set_width(r.encoded_width);
     enc.set_height(r.encoded_height);
@@ -206,7 +248,7 @@ fn open_encoder(r: &Rendition, s: &VideoSettings, hls_time: i64) -> Result<ffmpe
     enc.set_gop(segment_frames * 10 + 10);
     let mut opts = Dictionary::new();
     opts.set("threads", &s.threads.to_string());
-    if s.codec == "libx264" {
+    if s.encoder.family == EncoderFamily::X264 {
         opts.set("preset", &s.preset);
         opts.set("crf", "23");
         opts.set("forced-idr", "1");

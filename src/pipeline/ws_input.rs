@@ -19,14 +19,14 @@ use tokio::time::{interval, sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
-use super::input::{redact_url, Watchdog};
+use super::watchdog::Watchdog;
+use crate::redact::redact_url;
+use crate::tls::accept_any_certificate;
 
 /// The server sends `h` every 20 s and expects the same (spec §10.3).
 const HEARTBEAT: Duration = Duration::from_secs(20);
 /// TCP + TLS + upgrade.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the bridge looks at the stop flag.
-const STOP_POLL: Duration = Duration::from_millis(200);
 /// A live stream's chunks are small; anything this large is not one.
 const MAX_MESSAGE: usize = 64 << 20;
 
@@ -129,7 +129,6 @@ impl Bridge {
         };
         tracing::info!(source = %self.shown, "websocket source connected");
         let mut heartbeat = interval(HEARTBEAT);
-        let mut stop_poll = interval(STOP_POLL);
         let mut data_deadline = Instant::now() + data_timeout;
         loop {
             tokio::select! {
@@ -138,11 +137,9 @@ impl Bridge {
                         return self.fail(format!("{}: the connection broke", self.shown));
                     }
                 }
-                _ = stop_poll.tick() => {
-                    if self.watchdog.stop_requested() {
-                        let _ = ws.close(None).await;
-                        return;
-                    }
+                () = self.watchdog.stopped() => {
+                    let _ = ws.close(None).await;
+                    return;
                 }
                 () = sleep_until(data_deadline) => {
                     self.watchdog.timed_out.store(true, Ordering::Relaxed);
@@ -171,58 +168,5 @@ impl Bridge {
                 },
             }
         }
-    }
-}
-
-/// TLS that encrypts without checking the certificate: ingest servers are dialled by IP
-/// address, which no usual certificate names (spec §10.1, `HLS_SOURCE_TLS_VERIFY=NO`).
-fn accept_any_certificate() -> Arc<rustls::ClientConfig> {
-    crate::control::session::ensure_crypto_provider();
-    let provider = rustls::crypto::CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-    let config = rustls::ClientConfig::builder()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    // The handshake signatures are still checked: the peer must hold the certificate's key.
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

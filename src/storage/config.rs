@@ -298,8 +298,3 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         Ok(StorageConfig::Http { base_url, auth, timeout: self.timeout() })
     }
 }
-
-/// `HLS_STORAGE_RETRY_SECONDS` (default 30, 0 = a single attempt).
-pub(super) fn retry_seconds(get: &impl Fn(&str) -> Option<String>) -> u64 {
-    Env(get).number("HLS_STORAGE_RETRY_SECONDS", 30, 0)
-}

@@ -34,11 +34,6 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The default policy with `HLS_STORAGE_RETRY_SECONDS` as deadline (0 = one attempt only).
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
-        RetryPolicy { deadline: Duration::from_secs(super::config::retry_seconds(&get)), ..RetryPolicy::default() }
-    }
-
     /// The nominal wait after failure number `failures` (1-based): `first · 2^(failures-1)`,
     /// capped at `max`.
     pub fn nominal_delay(&self, failures: u32) -> Duration {

@@ -19,8 +19,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{ChildJob, JobId};
-use crate::events::Event;
+use super::JobId;
+use crate::child_protocol::{ChildCommand, ChildJob, Event};
 
 /// Lines of the child's stderr kept for the report of an abnormal exit.
 const STDERR_TAIL: usize = 20;
@@ -78,8 +78,7 @@ pub fn spawn(
         .kill_on_drop(true)
         .process_group(0);
     let mut child = command.spawn()?;
-    let mut line = serde_json::to_string(job).map_err(std::io::Error::other)?;
-    line.push('\n');
+    let line = job.to_line();
     let stdin = child.stdin.take().expect("stdin is piped");
     let (stop_tx, stop_rx) = watch::channel(None);
     let (kill_tx, kill_rx) = oneshot::channel();
@@ -109,7 +108,7 @@ async fn command_link(mut stdin: ChildStdin, job_line: String, mut stop_at: watc
             changed = stop_at.changed() => if changed.is_err() { return },
             () = sleep => {
                 stop_sent = true;
-                if stdin.write_all(b"stop\n").await.is_err() {
+                if stdin.write_all(ChildCommand::Stop.to_line().as_bytes()).await.is_err() {
                     return;
                 }
             }
@@ -127,7 +126,7 @@ async fn watch_child(id: JobId, mut child: Child, mut kill: oneshot::Receiver<()
     while stdout_open || stderr_open {
         tokio::select! {
             line = stdout.next_line(), if stdout_open => match line {
-                Ok(Some(line)) => match serde_json::from_str::<Event>(&line) {
+                Ok(Some(line)) => match Event::from_line(&line) {
                     Ok(event) => {
                         closed |= matches!(event, Event::Closed { .. });
                         // The supervisor gone means the worker is exiting; the child still

@@ -4,35 +4,11 @@
 //! The supervisor never reads storage to learn this: it replays the child's own events into a
 //! [`Mirror`] (the publication state is deterministic, so replaying the same groups gives the
 //! same playlists byte for byte) and passes [`Mirror::resume`] to the next child inside its
-//! [`ChildJob`].
+//! [`crate::child_protocol::ChildJob`].
 
-use serde::{Deserialize, Serialize};
-
-use super::JobSpec;
-use crate::events::Event;
+use crate::child_protocol::{Event, Resume};
 use crate::hls::state::StreamState;
 use crate::ladder::Rendition;
-
-/// The job as a `transcode --job` child reads it: one JSON document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChildJob {
-    pub spec: JobSpec,
-    /// Absent for the first run of a job.
-    pub resume: Option<Resume>,
-}
-
-/// The hand-over from the previous runs of a job to the next one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Resume {
-    /// The first run's ladder: labels and encoded sizes never change within a stream.
-    pub ladder: Vec<Rendition>,
-    /// Playlist state, when at least one group was published; the next run appends to it.
-    pub state: Option<StreamState>,
-    /// Above every segment number any run has cut (invariant 3).
-    pub next_segment: u64,
-    /// Durable preview images so far; the next image gets this number.
-    pub next_preview: u64,
-}
 
 /// The supervisor's copy of one job's publication progress, fed with the child's events.
 #[derive(Debug, Default)]
@@ -230,26 +206,5 @@ mod tests {
         // Groups without a change keep the old event shape.
         let plain = serde_json::to_string(&Event::Segment { group: group(2) }).unwrap();
         assert!(!plain.contains("tracks"), "{plain}");
-    }
-
-    #[test]
-    fn the_job_document_round_trips_through_json() {
-        let mut mirror = Mirror::default();
-        mirror.on_event(&started());
-        mirror.on_event(&Event::Stream { config: config() });
-        mirror.on_event(&Event::Segment { group: group(0) });
-        let spec = JobSpec {
-            channel: "c1".into(),
-            stream_id: "0000018f4a2b3c4d00000007a1b2c3d4".into(),
-            source: super::super::SourceKind::Rtmp,
-            source_uri: "rtmp://127.0.0.1:1935/c1/key".into(),
-            resolutions: "ORIGINAL".into(),
-            record: true,
-            previews: None,
-        };
-        let job = ChildJob { spec, resume: mirror.resume() };
-        let line = serde_json::to_string(&job).unwrap();
-        assert!(!line.contains('\n'), "one line on the child's stdin");
-        assert_eq!(serde_json::from_str::<ChildJob>(&line).unwrap(), job);
     }
 }

@@ -35,7 +35,7 @@ mod table;
 
 use std::time::{Duration, Instant};
 
-pub use handover::{ChildJob, Mirror, Resume};
+pub use handover::Mirror;
 pub use runner::{ChildConfig, Supervisor};
 pub use spec::{InvalidJob, JobSpec, Previews, SourceKind};
 pub use stall::{Liveness, StallPolicy};
@@ -46,7 +46,7 @@ use crate::control::message::{EncodeStartRaw, ErrorCode, Inbound, Outbound};
 /// Internal handle of one accepted job; it stays the same across pipeline restarts.
 pub type JobId = u64;
 
-/// The worker settings the table needs (spec §11).
+/// The worker settings the table needs (spec §11), from [`crate::config::WorkerArgs::table`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableConfig {
     /// `SERVER_CAPACITY`: local admission limit and REGISTER repair; negative means unlimited.
@@ -59,19 +59,6 @@ pub struct TableConfig {
     pub restart_max: u32,
     /// `HLS_SHUTDOWN_TIMEOUT_SECONDS`: how long jobs may run on after a shutdown request.
     pub shutdown_timeout: Duration,
-}
-
-impl Default for TableConfig {
-    /// The spec's defaults (§11).
-    fn default() -> Self {
-        TableConfig {
-            capacity: -1,
-            stop_grace: Duration::from_secs(30),
-            finalize_timeout: Duration::from_secs(10),
-            restart_max: 3,
-            shutdown_timeout: Duration::from_secs(30),
-        }
-    }
 }
 
 /// Everything that can change the table's state.
@@ -118,6 +105,9 @@ pub enum Input {
     ChildExited {
         job: JobId,
         crashed: bool,
+        /// The last lines the child wrote to stderr (its log), for the close message of a
+        /// job whose restarts are used up.
+        stderr_tail: Vec<String>,
     },
     /// Timers: stop and finalize deadlines, restart backoff, shutdown timeout.
     Tick,

@@ -11,9 +11,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::child::{self, ChildHandle, ChildReport};
 use super::stall::{Liveness, StallPolicy};
-use super::{Action, ChildJob, Input, JobId, JobTable, Mirror, TableConfig};
+use super::{Action, Input, JobId, JobTable, Mirror, TableConfig};
+use crate::child_protocol::{ChildJob, Event};
 use crate::control::message::{Inbound, Outbound};
-use crate::events::Event;
 
 /// Child reports waiting for the loop; a full queue slows the children's pipes, never drops.
 const REPORT_QUEUE: usize = 256;
@@ -160,7 +160,8 @@ impl Supervisor {
                     }
                     Err(e) => {
                         tracing::error!("cannot start transcode {}: {e}", c.exe.display());
-                        self.pending.push_back(Input::ChildExited { job, crashed: true });
+                        let why = format!("cannot start transcode: {e}");
+                        self.pending.push_back(Input::ChildExited { job, crashed: true, stderr_tail: vec![why] });
                     }
                 }
             }
@@ -204,7 +205,7 @@ impl Supervisor {
                 } else {
                     tracing::debug!(job, %status, "transcode exited");
                 }
-                self.handle(Input::ChildExited { job, crashed }).await;
+                self.handle(Input::ChildExited { job, crashed, stderr_tail }).await;
             }
         }
     }
@@ -234,20 +235,12 @@ fn table_input(job: JobId, event: Event) -> Option<Input> {
             index_file,
             start_time,
         }),
-        Event::Finishing { reason, error_code, message } => Some(Input::ChildFinishing {
-            job,
-            error_code,
-            message,
-            source_ended: reason != crate::transcode::FAILED_REASON,
-        }),
-        Event::Closed { reason, error_code, message } => Some(Input::ChildClosed {
-            job,
-            error_code,
-            message,
-            // Every end but a failure (EOF, stall of the source, stop, duration, fragment
-            // limit) is an end a restart cannot change.
-            source_ended: reason != crate::transcode::FAILED_REASON,
-        }),
+        Event::Finishing { reason, error_code, message } => {
+            Some(Input::ChildFinishing { job, error_code, message, source_ended: !reason.is_restartable() })
+        }
+        Event::Closed { reason, error_code, message } => {
+            Some(Input::ChildClosed { job, error_code, message, source_ended: !reason.is_restartable() })
+        }
         Event::Stream { .. }
         | Event::SegmentCut { .. }
         | Event::Segment { .. }

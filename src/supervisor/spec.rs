@@ -1,81 +1,9 @@
 //! ENCODE-START validation (spec §4, §5): the wire's strings become a [`JobSpec`] once, before
-//! any path is built or any process started.
+//! any path is built or any process started. (`JobSpec` itself is part of the child protocol:
+//! it is what a `transcode --job` child is started with.)
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-use crate::control::message::{is_coordinator_stream_id, redact_source_uri, validate_id, EncodeStartRaw};
-
-/// Largest preview side accepted, the same bound the transcoder applies.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SourceKind {
-    Rtmp,
-    Ws,
-}
-
-impl SourceKind {
-    fn parse(text: &str) -> Option<SourceKind> {
-        if text.eq_ignore_ascii_case("RTMP") {
-            Some(SourceKind::Rtmp)
-        } else if text.eq_ignore_ascii_case("WS") {
-            Some(SourceKind::Ws)
-        } else {
-            None
-        }
-    }
-
-    fn schemes(self) -> &'static [&'static str] {
-        match self {
-            SourceKind::Rtmp => &["rtmp", "rtmps"],
-            SourceKind::Ws => &["ws", "wss"],
-        }
-    }
-}
-
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SourceKind::Rtmp => "RTMP",
-            SourceKind::Ws => "WS",
-        })
-    }
-}
-
-/// `Previews:{W}x{H},{D}`: the same type the pipeline takes previews with.
-pub use crate::pipeline::preview::PreviewSpec as Previews;
-
-/// A validated job: what the child process is started with.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobSpec {
-    /// Matches `^[A-Za-z0-9_-]{1,128}$`: safe as a path segment.
-    pub channel: String,
-    /// Matches `^[A-Za-z0-9_-]{1,128}$`: safe as a path segment.
-    pub stream_id: String,
-    pub source: SourceKind,
-    /// Holds the stream key: never log it, use `redact_source_uri`.
-    pub source_uri: String,
-    /// Verbatim; the transcoder parses it and drops invalid items (output-layout §2–3).
-    pub resolutions: String,
-    pub record: bool,
-    pub previews: Option<Previews>,
-}
-
-/// Hand-written so that `{:?}` never prints the stream key.
-impl fmt::Debug for JobSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobSpec")
-            .field("channel", &self.channel)
-            .field("stream_id", &self.stream_id)
-            .field("source", &self.source)
-            .field("source_uri", &redact_source_uri(&self.source_uri))
-            .field("resolutions", &self.resolutions)
-            .field("record", &self.record)
-            .field("previews", &self.previews)
-            .finish()
-    }
-}
+pub use crate::child_protocol::{JobSpec, Previews, SourceKind};
+use crate::control::message::{is_coordinator_stream_id, validate_id, EncodeStartRaw};
 
 /// Why an ENCODE-START cannot become a job; the text is the STREAM-CLOSED `Error-Message`, so
 /// it never echoes the source URI.

@@ -1,7 +1,7 @@
 //! Stall detection for one child run (coordinator-protocol §9.3: "no output progress for 20 s
 //! while input arrives" is a pipeline failure). Sans-IO: events and the clock in, a verdict out.
 //!
-//! Three cases are told apart with the child's own `alive` reports:
+//! Four cases are told apart with the child's own `alive` reports:
 //! - the source is silent: the child ends the run itself after its source timeout (EOF), so
 //!   that is not a stall;
 //! - input arrives but nothing comes out (an encoder or muxer hangs): a stall after `timeout`;
@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::events::Event;
+use crate::child_protocol::Event;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StallPolicy {
@@ -167,7 +167,10 @@ mod tests {
         l.finishing();
         assert_eq!(l.stalled(at(t0, 100), &POLICY), None);
         let mut l = Liveness::new(t0);
-        l.on_event(t0, &Event::Closed { reason: "EndOfStream".into(), error_code: None, message: None });
+        l.on_event(
+            t0,
+            &Event::Closed { reason: crate::child_protocol::EndKind::EndOfStream, error_code: None, message: None },
+        );
         assert_eq!(l.stalled(at(t0, 100), &POLICY), None);
     }
 }

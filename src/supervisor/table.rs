@@ -10,7 +10,7 @@ use job::{describe, error, CloseError, Job, Phase, RunEnd, Stop};
 
 use super::spec::echoable;
 use super::{Action, Input, JobId, JobSpec, TableConfig};
-use crate::control::message::{redact_source_uri, EncodeStartRaw, ErrorCode, Outbound};
+use crate::control::message::{EncodeStartRaw, ErrorCode, Outbound};
 
 mod job;
 
@@ -89,7 +89,12 @@ impl JobTable {
             Input::ChildClosed { job, error_code, message, source_ended } => {
                 self.child_closed(now, job, RunEnd { code: error_code, message, source_ended }, &mut out)
             }
-            Input::ChildExited { job, crashed } => self.child_exited(now, job, crashed, &mut out),
+            Input::ChildExited { job, crashed, stderr_tail } => {
+                if let Some(j) = self.jobs.get_mut(&job) {
+                    j.last_stderr = stderr_tail;
+                }
+                self.child_exited(now, job, crashed, &mut out)
+            }
             Input::Tick => {}
             Input::Shutdown => self.shutdown(now, &mut out),
         }
@@ -157,7 +162,7 @@ impl JobTable {
         let id = self.next_id;
         self.next_id += 1;
         tracing::info!(job = id, channel = %spec.channel, stream_id = %spec.stream_id,
-            source = %redact_source_uri(&spec.source_uri), "job accepted");
+            source = %crate::redact::redact_url(&spec.source_uri), "job accepted");
         out.push(Action::Spawn { job: id, spec: spec.clone(), restart: 0 });
         self.jobs.insert(id, Job::new(spec));
     }
@@ -296,7 +301,7 @@ impl JobTable {
         let delay = match job.restart_delay(now, self.cfg.restart_max) {
             Ok(delay) => delay,
             Err(recent) => {
-                let message = format!("pipeline failed after {recent} restarts within 10 minutes");
+                let message = job.failure_message(recent);
                 return self.close(now, id, error(ErrorCode::PipelineFailed, message), out);
             }
         };

@@ -2,59 +2,19 @@
 //! coordinator, takes ENCODE-START / ENCODE-STOP, runs each job as a `transcode --job` child
 //! and reports STREAM-AVAILABLE / STREAM-CLOSED.
 //!
-//! # Layout
-//! - `config`: flags and environment (and `.env`) into a validated [`WorkerConfig`].
-//! - this file: the flags, signal handling and the wiring of session and supervisor.
-
-pub mod config;
+//! Its settings are [`crate::config::WorkerArgs`], validated into [`WorkerConfig`]; this
+//! module is signal handling and the wiring of session and supervisor.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Args;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{parse_bool, JobSettings};
+use crate::config::WorkerArgs;
+pub use crate::config::WorkerConfig;
 use crate::control;
 use crate::supervisor::Supervisor;
-pub use config::WorkerConfig;
-
-/// The worker's flags. An invalid value in the environment falls back to the default with a
-/// warning (spec §11, [`crate::cli::drop_invalid_env`]); an invalid flag is an error.
-#[derive(Debug, Args)]
-pub struct WorkerArgs {
-    /// Coordinator base URL (ws, wss; http and https as aliases). The path becomes /ws/control/hls.
-    #[arg(long, env = "CONTROL_BASE_URL")]
-    pub control_base_url: String,
-    /// Secret for the control token (HS256); empty sends no token.
-    #[arg(long, env = "CONTROL_SECRET", default_value = "", hide_env_values = true)]
-    pub control_secret: String,
-    /// Keep the base URL's path prefix (a reverse proxy that strips it).
-    #[arg(long = "control-url-keep-path", env = "CONTROL_URL_KEEP_PATH", value_parser = parse_bool, default_value = "NO")]
-    pub keep_path: bool,
-    /// Concurrent jobs: -1 unlimited, 0 never assigned.
-    #[arg(long, env = "SERVER_CAPACITY", default_value_t = -1, allow_negative_numbers = true)]
-    pub server_capacity: i32,
-    /// Grace after an ENCODE-STOP without Grace-Period, seconds.
-    #[arg(long, env = "HLS_STOP_GRACE_SECONDS", default_value_t = 30)]
-    pub stop_grace: u64,
-    /// Longest time from a job's end to its STREAM-CLOSED, seconds.
-    #[arg(long, env = "HLS_FINALIZE_TIMEOUT_SECONDS", default_value_t = 10)]
-    pub finalize_timeout: u64,
-    /// On SIGTERM/SIGINT, how long jobs may run on before they are stopped, seconds.
-    #[arg(long, env = "HLS_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30)]
-    pub shutdown_timeout: u64,
-    /// Pipeline restarts per job in any 10 minutes.
-    #[arg(long, env = "HLS_RESTART_MAX", default_value_t = 3)]
-    pub restart_max: u32,
-    /// A pipeline with input but no output for this long is restarted, seconds.
-    #[arg(long, env = "HLS_STALL_TIMEOUT_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
-    pub stall_timeout: u64,
-    /// What every job does; passed to each job's process as flags.
-    #[command(flatten)]
-    pub settings: JobSettings,
-}
 
 /// The command: validate, then serve until SIGTERM/SIGINT has drained every job.
 pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {

@@ -45,6 +45,8 @@ struct State {
     script: HashMap<String, VecDeque<Reply>>,
     /// Every request not otherwise scripted stalls this long (a storage that hangs).
     stall_all: Option<Duration>,
+    /// Every request not otherwise scripted fails with this status (a storage outage).
+    fail_all: Option<u16>,
 }
 
 /// The server: PUT stores (201), DELETE removes (204, or 404 when missing), every
@@ -95,6 +97,12 @@ impl Server {
         self.state.lock().unwrap().stall_all = Some(wait);
     }
 
+    /// From now on every request without a scripted reply fails with `status`, until
+    /// called again with `None`.
+    pub fn fail_everything(&self, status: Option<u16>) {
+        self.state.lock().unwrap().fail_all = status;
+    }
+
     pub fn object(&self, path: &str) -> Option<Bytes> {
         self.state.lock().unwrap().objects.get(path).cloned()
     }
@@ -122,7 +130,8 @@ async fn handle(
             body: body.clone(),
             peer,
         });
-        s.script.get_mut(&path).and_then(VecDeque::pop_front).or(s.stall_all.map(Reply::Stall))
+        let outage = s.fail_all.map(Reply::Status);
+        s.script.get_mut(&path).and_then(VecDeque::pop_front).or(outage).or(s.stall_all.map(Reply::Stall))
     };
     let status = match scripted {
         Some(Reply::Stall(wait)) => {
@@ -213,4 +222,15 @@ pub async fn read_object(store: &impl object_store::ObjectStore, key: &str) -> (
     let attribute = |a| result.attributes.get(&a).map(|v| v.to_string()).unwrap_or_default();
     let (content_type, cache) = (attribute(Attribute::ContentType), attribute(Attribute::CacheControl));
     (result.bytes().await.unwrap(), content_type, cache)
+}
+
+/// Whether the object exists, asked through an independent object_store client (a missing
+/// object is `false`; any other error fails the test).
+pub async fn object_exists(store: &impl object_store::ObjectStore, key: &str) -> bool {
+    use object_store::ObjectStoreExt;
+    match store.head(&object_store::path::Path::from(key)).await {
+        Ok(_) => true,
+        Err(object_store::Error::NotFound { .. }) => false,
+        Err(e) => panic!("HEAD {key}: {e}"),
+    }
 }

@@ -178,7 +178,7 @@ impl Run {
     }
 
     fn exit(&mut self, job: JobId) -> Input {
-        Input::ChildExited { job, crashed: self.rng.below(2) == 0 }
+        Input::ChildExited { job, crashed: self.rng.below(2) == 0, stderr_tail: Vec::new() }
     }
 
     fn step(&mut self) {
@@ -225,7 +225,8 @@ impl Run {
 fn run(seed: u64) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let capacity = rng.pick(&[-1, 0, 1, 3]);
-    let cfg = TableConfig { capacity, restart_max: rng.pick(&[0, 1, 3]) as u32, ..TableConfig::default() };
+    let cfg =
+        TableConfig { capacity, restart_max: rng.pick(&[0, 1, 3]) as u32, ..crate::config::default_table_config() };
     let mut run = Run {
         table: JobTable::new(cfg),
         rng,

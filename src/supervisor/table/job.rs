@@ -81,6 +81,11 @@ impl RunEnd {
     }
 }
 
+/// Lines of a failed child's log quoted in its PIPELINE_FAILED message.
+const STDERR_LINES: usize = 3;
+/// Characters of an `Error-Message` we compose (the coordinator logs it; keep it readable).
+const MAX_MESSAGE: usize = 800;
+
 #[derive(Debug)]
 pub(super) struct Job {
     pub(super) spec: JobSpec,
@@ -98,6 +103,8 @@ pub(super) struct Job {
     /// Start times of restarts within the last [`RESTART_WINDOW`].
     pub(super) restart_log: VecDeque<Instant>,
     pub(super) restarts: u32,
+    /// The last lines the latest child wrote to stderr, for a PIPELINE_FAILED message.
+    pub(super) last_stderr: Vec<String>,
 }
 
 impl Job {
@@ -113,6 +120,7 @@ impl Job {
             announced: HashSet::new(),
             restart_log: VecDeque::new(),
             restarts: 0,
+            last_stderr: Vec::new(),
         }
     }
 
@@ -143,6 +151,26 @@ impl Job {
             return Err(recent);
         }
         Ok(Duration::from_secs(1 << recent.min(6)).min(MAX_BACKOFF))
+    }
+
+    /// The `Error-Message` of a job whose restarts are used up: the count, what the last run
+    /// reported, and the end of its log, free of stream keys and bounded in length.
+    pub(super) fn failure_message(&self, recent: u32) -> String {
+        let mut text = format!("pipeline failed after {recent} restarts within 10 minutes");
+        if let Some(why) = self.run_end.as_ref().and_then(|end| end.message.as_deref()) {
+            text.push_str("; last run: ");
+            text.push_str(why);
+        }
+        let tail: Vec<&str> = self.last_stderr.iter().rev().take(STDERR_LINES).rev().map(|l| l.trim()).collect();
+        if !tail.is_empty() {
+            text.push_str("; its log ended: ");
+            text.push_str(&tail.join(" | "));
+        }
+        let text = crate::redact::redact_urls(&text);
+        match text.char_indices().nth(MAX_MESSAGE) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
     }
 
     /// Starts the next run; returns its restart number.

@@ -26,7 +26,7 @@ fn scenario_13_refused_connection_closes_at_once_without_restart() {
         source_ended: false,
     };
     assert_eq!(sim.at(0.2, refused), [format!("CLOSED c1/{ID} SOURCE_UNREACHABLE")]);
-    assert!(sim.at(0.3, Input::ChildExited { job: 1, crashed: false }).is_empty());
+    assert!(sim.at(0.3, Input::ChildExited { job: 1, crashed: false, stderr_tail: Vec::new() }).is_empty());
     assert!(sim.at(60.0, Input::Tick).is_empty());
 }
 

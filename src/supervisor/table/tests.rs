@@ -7,7 +7,7 @@ use super::super::{Action, Input, JobId, JobTable, TableConfig};
 use crate::control::message::{EncodeStartRaw, ErrorCode, Inbound, Outbound};
 
 pub(super) fn cfg(capacity: i32) -> TableConfig {
-    TableConfig { capacity, ..TableConfig::default() }
+    TableConfig { capacity, ..crate::config::default_table_config() }
 }
 
 pub(super) fn start(channel: &str, stream_id: &str) -> Input {
@@ -31,11 +31,11 @@ pub(super) fn closed(job: JobId, code: Option<ErrorCode>) -> Input {
 }
 
 pub(super) fn crashed(job: JobId) -> Input {
-    Input::ChildExited { job, crashed: true }
+    Input::ChildExited { job, crashed: true, stderr_tail: Vec::new() }
 }
 
 pub(super) fn exited(job: JobId) -> Input {
-    Input::ChildExited { job, crashed: false }
+    Input::ChildExited { job, crashed: false, stderr_tail: Vec::new() }
 }
 
 /// The table plus a clock in seconds, rendering actions as strings.

@@ -1,0 +1,89 @@
+//! What a child reports on stdout: one [`Event`] per line, in the order things happened.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::control::message::ErrorCode;
+use crate::hls::state::{GroupRecord, StreamConfig, StreamType};
+use crate::ladder::Rendition;
+
+/// How a run ended (`reason` of `finishing` and `closed`). Every kind but [`EndKind::Failed`]
+/// is an end a restart cannot change: the source ended or went silent, a stop was asked for,
+/// a limit was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndKind {
+    EndOfStream,
+    /// No media for the source timeout while running: the end of the stream (spec §9.2).
+    SourceStalled,
+    Stopped,
+    DurationReached,
+    FragmentLimit,
+    /// The pipeline failed (the source could not be opened, libav failed, a thread panicked).
+    Failed,
+}
+
+impl EndKind {
+    /// Whether the supervisor may restart the pipeline after this end (spec §9.3).
+    pub fn is_restartable(self) -> bool {
+        self == EndKind::Failed
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The source is open and the ladder is chosen (a restarted run keeps the first run's).
+    Started { channel: String, stream_id: String, source: String, audio: bool, renditions: Vec<Rendition> },
+    /// The publication state was created (before the first `segment`): with the `segment` and
+    /// `segment_skipped` events that follow, a supervisor can rebuild the stream's exact
+    /// playlist state and hand it to a restarted run.
+    Stream { config: StreamConfig },
+    /// The pipeline cut segment `n` of some rendition: numbers up to `n` are taken, published
+    /// or not, and a restarted run must start above them.
+    SegmentCut { n: u64 },
+    /// Group `n` is durable in every rendition and is now listed in the playlists.
+    Segment { group: GroupRecord },
+    /// Group `n` could not be stored and was dropped from every rendition.
+    SegmentSkipped { n: u64, reason: String },
+    /// An index file is durable and may be announced (STREAM-AVAILABLE).
+    IndexAvailable { stream_type: StreamType, resolution: String, index_file: String, start_time: Option<String> },
+    /// Media time transcoded so far in this run, and speed relative to real time.
+    Progress { media_seconds: f64, frames: u64, speed: f64 },
+    /// Images `0.jpg` … `count-1.jpg` are durable: a restarted run numbers previews from `count`.
+    PreviewsDurable { count: u64 },
+    /// Sent every second whatever the pipeline does: the process is alive, and its source
+    /// delivered data `input_idle_seconds` ago. Lets the supervisor tell a stalled pipeline
+    /// (input arrives, no progress) from a silent source (the child ends that by itself).
+    Alive { input_idle_seconds: f64 },
+    /// The pipeline is done and the last writes begin (coordinator-protocol §9.1.4: the
+    /// STREAM-CLOSED deadline runs from here). The same fields as `closed`, which follows
+    /// once the final playlists are durable.
+    Finishing { reason: EndKind, error_code: Option<ErrorCode>, message: Option<String> },
+    /// The stream ended; final playlists are durable. `error_code` is absent on a clean end.
+    Closed { reason: EndKind, error_code: Option<ErrorCode>, message: Option<String> },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_as_tagged_json_lines() {
+        let e = Event::IndexAvailable {
+            stream_type: StreamType::HlsVod,
+            resolution: "1280x720-30".into(),
+            index_file: "hls/c1/abc/1280x720-30/vod-1.m3u8".into(),
+            start_time: Some("6".into()),
+        };
+        let line = e.to_line();
+        assert_eq!(
+            line,
+            r#"{"event":"index_available","stream_type":"HLS-VOD","resolution":"1280x720-30","index_file":"hls/c1/abc/1280x720-30/vod-1.m3u8","start_time":"6"}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), e);
+        let closed =
+            Event::Closed { reason: EndKind::FragmentLimit, error_code: Some(ErrorCode::FragmentLimit), message: None };
+        assert!(closed.to_line().contains(r#""error_code":"FRAGMENT_LIMIT""#));
+        assert_eq!(serde_json::from_str::<Event>(&closed.to_line()).unwrap(), closed);
+    }
+}

@@ -1,0 +1,222 @@
+//! The contract between `hls-ladder worker` and the `hls-ladder transcode --job -` child it
+//! runs for each job, typed end to end. Both sides use these types and nothing else, so the
+//! two cannot drift apart.
+//!
+//! - stdin, worker to child: one [`ChildJob`] JSON line (the validated job, and for a restarted
+//!   run the [`Resume`] hand-over), then [`ChildCommand`] lines. EOF on stdin (the worker is
+//!   gone) finishes the stream like `stop`.
+//! - stdout, child to worker: one [`Event`] JSON line per event; `closed` is the last.
+//! - stderr: the child's log lines, which the worker forwards and keeps a tail of.
+//!
+//! # Layout
+//! - `job`: [`ChildJob`], [`JobSpec`], [`Resume`].
+//! - `event`: [`Event`] and the [`EndKind`] of a run.
+
+mod event;
+mod job;
+
+pub use event::{EndKind, ErrorCode, Event};
+pub use job::{ChildJob, JobSpec, Previews, Resume, SourceKind};
+
+/// A line on the child's stdin after the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildCommand {
+    /// Stop reading the source; flush, publish the last groups, ENDLIST, then `closed`.
+    Stop,
+}
+
+impl ChildCommand {
+    /// The line as written, newline included. Plain words, so a person can type them when
+    /// running `transcode --job -` by hand.
+    pub fn to_line(self) -> &'static str {
+        match self {
+            ChildCommand::Stop => "stop\n",
+        }
+    }
+
+    /// A line as read; `None` for anything else (the child logs and ignores it).
+    pub fn parse(line: &str) -> Option<ChildCommand> {
+        match line.trim() {
+            "stop" => Some(ChildCommand::Stop),
+            _ => None,
+        }
+    }
+}
+
+impl ChildJob {
+    /// One line, newline included: what the worker writes first on the child's stdin.
+    pub fn to_line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("a job always serializes");
+        line.push('\n');
+        line
+    }
+
+    pub fn from_line(line: &str) -> Result<ChildJob, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+}
+
+impl Event {
+    /// One line, without the newline.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("events always serialize")
+    }
+
+    pub fn from_line(line: &str) -> Result<Event, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use num_rational::Ratio;
+
+    use super::*;
+    use crate::hls::state::{
+        GroupRecord, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType, TrackChange,
+    };
+    use crate::ladder::Rendition;
+
+    fn rendition() -> Rendition {
+        Rendition {
+            label: "640x360-30".into(),
+            original: false,
+            width: 640,
+            height: 360,
+            encoded_width: 640,
+            encoded_height: 360,
+            rate: Ratio::new(30000, 1001),
+            max_kbps: Some(800),
+        }
+    }
+
+    fn config() -> StreamConfig {
+        StreamConfig {
+            channel: "c1".into(),
+            stream_id: "0000018f4a2b3c4d00000007a1b2c3d4".into(),
+            renditions: vec![RenditionDesc {
+                label: "640x360-30".into(),
+                encoded_width: 640,
+                encoded_height: 360,
+                frame_rate: Ratio::new(30000, 1001),
+                codecs: "avc1.64001e,mp4a.40.2".into(),
+                max_kbps: Some(800),
+            }],
+            hls_time: 2,
+            live_size: 3,
+            vod_max_size: 2,
+            record: true,
+            audio_kbps: 128,
+            master: true,
+        }
+    }
+
+    fn group(n: u64) -> GroupRecord {
+        GroupRecord {
+            n,
+            discontinuity: n == 1,
+            program_date_time_ms: 1_700_000_000_000 + n as i64 * 2002,
+            renditions: vec![RenditionSegment { duration: Ratio::new(2002, 1000), bytes: 50_000 }],
+            tracks: (n == 1).then(|| TrackChange { codecs: vec!["avc1.64001e".into()], audio_kbps: 0 }),
+        }
+    }
+
+    fn spec() -> JobSpec {
+        JobSpec {
+            channel: "c1".into(),
+            stream_id: "0000018f4a2b3c4d00000007a1b2c3d4".into(),
+            source: SourceKind::Rtmp,
+            source_uri: "rtmp://127.0.0.1:1935/c1/key".into(),
+            resolutions: "ORIGINAL,640x360-30~800".into(),
+            record: true,
+            previews: Some(Previews { width: 256, height: 144, interval: 5 }),
+        }
+    }
+
+    #[test]
+    fn a_first_and_a_restarted_job_round_trip_as_one_line() {
+        let mut state = StreamState::new(config());
+        state.publish(&group(0)).unwrap();
+        state.publish(&group(1)).unwrap();
+        let resume = Resume { ladder: vec![rendition()], state: Some(state), next_segment: 3, next_preview: 2 };
+        for job in [ChildJob { spec: spec(), resume: None }, ChildJob { spec: spec(), resume: Some(resume) }] {
+            let line = job.to_line();
+            assert!(line.ends_with('\n') && !line.trim_end().contains('\n'), "one line: {line:?}");
+            assert_eq!(ChildJob::from_line(&line).unwrap(), job);
+        }
+    }
+
+    #[test]
+    fn the_job_debug_output_never_shows_the_stream_key() {
+        let shown = format!("{:?}", ChildJob { spec: spec(), resume: None });
+        assert!(!shown.contains("/key"), "{shown}");
+        assert!(shown.contains("rtmp://127.0.0.1:1935/c1/***"), "{shown}");
+    }
+
+    #[test]
+    fn commands_round_trip_and_anything_else_is_not_one() {
+        assert_eq!(ChildCommand::parse(ChildCommand::Stop.to_line()), Some(ChildCommand::Stop));
+        assert_eq!(ChildCommand::parse("  stop \r\n"), Some(ChildCommand::Stop));
+        assert_eq!(ChildCommand::parse("STOP"), None);
+        assert_eq!(ChildCommand::parse(""), None);
+    }
+
+    #[test]
+    fn every_event_round_trips_through_its_line() {
+        let events = [
+            Event::Started {
+                channel: "c1".into(),
+                stream_id: "s".into(),
+                source: "1280x720 @ 29.97".into(),
+                audio: true,
+                renditions: vec![rendition()],
+            },
+            Event::Stream { config: config() },
+            Event::SegmentCut { n: 7 },
+            Event::Segment { group: group(0) },
+            Event::Segment { group: group(1) },
+            Event::SegmentSkipped { n: 8, reason: "storage".into() },
+            Event::IndexAvailable {
+                stream_type: StreamType::HlsVod,
+                resolution: "640x360-30~800".into(),
+                index_file: "hls/c1/s/640x360-30~800/vod-1.m3u8".into(),
+                start_time: Some("4.004".into()),
+            },
+            Event::Progress { media_seconds: 12.5, frames: 375, speed: 1.25 },
+            Event::PreviewsDurable { count: 3 },
+            Event::Alive { input_idle_seconds: 0.25 },
+            Event::Finishing {
+                reason: EndKind::Failed,
+                error_code: Some(ErrorCode::PipelineFailed),
+                message: Some("x".into()),
+            },
+            Event::Closed { reason: EndKind::EndOfStream, error_code: None, message: None },
+        ];
+        for event in events {
+            let line = event.to_line();
+            assert!(!line.contains('\n'), "{line}");
+            assert_eq!(Event::from_line(&line).unwrap(), event, "{line}");
+        }
+    }
+
+    #[test]
+    fn end_kinds_have_stable_names_and_only_a_failure_restarts() {
+        let all = [
+            (EndKind::EndOfStream, "end_of_stream"),
+            (EndKind::SourceStalled, "source_stalled"),
+            (EndKind::Stopped, "stopped"),
+            (EndKind::DurationReached, "duration_reached"),
+            (EndKind::FragmentLimit, "fragment_limit"),
+            (EndKind::Failed, "failed"),
+        ];
+        for (kind, name) in all {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
+            assert_eq!(kind.is_restartable(), kind == EndKind::Failed);
+        }
+        let closed = r#"{"event":"closed","reason":"fragment_limit","error_code":"FRAGMENT_LIMIT","message":null}"#;
+        assert_eq!(
+            Event::from_line(closed).unwrap(),
+            Event::Closed { reason: EndKind::FragmentLimit, error_code: Some(ErrorCode::FragmentLimit), message: None }
+        );
+    }
+}

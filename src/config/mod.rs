@@ -1,0 +1,42 @@
+//! Settings, raw and validated. Raw settings are clap flags, each reading the environment
+//! variable the Go worker read (coordinator-protocol §11, output-layout §15); they are
+//! converted once into validated types that the rest of the program takes. Nothing past this
+//! module sees a setting as a string it still has to check.
+//!
+//! # Layout
+//! - `env`: the environment as an explicit set of variables: `.env` loading and the §11 rule
+//!   that an invalid value falls back to its default with a warning.
+//! - `job`: [`JobSettings`] (how every stream is encoded and published; shared by `transcode`
+//!   and `worker`, which hands it to each child as flags) into [`EncodeSettings`].
+//! - `worker`: [`WorkerArgs`] into [`WorkerConfig`] (control link, job table, children).
+
+pub mod env;
+mod job;
+mod worker;
+
+pub use job::{EncodeSettings, JobSettings};
+#[cfg(test)]
+pub use worker::default_table_config;
+pub use worker::{WorkerArgs, WorkerConfig};
+
+/// `YES`/`NO` as the Go worker wrote them; `TRUE`/`FALSE`, `1`/`0`, `ON`/`OFF` accepted too.
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" | "on" => Ok(true),
+        "no" | "false" | "0" | "off" | "" => Ok(false),
+        other => Err(format!("expected YES or NO, got {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_accept_the_go_worker_spellings() {
+        assert_eq!(parse_bool("YES"), Ok(true));
+        assert_eq!(parse_bool("no"), Ok(false));
+        assert_eq!(parse_bool("True"), Ok(true));
+        assert!(parse_bool("maybe").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! The worker's settings: [`WorkerArgs`] as flags and environment, [`WorkerConfig`] once
+//! validated at start-up.
+//!
+//! The spec's rules (coordinator-protocol §11): an invalid number falls back to its default
+//! with a warning ([`super::env::invalid_env`]); an unusable control URL, an unknown storage
+//! type or a missing storage setting stops the worker. We add one rule of our own: anything
+//! that would make every job fail (an unknown encoder or pixel format) also stops the worker
+//! at start-up, naming the variable, instead of failing every job.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{parse_bool, EncodeSettings, JobSettings};
+use crate::control::session::SessionConfig;
+use crate::control::url::control_url;
+use crate::storage::StorageConfig;
+use crate::supervisor::{ChildConfig, StallPolicy, TableConfig};
+
+/// The worker's flags. An invalid value in the environment falls back to the default with a
+/// warning; an invalid flag is an error.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Coordinator base URL (ws, wss; http and https as aliases). The path becomes /ws/control/hls.
+    #[arg(long, env = "CONTROL_BASE_URL")]
+    pub control_base_url: String,
+    /// Secret for the control token (HS256); empty sends no token.
+    #[arg(long, env = "CONTROL_SECRET", default_value = "", hide_env_values = true)]
+    pub control_secret: String,
+    /// Keep the base URL's path prefix (a reverse proxy that strips it).
+    #[arg(long = "control-url-keep-path", env = "CONTROL_URL_KEEP_PATH", value_parser = parse_bool,
+        action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "YES", default_value = "NO")]
+    pub keep_path: bool,
+    /// Concurrent jobs: -1 unlimited, 0 never assigned.
+    #[arg(long, env = "SERVER_CAPACITY", default_value_t = -1, allow_negative_numbers = true)]
+    pub server_capacity: i32,
+    /// Grace after an ENCODE-STOP without Grace-Period, seconds.
+    #[arg(long, env = "HLS_STOP_GRACE_SECONDS", default_value_t = 30)]
+    pub stop_grace: u64,
+    /// Longest time from a job's end to its STREAM-CLOSED, seconds.
+    #[arg(long, env = "HLS_FINALIZE_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub finalize_timeout: u64,
+    /// On SIGTERM/SIGINT, how long jobs may run on before they are stopped, seconds.
+    #[arg(long, env = "HLS_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub shutdown_timeout: u64,
+    /// Pipeline restarts per job in any 10 minutes.
+    #[arg(long, env = "HLS_RESTART_MAX", default_value_t = 3)]
+    pub restart_max: u32,
+    /// A pipeline with input but no output for this long is restarted, seconds.
+    #[arg(long, env = "HLS_STALL_TIMEOUT_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+    /// What every job does; passed to each job's process as flags.
+    #[command(flatten)]
+    pub settings: JobSettings,
+}
+
+impl WorkerArgs {
+    /// The job table's part of the settings.
+    pub fn table(&self) -> TableConfig {
+        TableConfig {
+            capacity: self.server_capacity,
+            stop_grace: Duration::from_secs(self.stop_grace),
+            finalize_timeout: Duration::from_secs(self.finalize_timeout),
+            restart_max: self.restart_max,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+        }
+    }
+}
+
+/// Everything `worker` runs with.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub session: SessionConfig,
+    pub table: TableConfig,
+    pub children: ChildConfig,
+}
+
+impl WorkerConfig {
+    /// Validates the flags (and, for storage, the environment seen through `env`).
+    pub fn from_args(a: WorkerArgs, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<WorkerConfig> {
+        let url = control_url(&a.control_base_url, a.keep_path).context("CONTROL_BASE_URL")?;
+        if a.server_capacity == 0 {
+            tracing::warn!("SERVER_CAPACITY=0: the coordinator will never assign a job here (-1 means unlimited)");
+        }
+        if env("HLS_WS_CDN_ENABLED").is_some_and(|v| parse_bool(&v) == Ok(true)) {
+            tracing::warn!(
+                "HLS_WS_CDN_ENABLED=YES: this version does not push to an HLS WebSocket CDN yet; \
+                 segments go to storage only"
+            );
+        }
+        let storage = StorageConfig::from_env(&env).and_then(|s| s.build())?;
+        // Checked here although each child converts its flags again: a setting that would
+        // fail every job stops the worker at start-up instead.
+        let encode = EncodeSettings::try_from(&a.settings)?;
+        let stall =
+            StallPolicy { timeout: Duration::from_secs(a.stall_timeout), source_timeout: encode.source_timeout };
+        tracing::info!(capacity = a.server_capacity, storage = %storage.describe(), hls_time = encode.hls_time,
+            codec = %encode.video.encoder.name, preset = %encode.video.preset, "worker configuration");
+        let exe = std::env::current_exe().context("locating this program to run jobs with")?;
+        let children = ChildConfig { exe, args: a.settings.to_args(), stall };
+        Ok(WorkerConfig { session: SessionConfig::new(url, a.control_secret.clone()), table: a.table(), children })
+    }
+}
+
+/// The job table's settings at their defaults, for the table's own tests: the defaults live
+/// in the flags above and nowhere else.
+#[cfg(test)]
+pub fn default_table_config() -> TableConfig {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    }
+    Flags::parse_from(["x", "--control-base-url", "ws://127.0.0.1:1"]).worker.table()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_defaults_are_the_specs() {
+        let t = default_table_config();
+        if std::env::var_os("SERVER_CAPACITY").is_none() && std::env::var_os("HLS_RESTART_MAX").is_none() {
+            assert_eq!((t.capacity, t.restart_max), (-1, 3));
+        }
+        if std::env::var_os("HLS_FINALIZE_TIMEOUT_SECONDS").is_none() {
+            assert_eq!(t.finalize_timeout, Duration::from_secs(10));
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! The publisher's bookkeeping, sans IO: what the pipeline produced and what storage
+//! confirmed go in ([`Input`]), what to store, delete and report comes out ([`Action`]). It
+//! carries DESIGN invariant 1: a group is listed only once every rendition's segment is
+//! durable, groups are published in increasing N, and an index is announced only after a
+//! write of it succeeded. The playlist texts themselves come from the pure
+//! [`StreamState`]; the I/O shell in `super` executes the actions.
+//!
+//! Skip policy (output-layout §6): a group that cannot be made durable is dropped from every
+//! rendition and the next published group marks a discontinuity. With Record False a segment
+//! is given up after `HLS_STORAGE_RETRY_SECONDS` ([`Retry::UntilDeadline`]); with Record True
+//! it is retried for as long as the transcode runs ([`Retry::WhileRunning`]), so only a full
+//! upload queue (the pipeline drops the segment: [`Input::SegmentDropped`]) or an error that
+//! cannot heal skips a recorded group (DESIGN invariant 4).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use bytes::Bytes;
+
+use super::{PublishSettings, PublishSummary};
+use crate::child_protocol::Event;
+use crate::hls::state::{
+    Announcement, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType,
+    TrackChange,
+};
+use crate::ladder::Rendition;
+use crate::pipeline::clock::Q;
+
+/// Everything that moves the publisher.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The pipeline opened the source and chose the ladder (`now_ms`: wall clock, the origin
+    /// of PROGRAM-DATE-TIME for this run).
+    Ladder { renditions: Vec<Rendition>, audio: bool, source: String, now_ms: i64 },
+    /// Segment `n` of rendition `rung` is complete in memory.
+    Segment { rung: usize, n: u64, data: Bytes, duration: Q, start: Q, codecs: String },
+    /// Segment `n` of some rendition was dropped by the pipeline (upload queue full).
+    SegmentDropped { n: u64 },
+    /// Preview image `n`.
+    Preview { n: u64, jpeg: Bytes },
+    /// A put finished: `ok` means durable.
+    Stored { op: Op, ok: bool },
+    /// The pipeline is done: no more segments or previews will come.
+    PipelineDone,
+}
+
+/// What a put was for; it comes back in [`Input::Stored`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Op {
+    Segment {
+        n: u64,
+        rung: usize,
+        len: usize,
+    },
+    Preview {
+        n: u64,
+    },
+    /// A playlist or `index.json`: one in flight per path, newer content waits (latest wins).
+    Write {
+        path: String,
+    },
+}
+
+/// How long a put is retried (retryable errors only; others fail at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Until `HLS_STORAGE_RETRY_SECONDS` has passed.
+    UntilDeadline,
+    /// Until the transcode aborts: a recorded segment is never given up while it runs.
+    WhileRunning,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Put { op: Op, path: String, body: Bytes, retry: Retry },
+    Delete { path: String },
+    Emit(Event),
+}
+
+#[derive(Default)]
+struct Group {
+    /// Per rendition, once the pipeline produced it.
+    parts: Vec<Option<Part>>,
+    /// Per rendition: the segment's master `CODECS` (video, and audio when it carries any).
+    codecs: Vec<String>,
+    dropped: bool,
+    in_flight: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Part {
+    duration: Q,
+    start: Q,
+    bytes: u64,
+    durable: bool,
+}
+
+#[derive(Default)]
+struct WriteSlot {
+    /// The write in flight, with the announcement it carries.
+    in_flight: Option<Option<Announcement>>,
+    /// Newer content waiting for the write in flight (latest wins).
+    pending: Option<(String, Option<Announcement>)>,
+    /// An announcement whose write failed: it rides on the next write of the same file.
+    carry: Option<Announcement>,
+}
+
+pub struct PublisherCore {
+    settings: PublishSettings,
+    ladder: Vec<Rendition>,
+    audio: bool,
+    state: Option<StreamState>,
+    groups: BTreeMap<u64, Group>,
+    /// The next group to publish or skip.
+    next_n: u64,
+    writes: HashMap<String, WriteSlot>,
+    run_start_ms: i64,
+    /// Preview bodies in flight, for a substitute if the previous image's store fails.
+    previews_in_flight: HashMap<u64, Bytes>,
+    /// The newest durable image (and the ones above the contiguous count), for substitution.
+    previews_durable: BTreeMap<u64, Bytes>,
+    /// Images already replaced once; a second failure gives the number up.
+    previews_substituted: HashSet<u64>,
+    preview_count: u64,
+    preview_announced: bool,
+    pipeline_done: bool,
+    finished: bool,
+    summary: PublishSummary,
+}
+
+impl PublisherCore {
+    pub fn new(settings: PublishSettings, now_ms: i64) -> Self {
+        let mut state = settings.resume.clone();
+        // A restarted run: its first group starts a new timeline.
+        if let Some(s) = state.as_mut() {
+            s.mark_discontinuity_next();
+        }
+        PublisherCore {
+            next_n: settings.first_segment,
+            preview_count: settings.first_preview,
+            preview_announced: settings.first_preview > 0,
+            settings,
+            ladder: Vec::new(),
+            audio: false,
+            state,
+            groups: BTreeMap::new(),
+            writes: HashMap::new(),
+            run_start_ms: now_ms,
+            previews_in_flight: HashMap::new(),
+            previews_durable: BTreeMap::new(),
+            previews_substituted: HashSet::new(),
+            pipeline_done: false,
+            finished: false,
+            summary: PublishSummary::default(),
+        }
+    }
+
+    /// True once the pipeline is done and the stream's final playlists were handed out; the
+    /// shell still runs the puts in flight to their end.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    pub fn summary(&self) -> PublishSummary {
+        PublishSummary { previews: self.preview_count, ..self.summary }
+    }
+
+    pub fn handle(&mut self, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        match input {
+            Input::Ladder { renditions, audio, source, now_ms } => {
+                self.run_start_ms = now_ms;
+                self.audio = audio;
+                out.push(Action::Emit(Event::Started {
+                    channel: self.settings.channel.clone(),
+                    stream_id: self.settings.stream_id.clone(),
+                    source,
+                    audio,
+                    renditions: renditions.clone(),
+                }));
+                self.ladder = renditions;
+            }
+            Input::Segment { rung, n, data, duration, start, codecs } => {
+                self.on_segment(rung, n, data, Part { duration, start, bytes: 0, durable: false }, codecs, &mut out)
+            }
+            Input::SegmentDropped { n } => {
+                if n >= self.next_n {
+                    self.group(n).dropped = true;
+                }
+                self.publish_ready(&mut out);
+            }
+            Input::Preview { n, jpeg } => {
+                self.previews_in_flight.insert(n, jpeg.clone());
+                out.push(self.put(Op::Preview { n }, self.preview_path(&format!("{n}.jpg")), jpeg));
+            }
+            Input::Stored { op, ok } => self.on_stored(op, ok, &mut out),
+            Input::PipelineDone => self.pipeline_done = true,
+        }
+        self.finish_when_done(&mut out);
+        out
+    }
+
+    fn on_segment(&mut self, rung: usize, n: u64, data: Bytes, mut part: Part, codecs: String, out: &mut Vec<Action>) {
+        if n < self.next_n || rung >= self.ladder.len() {
+            tracing::error!(n, rung, "segment for a group already decided or an unknown rendition: ignored");
+            return;
+        }
+        if !self.groups.contains_key(&n) {
+            out.push(Action::Emit(Event::SegmentCut { n }));
+        }
+        let len = data.len();
+        part.bytes = len as u64;
+        let group = self.group(n);
+        group.parts[rung] = Some(part);
+        group.codecs[rung] = codecs;
+        group.in_flight += 1;
+        let path = self.segment_path(rung, n);
+        let retry = if self.settings.record { Retry::WhileRunning } else { Retry::UntilDeadline };
+        out.push(Action::Put { op: Op::Segment { n, rung, len }, path, body: data, retry });
+    }
+
+    fn on_stored(&mut self, op: Op, ok: bool, out: &mut Vec<Action>) {
+        match op {
+            Op::Segment { n, rung, .. } => {
+                if let Some(group) = self.groups.get_mut(&n) {
+                    group.in_flight -= 1;
+                    match (ok, group.parts[rung].as_mut()) {
+                        (true, Some(part)) => part.durable = true,
+                        _ => group.dropped = true,
+                    }
+                }
+                self.publish_ready(out);
+            }
+            Op::Preview { n } => self.on_preview_stored(n, ok, out),
+            Op::Write { path } => self.on_write_stored(path, ok, out),
+        }
+    }
+
+    fn group(&mut self, n: u64) -> &mut Group {
+        let renditions = self.ladder.len();
+        self.groups.entry(n).or_insert_with(|| Group {
+            parts: vec![None; renditions],
+            codecs: vec![String::new(); renditions],
+            ..Group::default()
+        })
+    }
+
+    /// Publishes (or skips) groups strictly in increasing N while the next one is decided.
+    fn publish_ready(&mut self, out: &mut Vec<Action>) {
+        while let Some(group) = self.groups.get(&self.next_n) {
+            let complete = group.parts.iter().all(|p| p.is_some_and(|p| p.durable));
+            let n = self.next_n;
+            if complete && !group.dropped {
+                let group = self.groups.remove(&n).expect("present");
+                self.publish_group(n, group, out);
+            } else if group.dropped && group.in_flight == 0 {
+                let group = self.groups.remove(&n).expect("present");
+                self.skip_group(n, group, out);
+            } else {
+                return;
+            }
+            self.next_n += 1;
+        }
+    }
+
+    fn publish_group(&mut self, n: u64, group: Group, out: &mut Vec<Action>) {
+        let parts: Vec<Part> = group.parts.into_iter().map(|p| p.expect("complete")).collect();
+        let mut record = GroupRecord {
+            n,
+            discontinuity: false,
+            program_date_time_ms: self.run_start_ms + (parts[0].start * 1000).round().to_integer(),
+            renditions: parts.iter().map(|p| RenditionSegment { duration: p.duration, bytes: p.bytes }).collect(),
+            tracks: None,
+        };
+        if self.state.is_none() {
+            let config = self.stream_config(&group.codecs);
+            out.push(Action::Emit(Event::Stream { config: config.clone() }));
+            self.state = Some(StreamState::new(config));
+        }
+        let state = self.state.as_mut().expect("just set");
+        record.tracks = track_change(state.config(), &group.codecs, self.settings.audio_kbps);
+        if record.tracks.is_some() {
+            tracing::info!(n, codecs = %group.codecs.join(" "), "the segments' streams changed: new timeline from this group");
+        }
+        let publication = match state.publish(&record) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(n, "group not published: {e}");
+                return;
+            }
+        };
+        self.summary.published += 1;
+        self.summary.bytes += parts.iter().map(|p| p.bytes).sum::<u64>();
+        // The event goes out before the playlist writes: a supervisor mirroring the state
+        // may then be one group ahead of storage, never behind it (segments are durable).
+        out.push(Action::Emit(Event::Segment { group: record }));
+        self.apply(publication, out);
+    }
+
+    fn skip_group(&mut self, n: u64, group: Group, out: &mut Vec<Action>) {
+        tracing::error!(n, "segment group could not be stored in every rendition: skipped");
+        self.summary.skipped += 1;
+        for (rung, part) in group.parts.iter().enumerate() {
+            if part.is_some_and(|p| p.durable) {
+                out.push(Action::Delete { path: self.segment_path(rung, n) });
+            }
+        }
+        if let Some(state) = self.state.as_mut() {
+            state.mark_discontinuity_next();
+        }
+        out.push(Action::Emit(Event::SegmentSkipped { n, reason: "storage failed or upload queue full".into() }));
+    }
+
+    /// Once the pipeline is done and no segment is in flight, no group can complete any more:
+    /// the incomplete ones are skipped, and the stream gets its final playlists.
+    fn finish_when_done(&mut self, out: &mut Vec<Action>) {
+        if self.finished || !self.pipeline_done || self.groups.values().any(|g| g.in_flight > 0) {
+            return;
+        }
+        for group in self.groups.values_mut() {
+            if !group.parts.iter().all(|p| p.is_some_and(|p| p.durable)) {
+                group.dropped = true;
+            }
+        }
+        // Every group left is decided now; a number never produced is passed over.
+        while let Some(&n) = self.groups.keys().next() {
+            if n < self.next_n {
+                self.groups.remove(&n); // decided already: nothing left to do for it
+                continue;
+            }
+            self.next_n = n;
+            self.publish_ready(out);
+        }
+        self.finished = true;
+        if let Some(state) = self.state.as_mut() {
+            let publication = state.finish();
+            self.apply(publication, out);
+        }
+    }
+
+    fn apply(&mut self, publication: Publication, out: &mut Vec<Action>) {
+        for w in publication.writes {
+            self.submit_write(w.path, w.content, w.announce, out);
+        }
+        for path in publication.deletes {
+            out.push(Action::Delete { path });
+        }
+    }
+
+    fn submit_write(&mut self, path: String, content: String, announce: Option<Announcement>, out: &mut Vec<Action>) {
+        let slot = self.writes.entry(path.clone()).or_default();
+        let announce = announce.or_else(|| slot.carry.take());
+        if slot.in_flight.is_some() {
+            let previous = slot.pending.take().and_then(|(_, a)| a);
+            slot.pending = Some((content, announce.or(previous)));
+            return;
+        }
+        slot.in_flight = Some(announce);
+        out.push(self.put(Op::Write { path: path.clone() }, path, Bytes::from(content)));
+    }
+
+    fn on_write_stored(&mut self, path: String, ok: bool, out: &mut Vec<Action>) {
+        let slot = self.writes.entry(path.clone()).or_default();
+        let announce = slot.in_flight.take().flatten();
+        match (ok, announce) {
+            (true, Some(a)) => out.push(Action::Emit(Event::IndexAvailable {
+                stream_type: a.stream_type,
+                resolution: a.resolution,
+                index_file: a.index_file,
+                start_time: a.start_time,
+            })),
+            (false, Some(a)) => slot.carry = Some(a),
+            _ => {}
+        }
+        if let Some((content, announce)) = slot.pending.take() {
+            self.submit_write(path, content, announce, out);
+        }
+    }
+
+    fn on_preview_stored(&mut self, n: u64, ok: bool, out: &mut Vec<Action>) {
+        let Some(body) = self.previews_in_flight.remove(&n) else { return };
+        if !ok {
+            if !self.previews_substituted.insert(n) {
+                tracing::error!(n, "preview could not be stored, nor its substitute: the preview index stops here");
+                return;
+            }
+            // Never leave a hole in the sequence: store the previous image under this number.
+            let substitute = self.previews_durable.range(..n).next_back().map(|(_, b)| b.clone()).unwrap_or(body);
+            tracing::error!(n, "preview could not be stored; substituting the previous image");
+            self.previews_in_flight.insert(n, substitute.clone());
+            out.push(self.put(Op::Preview { n }, self.preview_path(&format!("{n}.jpg")), substitute));
+            return;
+        }
+        self.previews_durable.insert(n, body);
+        let before = self.preview_count;
+        while self.previews_durable.contains_key(&self.preview_count) {
+            self.preview_count += 1;
+        }
+        // Keep only the newest image of the contiguous run (for substitution) and those above.
+        let keep_from = self.preview_count.saturating_sub(1);
+        self.previews_durable = self.previews_durable.split_off(&keep_from);
+        if self.preview_count > before {
+            out.push(Action::Emit(Event::PreviewsDurable { count: self.preview_count }));
+            let Some(spec) = self.settings.previews else { return };
+            let path = self.preview_path("index.json");
+            let content = crate::hls::preview::index_json(self.preview_count);
+            let announce = (!self.preview_announced).then(|| Announcement {
+                stream_type: StreamType::ImgPreview,
+                resolution: spec.label(),
+                index_file: path.clone(),
+                start_time: None,
+            });
+            self.preview_announced = true;
+            self.submit_write(path, content, announce, out);
+        }
+    }
+
+    fn put(&self, op: Op, path: String, body: Bytes) -> Action {
+        Action::Put { op, path, body, retry: Retry::UntilDeadline }
+    }
+
+    /// The stream's configuration, advertising the codecs of its first published group.
+    /// (Every segment opens at a keyframe, so its codecs are known.)
+    fn stream_config(&self, codecs: &[String]) -> StreamConfig {
+        let audio = self.audio || codecs.iter().any(|c| c.contains("mp4a"));
+        StreamConfig {
+            channel: self.settings.channel.clone(),
+            stream_id: self.settings.stream_id.clone(),
+            renditions: self
+                .ladder
+                .iter()
+                .zip(codecs)
+                .map(|(r, codecs)| RenditionDesc {
+                    label: r.label.clone(),
+                    encoded_width: r.encoded_width,
+                    encoded_height: r.encoded_height,
+                    frame_rate: r.rate,
+                    codecs: codecs.clone(),
+                    max_kbps: r.max_kbps,
+                })
+                .collect(),
+            hls_time: self.settings.hls_time,
+            live_size: self.settings.live_size,
+            vod_max_size: self.settings.vod_max_size,
+            record: self.settings.record,
+            audio_kbps: if audio { self.settings.audio_kbps } else { 0 },
+            master: self.settings.master,
+        }
+    }
+
+    fn segment_path(&self, rung: usize, n: u64) -> String {
+        crate::hls::segment_path(&self.settings.channel, &self.settings.stream_id, &self.ladder[rung].label, n)
+    }
+
+    fn preview_path(&self, file: &str) -> String {
+        let label = self.settings.previews.map(|p| p.label()).unwrap_or_default();
+        crate::hls::preview::preview_path(&self.settings.channel, &self.settings.stream_id, &label, file)
+    }
+}
+
+/// The group's codecs when they differ from what the stream advertises so far (audio that
+/// began after the source opened, or a restarted run whose source now sends audio).
+/// Segments whose codecs are unknown (no keyframe seen) change nothing.
+fn track_change(config: &StreamConfig, codecs: &[String], audio_kbps: u32) -> Option<TrackChange> {
+    let known = codecs.iter().all(|c| !c.is_empty());
+    let same = config.renditions.iter().map(|r| r.codecs.as_str()).eq(codecs.iter().map(String::as_str));
+    if !known || same {
+        return None;
+    }
+    let has_audio = codecs.iter().any(|c| c.contains("mp4a"));
+    Some(TrackChange { codecs: codecs.to_vec(), audio_kbps: if has_audio { audio_kbps } else { 0 } })
+}
+
+#[cfg(test)]
+mod invariants;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,330 @@
+//! Scenarios of the publisher core: each feeds inputs as the shell would and checks the
+//! actions that come out.
+
+use bytes::Bytes;
+use num_rational::Ratio;
+
+use super::{Action, Input, Op, PublisherCore, Retry};
+use crate::child_protocol::Event;
+use crate::hls::state::StreamType;
+use crate::ladder::Rendition;
+use crate::pipeline::preview::PreviewSpec;
+use crate::publisher::PublishSettings;
+use crate::storage::RetryPolicy;
+
+pub(super) fn rendition(label: &str, w: u32, h: u32) -> Rendition {
+    Rendition {
+        label: label.into(),
+        original: false,
+        width: w,
+        height: h,
+        encoded_width: w,
+        encoded_height: h,
+        rate: Ratio::new(30, 1),
+        max_kbps: None,
+    }
+}
+
+pub(super) fn settings(record: bool, live_size: u32) -> PublishSettings {
+    PublishSettings {
+        channel: "c1".into(),
+        stream_id: "s1".into(),
+        hls_time: 1,
+        live_size,
+        vod_max_size: 100,
+        record,
+        master: true,
+        audio_kbps: 128,
+        previews: Some(PreviewSpec { width: 256, height: 144, interval: 1 }),
+        retry: RetryPolicy::default(),
+        first_segment: 0,
+        first_preview: 0,
+        resume: None,
+    }
+}
+
+/// A core with two renditions whose ladder is known.
+pub(super) fn core(record: bool) -> PublisherCore {
+    let mut core = PublisherCore::new(settings(record, 3), 1_700_000_000_000);
+    let ladder = vec![rendition("1280x720-30", 1280, 720), rendition("640x360-30", 640, 360)];
+    let out = core.handle(Input::Ladder { renditions: ladder, audio: false, source: "test".into(), now_ms: 0 });
+    assert!(matches!(out[..], [Action::Emit(Event::Started { .. })]), "{out:?}");
+    core
+}
+
+pub(super) fn segment(rung: usize, n: u64) -> Input {
+    Input::Segment {
+        rung,
+        n,
+        data: Bytes::from(vec![0u8; 1000]),
+        duration: Ratio::new(1, 1),
+        start: Ratio::new(n as i64, 1),
+        codecs: "avc1.64001f".into(),
+    }
+}
+
+fn stored_segment(rung: usize, n: u64, ok: bool) -> Input {
+    Input::Stored { op: Op::Segment { n, rung, len: 1000 }, ok }
+}
+
+fn puts(out: &[Action]) -> Vec<(String, Retry)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Put { path, retry, .. } => Some((path.clone(), *retry)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn put_text(out: &[Action], suffix: &str) -> Option<String> {
+    out.iter().find_map(|a| match a {
+        Action::Put { path, body, .. } if path.ends_with(suffix) => Some(String::from_utf8_lossy(body).into_owned()),
+        _ => None,
+    })
+}
+
+fn events(out: &[Action]) -> Vec<&Event> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Emit(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_group_is_listed_only_once_every_rendition_is_durable() {
+    let mut core = core(false);
+    let out = core.handle(segment(0, 0));
+    assert!(matches!(events(&out)[..], [Event::SegmentCut { n: 0 }]));
+    assert_eq!(puts(&out), [("hls/c1/s1/1280x720-30/0.ts".to_string(), Retry::UntilDeadline)]);
+    core.handle(segment(1, 0));
+    // The first rendition is durable: nothing is listed yet.
+    let out = core.handle(stored_segment(0, 0, true));
+    assert!(out.is_empty(), "{out:?}");
+    // The second: the group is published, and only then are playlists written.
+    let out = core.handle(stored_segment(1, 0, true));
+    let kinds: Vec<&str> = events(&out)
+        .iter()
+        .map(|e| match e {
+            Event::Stream { .. } => "stream",
+            Event::Segment { .. } => "segment",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["stream", "segment"]);
+    let live = put_text(&out, "1280x720-30/live.m3u8").expect("live playlist written");
+    assert!(live.contains("\n0.ts\n"), "{live}");
+    // Announced only after the playlist's write succeeded, once.
+    assert!(!events(&out).iter().any(|e| matches!(e, Event::IndexAvailable { .. })));
+    let path = "hls/c1/s1/1280x720-30/live.m3u8".to_string();
+    let out = core.handle(Input::Stored { op: Op::Write { path: path.clone() }, ok: true });
+    let announced: Vec<&Event> =
+        events(&out).into_iter().filter(|e| matches!(e, Event::IndexAvailable { .. })).collect();
+    assert_eq!(announced.len(), 1, "{out:?}");
+    assert!(
+        matches!(announced[0], Event::IndexAvailable { stream_type: StreamType::HlsLive, index_file, .. } if *index_file == path)
+    );
+}
+
+#[test]
+fn groups_are_published_in_order_even_when_later_ones_are_durable_first() {
+    let mut core = core(false);
+    for n in 0..2 {
+        core.handle(segment(0, n));
+        core.handle(segment(1, n));
+    }
+    core.handle(stored_segment(0, 1, true));
+    let out = core.handle(stored_segment(1, 1, true));
+    assert!(events(&out).is_empty(), "group 1 waits for group 0: {out:?}");
+    core.handle(stored_segment(0, 0, true));
+    let out = core.handle(stored_segment(1, 0, true));
+    let published: Vec<u64> = events(&out)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Segment { group } => Some(group.n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(published, [0, 1]);
+}
+
+#[test]
+fn a_live_segment_that_cannot_be_stored_skips_its_group_with_a_discontinuity() {
+    let mut core = core(false);
+    for n in 0..3 {
+        core.handle(segment(0, n));
+        core.handle(segment(1, n));
+    }
+    core.handle(stored_segment(0, 0, true));
+    core.handle(stored_segment(1, 0, true));
+    // Group 1: one rendition stored, the other given up.
+    core.handle(stored_segment(0, 1, true));
+    let out = core.handle(stored_segment(1, 1, false));
+    assert!(out.contains(&Action::Delete { path: "hls/c1/s1/1280x720-30/1.ts".into() }), "{out:?}");
+    assert!(events(&out).iter().any(|e| matches!(e, Event::SegmentSkipped { n: 1, .. })));
+    // Group 0's playlist write completes, so group 2's can go out.
+    let path = "hls/c1/s1/640x360-30/live.m3u8".to_string();
+    core.handle(Input::Stored { op: Op::Write { path }, ok: true });
+    core.handle(stored_segment(0, 2, true));
+    let out = core.handle(stored_segment(1, 2, true));
+    let live = put_text(&out, "640x360-30/live.m3u8").unwrap();
+    assert!(live.contains("0.ts\n#EXT-X-DISCONTINUITY\n"), "{live}");
+    assert!(!live.contains("1.ts"), "{live}");
+}
+
+#[test]
+fn recorded_segments_are_retried_while_the_stream_runs_and_nothing_else_is() {
+    let mut core = core(true);
+    let out = core.handle(segment(0, 0));
+    assert_eq!(puts(&out), [("hls/c1/s1/1280x720-30/0.ts".to_string(), Retry::WhileRunning)]);
+    core.handle(segment(1, 0));
+    core.handle(stored_segment(0, 0, true));
+    let out = core.handle(stored_segment(1, 0, true));
+    assert!(puts(&out).iter().all(|(path, retry)| path.ends_with(".m3u8") && *retry == Retry::UntilDeadline));
+    let out = core.handle(Input::Preview { n: 0, jpeg: Bytes::from_static(b"jpg") });
+    assert_eq!(puts(&out), [("img-preview/c1/s1/256x144-1/0.jpg".to_string(), Retry::UntilDeadline)]);
+}
+
+#[test]
+fn a_recorded_group_is_skipped_only_when_the_pipeline_dropped_it_or_storage_refused() {
+    let mut core = core(true);
+    for n in 0..3 {
+        core.handle(segment(0, n));
+    }
+    core.handle(segment(1, 0));
+    // Group 1's second segment never fit into the upload queue.
+    core.handle(Input::SegmentDropped { n: 1 });
+    core.handle(segment(1, 2));
+    let mut out = Vec::new();
+    for n in 0..3 {
+        out.extend(core.handle(stored_segment(0, n, true)));
+    }
+    out.extend(core.handle(stored_segment(1, 0, true)));
+    out.extend(core.handle(stored_segment(1, 2, true)));
+    let decided: Vec<String> = events(&out)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Segment { group } => Some(format!("published {}", group.n)),
+            Event::SegmentSkipped { n, .. } => Some(format!("skipped {n}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(decided, ["published 0", "skipped 1", "published 2"]);
+}
+
+#[test]
+fn a_failed_index_write_passes_its_announcement_to_the_next_write() {
+    let mut core = core(false);
+    let path = "hls/c1/s1/640x360-30/live.m3u8".to_string();
+    for n in 0..2 {
+        core.handle(segment(0, n));
+        core.handle(segment(1, n));
+        core.handle(stored_segment(0, n, true));
+        let out = core.handle(stored_segment(1, n, true));
+        if n == 0 {
+            // The first write fails: nothing may be announced.
+            let out = core.handle(Input::Stored { op: Op::Write { path: path.clone() }, ok: false });
+            assert!(events(&out).is_empty(), "{out:?}");
+        } else {
+            assert!(put_text(&out, "640x360-30/live.m3u8").is_some(), "the next write goes out");
+        }
+    }
+    let out = core.handle(Input::Stored { op: Op::Write { path: path.clone() }, ok: true });
+    assert!(
+        events(&out).iter().any(|e| matches!(e, Event::IndexAvailable { index_file, .. } if *index_file == path)),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_newer_playlist_waits_for_the_write_in_flight_and_replaces_older_pending_content() {
+    let mut core = core(false);
+    let path = "hls/c1/s1/640x360-30/live.m3u8".to_string();
+    let mut written = Vec::new();
+    for n in 0..3 {
+        core.handle(segment(0, n));
+        core.handle(segment(1, n));
+        core.handle(stored_segment(0, n, true));
+        let out = core.handle(stored_segment(1, n, true));
+        written.extend(put_text(&out, "640x360-30/live.m3u8"));
+    }
+    assert_eq!(written.len(), 1, "one write in flight per file");
+    let out = core.handle(Input::Stored { op: Op::Write { path }, ok: true });
+    let latest = put_text(&out, "640x360-30/live.m3u8").expect("the pending content follows");
+    assert!(latest.contains("\n2.ts\n") && !latest.contains("#EXT-X-ENDLIST"), "latest wins: {latest}");
+}
+
+#[test]
+fn the_end_skips_what_cannot_complete_and_finishes_every_playlist() {
+    let mut core = core(false);
+    core.handle(segment(0, 0));
+    core.handle(segment(1, 0));
+    core.handle(segment(0, 1)); // the second rendition never made segment 1
+    core.handle(stored_segment(0, 0, true));
+    core.handle(stored_segment(1, 0, true));
+    let out = core.handle(Input::PipelineDone);
+    assert!(!core.is_finished(), "segment 1 of the first rendition is still in flight: {out:?}");
+    let out = core.handle(stored_segment(0, 1, true));
+    assert!(core.is_finished());
+    assert!(events(&out).iter().any(|e| matches!(e, Event::SegmentSkipped { n: 1, .. })), "{out:?}");
+    assert!(out.contains(&Action::Delete { path: "hls/c1/s1/1280x720-30/1.ts".into() }));
+    // The final write of each live playlist waits for the one in flight, then ends the list.
+    let path = "hls/c1/s1/640x360-30/live.m3u8".to_string();
+    let out = core.handle(Input::Stored { op: Op::Write { path }, ok: true });
+    let last = put_text(&out, "640x360-30/live.m3u8").expect("final write");
+    assert!(last.ends_with("#EXT-X-ENDLIST\n"), "{last}");
+}
+
+#[test]
+fn a_preview_that_cannot_be_stored_is_replaced_by_the_previous_image() {
+    let mut core = core(false);
+    core.handle(Input::Preview { n: 0, jpeg: Bytes::from_static(b"zero") });
+    let out = core.handle(Input::Stored { op: Op::Preview { n: 0 }, ok: true });
+    assert_eq!(put_text(&out, "index.json").unwrap(), r#"{"index_start":0,"count":1,"pattern":"%d.jpg"}"#);
+    core.handle(Input::Preview { n: 1, jpeg: Bytes::from_static(b"one") });
+    let out = core.handle(Input::Stored { op: Op::Preview { n: 1 }, ok: false });
+    assert_eq!(put_text(&out, "1.jpg").as_deref(), Some("zero"), "{out:?}");
+    // A second failure of the same number gives it up instead of looping.
+    let out = core.handle(Input::Stored { op: Op::Preview { n: 1 }, ok: false });
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn a_restarted_run_continues_the_numbers_and_marks_the_seam() {
+    let mut first = core(false);
+    for n in 0..2 {
+        first.handle(segment(0, n));
+        first.handle(segment(1, n));
+        first.handle(stored_segment(0, n, true));
+        first.handle(stored_segment(1, n, true));
+    }
+    // What the supervisor hands over: the state after group 1, numbers from 2.
+    let mut mirror = None;
+    let mut replay = core(false);
+    for n in 0..2 {
+        replay.handle(segment(0, n));
+        replay.handle(segment(1, n));
+        replay.handle(stored_segment(0, n, true));
+        for action in replay.handle(stored_segment(1, n, true)) {
+            if let Action::Emit(Event::Stream { config }) = &action {
+                mirror = Some(crate::hls::state::StreamState::new(config.clone()));
+            }
+            if let (Action::Emit(Event::Segment { group }), Some(state)) = (&action, mirror.as_mut()) {
+                state.publish(group).unwrap();
+            }
+        }
+    }
+    let settings = crate::publisher::PublishSettings { first_segment: 2, resume: mirror, ..settings(false, 3) };
+    let mut next = PublisherCore::new(settings, 1_700_000_000_000);
+    let ladder = vec![rendition("1280x720-30", 1280, 720), rendition("640x360-30", 640, 360)];
+    next.handle(Input::Ladder { renditions: ladder, audio: false, source: "test".into(), now_ms: 0 });
+    let out = next.handle(segment(0, 1));
+    assert!(out.is_empty(), "a number below the run's first is never reused: {out:?}");
+    next.handle(segment(0, 2));
+    next.handle(segment(1, 2));
+    next.handle(stored_segment(0, 2, true));
+    let out = next.handle(stored_segment(1, 2, true));
+    let live = put_text(&out, "640x360-30/live.m3u8").unwrap();
+    assert!(live.contains("1.ts\n#EXT-X-DISCONTINUITY\n"), "{live}");
+}
