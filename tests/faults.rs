@@ -86,7 +86,7 @@ async fn a_recording_keeps_every_segment_through_a_minute_long_storage_outage() 
     let (events, stderr) = transcode_through_an_outage("rec", true, 85, &server).await;
     let closed = util::events_of(&events, "closed");
     assert_eq!(closed.len(), 1, "{stderr}");
-    assert_eq!(closed[0]["reason"], "end_of_stream", "{stderr}");
+    assert_eq!(closed[0]["reason"], "EndOfStream", "{stderr}");
     assert!(util::events_of(&events, "segment_skipped").is_empty(), "nothing skipped\n{stderr}");
 
     let dir = format!("/store/hls/rec/{ID}/320x180-15");

@@ -10,7 +10,6 @@ use crate::ladder::Rendition;
 /// is an end a restart cannot change: the source ended or went silent, a stop was asked for,
 /// a limit was reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum EndKind {
     EndOfStream,
     /// No media for the source timeout while running: the end of the stream (spec §9.2).

@@ -202,18 +202,18 @@ mod tests {
     #[test]
     fn end_kinds_have_stable_names_and_only_a_failure_restarts() {
         let all = [
-            (EndKind::EndOfStream, "end_of_stream"),
-            (EndKind::SourceStalled, "source_stalled"),
-            (EndKind::Stopped, "stopped"),
-            (EndKind::DurationReached, "duration_reached"),
-            (EndKind::FragmentLimit, "fragment_limit"),
-            (EndKind::Failed, "failed"),
+            (EndKind::EndOfStream, "EndOfStream"),
+            (EndKind::SourceStalled, "SourceStalled"),
+            (EndKind::Stopped, "Stopped"),
+            (EndKind::DurationReached, "DurationReached"),
+            (EndKind::FragmentLimit, "FragmentLimit"),
+            (EndKind::Failed, "Failed"),
         ];
         for (kind, name) in all {
             assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
             assert_eq!(kind.is_restartable(), kind == EndKind::Failed);
         }
-        let closed = r#"{"event":"closed","reason":"fragment_limit","error_code":"FRAGMENT_LIMIT","message":null}"#;
+        let closed = r#"{"event":"closed","reason":"FragmentLimit","error_code":"FRAGMENT_LIMIT","message":null}"#;
         assert_eq!(
             Event::from_line(closed).unwrap(),
             Event::Closed { reason: EndKind::FragmentLimit, error_code: Some(ErrorCode::FragmentLimit), message: None }

@@ -49,7 +49,9 @@ impl Source {
     pub fn redacted(&self) -> String {
         match self {
             Source::TestSrc => "testsrc".to_string(),
-            Source::Url(u) | Source::Ws { uri: u, .. } => redact_url(u),
+            Source::Url(u) | Source::Ws { uri: u, .. } if u.contains("://") => redact_url(u),
+            // A local file's name is no secret, and the operator needs it.
+            Source::Url(path) | Source::Ws { uri: path, .. } => path.clone(),
         }
     }
 }
