@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::config::{parse_bool, WorkerArgs};
+use crate::metrics::http::HealthArgs;
 use crate::probe::ProbeArgs;
 use crate::transcode::TranscodeArgs;
 
@@ -30,9 +31,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Production mode: take jobs from the coordinator and run each one as a transcode.
-    Worker(WorkerArgs),
+    Worker(Box<WorkerArgs>),
     /// Transcode one stream (rtmp:// URL, media file, or `testsrc`) into an HLS ladder.
     Transcode(Box<TranscodeArgs>),
     /// Show a source's streams and the ladder the fitting algorithm picks for it.
     Probe(ProbeArgs),
+    /// Ask a running worker's /healthz (the container HEALTHCHECK): exit 0 when healthy.
+    Health(HealthArgs),
 }

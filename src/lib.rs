@@ -17,6 +17,7 @@
 //! - `pipeline`       libav: input, clock, video renditions, audio, segmenter, previews
 //! - `publisher`      sans-IO publication core (durable before listed) and its upload shell
 //! - `hls`            playlist texts and the stream's publication state machine (pure)
+//! - `metrics`        Prometheus families, the /metrics /healthz /readyz endpoint
 //! - `storage`        filesystem / HTTP / S3 / Azure backends, retries, path validation
 //! - `redact`         stream keys and credentials out of every URL we log or report
 //! - `tls`            the TLS provider and the certificate policy for ingest servers
@@ -29,6 +30,7 @@ pub mod control;
 pub mod hls;
 pub mod ladder;
 pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod probe;
 pub mod publisher;

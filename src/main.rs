@@ -26,9 +26,10 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let result = match cli.command {
-        Command::Worker(args) => hls_ladder::worker::run(args),
+        Command::Worker(args) => hls_ladder::worker::run(*args),
         Command::Transcode(args) => hls_ladder::transcode::run(*args),
         Command::Probe(args) => hls_ladder::probe::run(args),
+        Command::Health(args) => hls_ladder::metrics::http::health(args),
     };
     match result {
         Ok(code) => code,

@@ -21,6 +21,31 @@ pub enum EndKind {
     Failed,
 }
 
+/// One rendition in a `stats` event. Frame counts are since the previous `stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenditionStats {
+    pub rendition: String,
+    /// Media seconds encoded per wall second over the last 10 s (1 keeps up with a live source).
+    pub speed: f64,
+    /// From the newest encoded frame's source packet being read to its leaving the encoder.
+    pub lag_seconds: f64,
+    pub encoded: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+}
+
+/// Storage requests of one kind since the previous `stats` (each attempt counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageCount {
+    /// `filesystem`, `http`, `s3` or `azure`.
+    pub backend: String,
+    /// `put` or `delete`.
+    pub op: String,
+    /// `ok` or `error`.
+    pub result: String,
+    pub count: u64,
+}
+
 impl EndKind {
     /// Whether the supervisor may restart the pipeline after this end (spec §9.3).
     pub fn is_restartable(self) -> bool {
@@ -41,13 +66,22 @@ pub enum Event {
     /// or not, and a restarted run must start above them.
     SegmentCut { n: u64 },
     /// Group `n` is durable in every rendition and is now listed in the playlists.
-    Segment { group: GroupRecord },
+    /// `publish_seconds`: from the group's last segment leaving the encoders to this moment.
+    Segment {
+        group: GroupRecord,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        publish_seconds: Option<f64>,
+    },
     /// Group `n` could not be stored and was dropped from every rendition.
     SegmentSkipped { n: u64, reason: String },
     /// An index file is durable and may be announced (STREAM-AVAILABLE).
     IndexAvailable { stream_type: StreamType, resolution: String, index_file: String, start_time: Option<String> },
     /// Media time transcoded so far in this run, and speed relative to real time.
     Progress { media_seconds: f64, frames: u64, speed: f64 },
+    /// Every two seconds while the pipeline runs: how each rendition keeps up, the bytes
+    /// waiting for storage, and the storage requests made since the previous `stats` (the
+    /// worker's metrics come from these).
+    Stats { renditions: Vec<RenditionStats>, upload_queue_bytes: u64, storage: Vec<StorageCount> },
     /// Images `0.jpg` … `count-1.jpg` are durable: a restarted run numbers previews from `count`.
     PreviewsDurable { count: u64 },
     /// Sent every second whatever the pipeline does: the process is alive, and its source

@@ -15,7 +15,7 @@
 mod event;
 mod job;
 
-pub use event::{EndKind, ErrorCode, Event};
+pub use event::{EndKind, ErrorCode, Event, RenditionStats, StorageCount};
 pub use job::{ChildJob, JobSpec, Previews, Resume, SourceKind};
 
 /// A line on the child's stdin after the job.
@@ -173,8 +173,8 @@ mod tests {
             },
             Event::Stream { config: config() },
             Event::SegmentCut { n: 7 },
-            Event::Segment { group: group(0) },
-            Event::Segment { group: group(1) },
+            Event::Segment { group: group(0), publish_seconds: None },
+            Event::Segment { group: group(1), publish_seconds: None },
             Event::SegmentSkipped { n: 8, reason: "storage".into() },
             Event::IndexAvailable {
                 stream_type: StreamType::HlsVod,
@@ -183,6 +183,19 @@ mod tests {
                 start_time: Some("4.004".into()),
             },
             Event::Progress { media_seconds: 12.5, frames: 375, speed: 1.25 },
+            Event::Segment { group: group(2), publish_seconds: Some(0.25) },
+            Event::Stats {
+                renditions: vec![RenditionStats {
+                    rendition: "640x360-30~800".into(),
+                    speed: 1.0,
+                    lag_seconds: 0.4,
+                    encoded: 60,
+                    dropped: 1,
+                    duplicated: 2,
+                }],
+                upload_queue_bytes: 123_456,
+                storage: vec![StorageCount { backend: "http".into(), op: "put".into(), result: "ok".into(), count: 9 }],
+            },
             Event::PreviewsDurable { count: 3 },
             Event::Alive { input_idle_seconds: 0.25 },
             Event::Finishing {

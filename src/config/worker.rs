@@ -7,6 +7,7 @@
 //! that would make every job fail (an unknown encoder or pixel format) also stops the worker
 //! at start-up, naming the variable, instead of failing every job.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -50,6 +51,10 @@ pub struct WorkerArgs {
     /// A pipeline with input but no output for this long is restarted, seconds.
     #[arg(long, env = "HLS_STALL_TIMEOUT_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
+    /// Listen address of the metrics and health endpoint (/metrics, /healthz, /readyz),
+    /// e.g. 0.0.0.0:9090; empty: off.
+    #[arg(long, env = "METRICS_ADDR", default_value = "")]
+    pub metrics_addr: String,
     /// What every job does; passed to each job's process as flags.
     #[command(flatten)]
     pub settings: JobSettings,
@@ -74,12 +79,15 @@ pub struct WorkerConfig {
     pub session: SessionConfig,
     pub table: TableConfig,
     pub children: ChildConfig,
+    /// Where to serve metrics and health; `None`: not served.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl WorkerConfig {
     /// Validates the flags (and, for storage, the environment seen through `env`).
     pub fn from_args(a: WorkerArgs, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<WorkerConfig> {
         let url = control_url(&a.control_base_url, a.keep_path).context("CONTROL_BASE_URL")?;
+        let metrics_addr = parse_listen_addr(&a.metrics_addr).context("METRICS_ADDR")?;
         if a.server_capacity == 0 {
             tracing::warn!("SERVER_CAPACITY=0: the coordinator will never assign a job here (-1 means unlimited)");
         }
@@ -95,12 +103,24 @@ impl WorkerConfig {
         let encode = EncodeSettings::try_from(&a.settings)?;
         let stall =
             StallPolicy { timeout: Duration::from_secs(a.stall_timeout), source_timeout: encode.source_timeout };
+        let metrics = metrics_addr.map_or("off".to_string(), |a| a.to_string());
         tracing::info!(capacity = a.server_capacity, storage = %storage.describe(), hls_time = encode.hls_time,
-            codec = %encode.video.encoder.name, preset = %encode.video.preset, "worker configuration");
+            codec = %encode.video.encoder.name, preset = %encode.video.preset, %metrics, "worker configuration");
         let exe = std::env::current_exe().context("locating this program to run jobs with")?;
         let children = ChildConfig { exe, args: a.settings.to_args(), stall };
-        Ok(WorkerConfig { session: SessionConfig::new(url, a.control_secret.clone()), table: a.table(), children })
+        let session = SessionConfig::new(url, a.control_secret.clone());
+        Ok(WorkerConfig { session, table: a.table(), children, metrics_addr })
     }
+}
+
+/// `host:port` to listen on (`0.0.0.0:9090`, `[::]:9090`, `127.0.0.1:9090`); empty is `None`.
+pub fn parse_listen_addr(text: &str) -> anyhow::Result<Option<SocketAddr>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let addr = text.parse().map_err(|_| anyhow::anyhow!("{text:?} is not an IP address and port like 0.0.0.0:9090"))?;
+    Ok(Some(addr))
 }
 
 /// The job table's settings at their defaults, for the table's own tests: the defaults live
@@ -119,6 +139,15 @@ pub fn default_table_config() -> TableConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metrics_address_is_off_when_empty_and_must_be_ip_and_port() {
+        assert_eq!(parse_listen_addr("").unwrap(), None);
+        assert_eq!(parse_listen_addr("0.0.0.0:9090").unwrap(), Some("0.0.0.0:9090".parse().unwrap()));
+        assert_eq!(parse_listen_addr("[::]:9090").unwrap(), Some("[::]:9090".parse().unwrap()));
+        assert!(parse_listen_addr("localhost:9090").is_err());
+        assert!(parse_listen_addr(":9090").is_err());
+    }
 
     #[test]
     fn the_table_defaults_are_the_specs() {

@@ -46,6 +46,17 @@ pub struct SessionConfig {
     pub dial_timeout: Duration,
     /// How long shutdown may spend delivering queued messages (spec §9.4: 10 s).
     pub flush_timeout: Duration,
+    /// What the link reports of itself (metrics, readiness); shared with whoever watches.
+    pub link: LinkStatus,
+}
+
+/// The link's own state, set by the session as it happens.
+#[derive(Debug, Clone, Default)]
+pub struct LinkStatus {
+    /// 1 while connected and registered, else 0.
+    pub connected: prometheus_client::metrics::gauge::Gauge,
+    /// Connections established after the first one.
+    pub reconnects: prometheus_client::metrics::counter::Counter,
 }
 
 impl SessionConfig {
@@ -58,6 +69,7 @@ impl SessionConfig {
             read_timeout: Duration::from_secs(60),
             dial_timeout: Duration::from_secs(10),
             flush_timeout: Duration::from_secs(10),
+            link: LinkStatus::default(),
         }
     }
 }
@@ -97,6 +109,7 @@ pub async fn run(
         shutdown,
         backoff: Backoff::new(),
         streak: 0,
+        connected_before: false,
     };
     session.run().instrument(span).await
 }
@@ -147,6 +160,8 @@ struct Session {
     backoff: Backoff,
     /// Failures since the last successful connect: the first is logged loudly, repeats quietly.
     streak: u32,
+    /// A connection was established before: the next one is a reconnect.
+    connected_before: bool,
 }
 
 impl Session {
@@ -166,6 +181,7 @@ impl Session {
                         }
                         Err(e) => Ended::Lost(e),
                     };
+                    self.cfg.link.connected.set(0);
                     match outcome {
                         Ended::Shutdown => return self.finish(Some(conn)).await,
                         Ended::Lost(e) => (e, connected_at.elapsed()),
@@ -325,6 +341,11 @@ impl Session {
     }
 
     fn on_connected(&mut self) {
+        if self.connected_before {
+            self.cfg.link.reconnects.inc();
+        }
+        self.connected_before = true;
+        self.cfg.link.connected.set(1);
         if self.streak > 0 {
             info!(failures = self.streak, "control link re-established");
         } else {

@@ -10,6 +10,7 @@ pub mod picture;
 pub mod preview;
 pub mod segmenter;
 pub mod sink;
+pub mod stats;
 pub mod video;
 pub mod watchdog;
 pub mod ws_input;
@@ -121,6 +122,8 @@ pub struct PipelineConfig {
     pub first_segment: u64,
     /// First preview number of this run.
     pub first_preview: u64,
+    /// Where the rendition threads count what they do (read by the transcode's reporter).
+    pub stats: Arc<stats::PipelineStats>,
 }
 
 /// Pictures and audio packets queued per rendition. Each queued picture keeps a decoded
@@ -188,7 +191,7 @@ fn run_pipeline(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> 
     let rs = source.rs();
     let segments = SegmentGrid { rs, hls_time: cfg.hls_time as i64 };
     let audio_params = demux.audio.as_ref().map(|a| (codec::Parameters::from(a.encoder()), a.time_base()));
-    let (roots, mut threads) = spawn_renditions(cfg, &renditions, source, rs, segments, audio_params, sink)?;
+    let (roots, mut threads) = spawn_renditions(cfg, &renditions, source, segments, audio_params, sink)?;
     let (preview_tx, preview_thread) = spawn_previews(cfg.previews, sink);
     threads.extend(preview_thread);
     let mut reader = Reader {
@@ -449,7 +452,6 @@ fn spawn_renditions(
     cfg: &PipelineConfig,
     renditions: &[Rendition],
     source: &SourceVideo,
-    rs: Q,
     segments: SegmentGrid,
     audio: Option<(codec::Parameters, ffmpeg::Rational)>,
     sink: &Sink,
@@ -482,10 +484,11 @@ fn spawn_renditions(
         let first_n = cfg.first_segment;
         let audio = audio.clone();
         let rate = rendition.rate;
-        let worker =
-            RungWorker::new(i, rendition.clone(), rs, segments, &video, std::mem::take(&mut children[i]), |enc| {
-                segmenter::Segmenter::new(i, label, first_n, enc, rate, audio, segmenter_sink)
-            })?;
+        let stats = cfg.stats.rung(&rendition.label);
+        let outputs = std::mem::take(&mut children[i]);
+        let worker = RungWorker::new(i, rendition.clone(), segments, &video, outputs, stats, |enc| {
+            segmenter::Segmenter::new(i, label, first_n, enc, rate, audio, segmenter_sink)
+        })?;
         let rx = receivers[i].take().expect("one receiver per rendition");
         let handle = std::thread::Builder::new()
             .name(format!("rung-{}", rendition.label))
@@ -561,7 +564,8 @@ impl Reader {
             self.frames += 1;
             let picture = Picture::new(frame);
             self.take_previews(t, &picture);
-            self.roots.retain(|root| root.send(RungInput::Video { picture: picture.clone(), g }).is_ok());
+            let read_at = Instant::now();
+            self.roots.retain(|root| root.send(RungInput::Video { picture: picture.clone(), g, read_at }).is_ok());
             if self.roots.is_empty() {
                 // Every rendition thread has failed; they report why when joined.
                 return Ok(Some(EndReason::Stopped));

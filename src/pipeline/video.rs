@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
+use std::time::Instant;
 
 use ffmpeg::codec;
 use ffmpeg::format::Pixel;
@@ -13,13 +14,15 @@ use ffmpeg_next as ffmpeg;
 use super::clock::{SegmentGrid, SlotGrid, Q};
 use super::picture::{Fit, FitScaler, Picture};
 use super::segmenter::Segmenter;
+use super::stats::RungStats;
 use super::{drain, PipelineError};
 use crate::ladder::Rendition;
 
 /// What a rendition thread receives, in source order.
 pub enum RungInput {
-    /// A picture (decoded, or scaled by the parent rendition) at reference-grid index `g`.
-    Video { picture: Arc<Picture>, g: i64 },
+    /// A picture (decoded, or scaled by the parent rendition) at reference-grid index `g`;
+    /// `read_at`: when its source packet was read (for the lag figure).
+    Video { picture: Arc<Picture>, g: i64, read_at: Instant },
     /// An encoded audio packet (shared by every rendition), in the audio encoder's time base.
     Audio(Arc<Packet>),
     /// Audio began after the source opened: the encoder's parameters and time base, and
@@ -94,16 +97,19 @@ pub struct RungWorker {
     forced: VecDeque<(i64, i64)>,
     next_k: i64,
     last_picture: Option<Arc<Picture>>,
+    /// Slots sent to the encoder and when their source packets were read, oldest first.
+    read_times: VecDeque<(i64, Instant)>,
+    stats: Arc<RungStats>,
 }
 
 impl RungWorker {
     pub fn new(
         index: usize,
         rendition: Rendition,
-        rs: Q,
         segments: SegmentGrid,
         settings: &VideoSettings,
         children: Vec<SyncSender<RungInput>>,
+        stats: Arc<RungStats>,
         segmenter_for: impl FnOnce(&ffmpeg::encoder::Video) -> Segmenter,
     ) -> Result<Self, PipelineError> {
         let encoder = open_encoder(&rendition, settings, segments.hls_time).map_err(|e| PipelineError::Encode {
@@ -115,7 +121,7 @@ impl RungWorker {
         let segmenter = segmenter_for(&encoder);
         Ok(RungWorker {
             index,
-            grid: SlotGrid::new(rendition.rate, rs),
+            grid: SlotGrid::new(rendition.rate, segments.rs),
             rendition,
             segments,
             scaler,
@@ -125,6 +131,8 @@ impl RungWorker {
             forced: VecDeque::new(),
             next_k: 0,
             last_picture: None,
+            read_times: VecDeque::new(),
+            stats,
         })
     }
 
@@ -138,7 +146,7 @@ impl RungWorker {
     fn run_inner(&mut self, input: &Receiver<RungInput>) -> Result<(), PipelineError> {
         while let Ok(msg) = input.recv() {
             match msg {
-                RungInput::Video { picture, g } => self.on_picture(picture, g)?,
+                RungInput::Video { picture, g, read_at } => self.on_picture(picture, g, read_at)?,
                 RungInput::Audio(packet) => {
                     self.forward(|| RungInput::Audio(packet.clone()));
                     self.segmenter.on_audio(&packet)?;
@@ -157,27 +165,34 @@ impl RungWorker {
         Ok(())
     }
 
-    fn on_picture(&mut self, picture: Arc<Picture>, g: i64) -> Result<(), PipelineError> {
+    fn on_picture(&mut self, picture: Arc<Picture>, g: i64, read_at: Instant) -> Result<(), PipelineError> {
         let plan = self.grid.plan(g);
         let Some(slot) = plan.slot else {
+            RungStats::add(&self.stats.dropped, 1);
             return Ok(());
         };
         let scaled = self.scaler.scale(&picture).map_err(|e| self.encode_error(format!("scaling failed: {e}")))?;
-        self.forward(|| RungInput::Video { picture: scaled.clone(), g });
+        self.forward(|| RungInput::Video { picture: scaled.clone(), g, read_at });
         if let Some(previous) = self.last_picture.clone() {
+            RungStats::add(
+                &self.stats.duplicated,
+                plan.repeat_previous.end.saturating_sub(plan.repeat_previous.start) as u64,
+            );
             for s in plan.repeat_previous {
-                self.encode(&previous, s)?;
+                self.encode(&previous, s, read_at)?;
             }
         }
-        self.encode(&scaled, slot)?;
+        self.encode(&scaled, slot, read_at)?;
         self.last_picture = Some(scaled);
         Ok(())
     }
 
     fn finish(&mut self, end: Q, last_boundary: Option<Q>) -> Result<(), PipelineError> {
         if let Some(last) = self.last_picture.clone() {
+            let now = Instant::now();
             for s in self.grid.tail(end, last_boundary) {
-                self.encode(&last, s)?;
+                RungStats::add(&self.stats.duplicated, 1);
+                self.encode(&last, s, now)?;
             }
         }
         self.encoder.send_eof().map_err(|e| self.encode_error(format!("flush failed: {e}")))?;
@@ -186,7 +201,9 @@ impl RungWorker {
         self.segmenter.finish(end_slot)
     }
 
-    fn encode(&mut self, picture: &Arc<Picture>, slot: i64) -> Result<(), PipelineError> {
+    fn encode(&mut self, picture: &Arc<Picture>, slot: i64, read_at: Instant) -> Result<(), PipelineError> {
+        RungStats::add(&self.stats.encoded, 1);
+        self.read_times.push_back((slot, read_at));
         let mut frame = picture.reference();
         frame.set_pts(Some(slot));
         let t = self.grid.slot_time(slot);
@@ -210,6 +227,7 @@ impl RungWorker {
                 Ok(false) => return Ok(()),
                 Err(e) => return Err(self.encode_error(format!("encoder error: {e}"))),
             }
+            self.measure(packet.pts());
             let starts = match (packet.pts(), self.forced.front()) {
                 (Some(pts), Some(&(slot, k))) if pts >= slot => {
                     self.forced.pop_front();
@@ -219,6 +237,21 @@ impl RungWorker {
             };
             self.segmenter.on_video(packet, starts)?;
         }
+    }
+
+    /// The encoder output the frame of `slot`: media time and lag so far.
+    fn measure(&mut self, slot: Option<i64>) {
+        let Some(slot) = slot else { return };
+        let mut read_at = None;
+        while self.read_times.front().is_some_and(|&(s, _)| s <= slot) {
+            read_at = self.read_times.pop_front().map(|(_, t)| t);
+        }
+        if let Some(t) = read_at {
+            self.stats.lag_us.store(t.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        let media = self.grid.slot_time(slot + 1);
+        let us = (media * 1_000_000).to_integer().max(0) as u64;
+        self.stats.media_us.fetch_max(us, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn forward(&mut self, mut msg: impl FnMut() -> RungInput) {

@@ -292,7 +292,7 @@ impl PublisherCore {
         self.summary.bytes += parts.iter().map(|p| p.bytes).sum::<u64>();
         // The event goes out before the playlist writes: a supervisor mirroring the state
         // may then be one group ahead of storage, never behind it (segments are durable).
-        out.push(Action::Emit(Event::Segment { group: record }));
+        out.push(Action::Emit(Event::Segment { group: record, publish_seconds: None }));
         self.apply(publication, out);
     }
 

@@ -11,6 +11,7 @@
 
 mod core;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -76,6 +77,9 @@ pub struct Publisher {
     /// Cancels every request in flight: the transcode's phase-two stop.
     abort: CancellationToken,
     started: Instant,
+    /// Per group not yet decided: when its latest segment left the encoders (the publish
+    /// latency of the `segment` event counts from there).
+    segment_ready: HashMap<u64, Instant>,
 }
 
 impl Publisher {
@@ -97,6 +101,7 @@ impl Publisher {
             limiter: Arc::new(Semaphore::new(MAX_UPLOADS)),
             abort,
             started: Instant::now(),
+            segment_ready: HashMap::new(),
         }
     }
 
@@ -137,6 +142,7 @@ impl Publisher {
                 Input::Ladder { renditions, audio, source, now_ms: now_ms() }
             }
             MediaOutput::Segment { rung, n, data, duration, start, codecs } => {
+                self.segment_ready.insert(n, Instant::now());
                 Input::Segment { rung, n, data: Bytes::from(data), duration, start, codecs }
             }
             MediaOutput::SegmentDropped { n, .. } => Input::SegmentDropped { n },
@@ -153,7 +159,16 @@ impl Publisher {
     fn handle(&mut self, input: Input) {
         for action in self.core.handle(input) {
             match action {
-                Action::Emit(event) => (self.emit)(&event),
+                Action::Emit(Event::Segment { group, .. }) => {
+                    let publish_seconds = self.segment_ready.remove(&group.n).map(|t| t.elapsed().as_secs_f64());
+                    (self.emit)(&Event::Segment { group, publish_seconds })
+                }
+                Action::Emit(event) => {
+                    if let Event::SegmentSkipped { n, .. } = &event {
+                        self.segment_ready.remove(n);
+                    }
+                    (self.emit)(&event)
+                }
                 Action::Put { op, path, body, retry } => self.spawn_put(op, path, body, retry),
                 Action::Delete { path } => self.spawn_delete(path),
             }

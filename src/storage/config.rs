@@ -188,6 +188,16 @@ impl StorageConfig {
     }
 
     /// Creates the backend. Fails only on configuration the backend itself rejects.
+    /// The backend's name in metrics: `filesystem`, `http`, `s3` or `azure`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            StorageConfig::Filesystem { .. } => "filesystem",
+            StorageConfig::Http { .. } => "http",
+            StorageConfig::S3 { .. } => "s3",
+            StorageConfig::Azure { .. } => "azure",
+        }
+    }
+
     pub fn build(&self) -> Result<Arc<dyn Storage>, StorageError> {
         match self {
             StorageConfig::Filesystem { root, dir_mode, file_mode, fsync } => {

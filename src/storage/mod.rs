@@ -9,8 +9,10 @@
 //! - `http`: `HttpStorage`, `PUT`/`DELETE` under a base URL.
 //! - `object`: `ObjectStorage`, S3 and Azure Blob through `object_store`.
 //! - `retry`: `RetryPolicy` and `put_with_retry`.
+//! - `counted`: `Counted`, a wrapper counting requests by operation and result (metrics).
 
 mod config;
+mod counted;
 mod fs;
 mod http;
 mod object;
@@ -22,6 +24,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use config::{HttpAuth, Secret, StorageConfig};
+pub use counted::Counted;
 pub use fs::FsStorage;
 pub use http::HttpStorage;
 pub use object::ObjectStorage;

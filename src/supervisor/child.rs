@@ -41,6 +41,8 @@ pub enum ChildReport {
 
 /// The worker's hold on one running child.
 pub struct ChildHandle {
+    /// The process id while it runs (for /proc measurements).
+    pid: Option<u32>,
     /// When to send `stop`; a later value replaces an earlier one.
     stop_at: watch::Sender<Option<Instant>>,
     kill: Option<oneshot::Sender<()>>,
@@ -50,6 +52,10 @@ impl ChildHandle {
     /// The child stops reading its source at `deadline`, then finishes and reports `closed`.
     pub fn stop_at(&self, deadline: Instant) {
         self.stop_at.send_replace(Some(deadline));
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
     }
 
     /// SIGKILL now; the `Exited` report still follows.
@@ -78,13 +84,14 @@ pub fn spawn(
         .kill_on_drop(true)
         .process_group(0);
     let mut child = command.spawn()?;
+    let pid = child.id();
     let line = job.to_line();
     let stdin = child.stdin.take().expect("stdin is piped");
     let (stop_tx, stop_rx) = watch::channel(None);
     let (kill_tx, kill_rx) = oneshot::channel();
     tokio::spawn(command_link(stdin, line, stop_rx));
     tokio::spawn(watch_child(id, child, kill_rx, reports));
-    Ok(ChildHandle { stop_at: stop_tx, kill: Some(kill_tx) })
+    Ok(ChildHandle { pid, stop_at: stop_tx, kill: Some(kill_tx) })
 }
 
 /// Owns the child's stdin: the job line first, `stop` at the deadline. Returns (closing stdin)

@@ -30,7 +30,7 @@ impl Mirror {
                 self.state.get_or_insert_with(|| StreamState::new(config.clone()));
             }
             Event::SegmentCut { n } => self.next_segment = self.next_segment.max(n + 1),
-            Event::Segment { group } => {
+            Event::Segment { group, .. } => {
                 self.next_segment = self.next_segment.max(group.n + 1);
                 if let Some(state) = self.state.as_mut() {
                     // The child published exactly this group on exactly this state, so an error
@@ -50,6 +50,7 @@ impl Mirror {
             Event::IndexAvailable { .. }
             | Event::Progress { .. }
             | Event::Alive { .. }
+            | Event::Stats { .. }
             | Event::Finishing { .. }
             | Event::Closed { .. } => {}
         }
@@ -154,7 +155,7 @@ mod tests {
         for n in 0..3 {
             mirror.on_event(&Event::SegmentCut { n });
             child.publish(&group(n)).unwrap();
-            mirror.on_event(&Event::Segment { group: group(n) });
+            mirror.on_event(&Event::Segment { group: group(n), publish_seconds: None });
         }
         // ...group 3 was cut in one rendition when the child died, group 4 never.
         mirror.on_event(&Event::SegmentCut { n: 3 });
@@ -179,7 +180,7 @@ mod tests {
         let mut mirror = Mirror::default();
         mirror.on_event(&started());
         mirror.on_event(&Event::Stream { config: config() });
-        mirror.on_event(&Event::Segment { group: group(0) });
+        mirror.on_event(&Event::Segment { group: group(0), publish_seconds: None });
         mirror.on_event(&Event::SegmentSkipped { n: 1, reason: "storage".into() });
         let mut state = mirror.resume().unwrap().state.unwrap();
         let p = state.publish(&group(2)).unwrap();
@@ -193,18 +194,18 @@ mod tests {
         let mut mirror = Mirror::default();
         mirror.on_event(&started());
         mirror.on_event(&Event::Stream { config: config() });
-        mirror.on_event(&Event::Segment { group: group(0) });
+        mirror.on_event(&Event::Segment { group: group(0), publish_seconds: None });
         let mut with_change = group(1);
         let codecs = vec!["avc1.64001e".to_string()];
         with_change.tracks = Some(crate::hls::state::TrackChange { codecs: codecs.clone(), audio_kbps: 0 });
         // The child writes the event as JSON; the supervisor reads it back.
-        let line = serde_json::to_string(&Event::Segment { group: with_change }).unwrap();
+        let line = serde_json::to_string(&Event::Segment { group: with_change, publish_seconds: None }).unwrap();
         mirror.on_event(&serde_json::from_str::<Event>(&line).unwrap());
         let state = mirror.resume().unwrap().state.unwrap();
         assert_eq!(state.config().renditions[0].codecs, codecs[0]);
         assert_eq!(state.config().audio_kbps, 0);
         // Groups without a change keep the old event shape.
-        let plain = serde_json::to_string(&Event::Segment { group: group(2) }).unwrap();
+        let plain = serde_json::to_string(&Event::Segment { group: group(2), publish_seconds: None }).unwrap();
         assert!(!plain.contains("tracks"), "{plain}");
     }
 }

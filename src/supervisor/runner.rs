@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
@@ -14,6 +15,7 @@ use super::stall::{Liveness, StallPolicy};
 use super::{Action, Input, JobId, JobTable, Mirror, TableConfig};
 use crate::child_protocol::{ChildJob, Event};
 use crate::control::message::{Inbound, Outbound};
+use crate::metrics::{procfs, LoopHealth, Metrics, StreamLabels};
 
 /// Child reports waiting for the loop; a full queue slows the children's pipes, never drops.
 const REPORT_QUEUE: usize = 256;
@@ -34,6 +36,10 @@ pub struct ChildConfig {
 struct JobIo {
     mirror: Mirror,
     run: Option<Run>,
+    /// The job's per-stream metric labels.
+    labels: StreamLabels,
+    /// Its STREAM-CLOSED was sent: its series are gone and must not come back.
+    closed: bool,
 }
 
 /// The current child of a job.
@@ -42,6 +48,8 @@ struct Run {
     liveness: Liveness,
     /// Killed on purpose (stall, or the table's order): its exit is expected, not news.
     killed: bool,
+    /// CPU seconds of this child already counted.
+    cpu_counted: f64,
 }
 
 pub struct Supervisor {
@@ -57,6 +65,8 @@ pub struct Supervisor {
     /// Inputs produced while executing actions (a spawn that failed at once).
     pending: VecDeque<Input>,
     exited: bool,
+    metrics: Arc<Metrics>,
+    health: Arc<LoopHealth>,
 }
 
 impl Supervisor {
@@ -65,9 +75,12 @@ impl Supervisor {
         children: ChildConfig,
         outbound: mpsc::Sender<Outbound>,
         capacity: watch::Sender<i32>,
+        metrics: Arc<Metrics>,
+        health: Arc<LoopHealth>,
     ) -> Self {
         let table = JobTable::new(table);
         capacity.send_replace(table.register_capacity());
+        metrics.capacity.set(table.register_capacity() as i64);
         let (reports_tx, reports) = mpsc::channel(REPORT_QUEUE);
         Supervisor {
             table,
@@ -79,6 +92,8 @@ impl Supervisor {
             capacity,
             pending: VecDeque::new(),
             exited: false,
+            metrics,
+            health,
         }
     }
 
@@ -90,6 +105,7 @@ impl Supervisor {
         let mut inbound_open = true;
         let mut shutdown_open = true;
         while !self.exited {
+            self.health.turned();
             let deadline = self.table.next_deadline();
             let timer = async {
                 match deadline {
@@ -106,7 +122,10 @@ impl Supervisor {
                 },
                 Some(report) = self.reports.recv() => self.on_report(report).await,
                 () = timer => self.handle(Input::Tick).await,
-                _ = stall_check.tick() => self.kill_stalled(),
+                _ = stall_check.tick() => {
+                    self.kill_stalled();
+                    self.measure_children();
+                }
                 signal = shutdown.recv(), if shutdown_open => match signal {
                     Some(()) => self.handle(Input::Shutdown).await,
                     // Nobody can ask for shutdown any more: shut down now rather than never.
@@ -120,6 +139,9 @@ impl Supervisor {
     }
 
     async fn handle(&mut self, input: Input) {
+        if input == Input::Shutdown {
+            self.health.shutting_down();
+        }
         self.pending.push_back(input);
         while let Some(input) = self.pending.pop_front() {
             let actions = self.table.handle(Instant::now(), input);
@@ -127,6 +149,7 @@ impl Supervisor {
                 self.execute(action).await;
             }
         }
+        self.metrics.jobs_running.set(self.table.active() as i64);
         // The table forgets a job once it is closed and its child gone; so does the adapter.
         let table = &self.table;
         self.jobs.retain(|id, _| table.contains(*id));
@@ -135,6 +158,13 @@ impl Supervisor {
     async fn execute(&mut self, action: Action) {
         match action {
             Action::Send(msg) => {
+                if let Outbound::StreamClosed { channel, stream_id, error } = &msg {
+                    let labels = StreamLabels { channel: channel.clone(), stream_id: stream_id.clone() };
+                    self.metrics.stream_closed(&labels, error.as_ref().map(|(code, _)| code.as_str()));
+                    for io in self.jobs.values_mut().filter(|io| io.labels == labels) {
+                        io.closed = true;
+                    }
+                }
                 // The session takes messages even while disconnected, so this waits only on a
                 // full queue, never on the network.
                 if self.outbound.send(msg).await.is_err() {
@@ -142,10 +172,22 @@ impl Supervisor {
                 }
             }
             Action::Register { capacity } => {
+                self.metrics.capacity.set(capacity as i64);
                 self.capacity.send_replace(capacity);
             }
             Action::Spawn { job, spec, restart } => {
-                let io = self.jobs.entry(job).or_insert_with(|| JobIo { mirror: Mirror::default(), run: None });
+                if restart == 0 {
+                    self.metrics.jobs_started.inc();
+                } else {
+                    self.metrics.job_restarts.inc();
+                }
+                let labels = StreamLabels { channel: spec.channel.clone(), stream_id: spec.stream_id.clone() };
+                let io = self.jobs.entry(job).or_insert_with(|| JobIo {
+                    mirror: Mirror::default(),
+                    run: None,
+                    labels,
+                    closed: false,
+                });
                 let resume = if restart > 0 { io.mirror.resume() } else { None };
                 let span = tracing::info_span!("job", channel = %spec.channel, stream_id = %spec.stream_id);
                 let _entered = span.enter();
@@ -156,7 +198,8 @@ impl Supervisor {
                 let c = &self.children;
                 match child::spawn(&c.exe, job, &child_job, &c.args, self.reports_tx.clone()) {
                     Ok(handle) => {
-                        io.run = Some(Run { handle, liveness: Liveness::new(Instant::now()), killed: false });
+                        let liveness = Liveness::new(Instant::now());
+                        io.run = Some(Run { handle, liveness, killed: false, cpu_counted: 0.0 });
                     }
                     Err(e) => {
                         tracing::error!("cannot start transcode {}: {e}", c.exe.display());
@@ -193,6 +236,9 @@ impl Supervisor {
                     if let Some(run) = io.run.as_mut() {
                         run.liveness.on_event(Instant::now(), &event);
                     }
+                    if !io.closed {
+                        self.metrics.on_event(&io.labels, &event);
+                    }
                 }
                 if let Some(input) = table_input(job, event) {
                     self.handle(input).await;
@@ -207,6 +253,17 @@ impl Supervisor {
                 }
                 self.handle(Input::ChildExited { job, crashed, stderr_tail }).await;
             }
+        }
+    }
+
+    /// CPU and memory of every running child, from /proc, into the job's series.
+    fn measure_children(&mut self) {
+        for io in self.jobs.values_mut().filter(|io| !io.closed) {
+            let Some(run) = io.run.as_mut() else { continue };
+            let Some(usage) = run.handle.pid().and_then(|pid| procfs::usage(Some(pid))) else { continue };
+            let more = (usage.cpu_seconds - run.cpu_counted).max(0.0);
+            run.cpu_counted = usage.cpu_seconds.max(run.cpu_counted);
+            self.metrics.job_resources(&io.labels, more, Some(usage.rss_bytes));
         }
     }
 
@@ -247,6 +304,7 @@ fn table_input(job: JobId, event: Event) -> Option<Input> {
         | Event::SegmentSkipped { .. }
         | Event::Progress { .. }
         | Event::PreviewsDurable { .. }
-        | Event::Alive { .. } => None,
+        | Event::Alive { .. }
+        | Event::Stats { .. } => None,
     }
 }

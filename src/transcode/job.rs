@@ -15,13 +15,14 @@ use crate::pipeline::input::Source;
 use crate::pipeline::preview::PreviewSpec;
 use crate::pipeline::{LadderChoice, PipelineConfig};
 use crate::publisher::PublishSettings;
-use crate::storage::{FsStorage, RetryPolicy, Storage, StorageConfig};
+use crate::storage::{Counted, FsStorage, RetryPolicy, StorageConfig};
 
 /// The validated job: everything the pipeline and publisher need.
 pub struct Job {
     pub pipeline: PipelineConfig,
     pub publish: PublishSettings,
-    pub storage: Arc<dyn Storage>,
+    /// The backend, counting its requests for the `stats` event.
+    pub storage: Arc<Counted>,
     pub queue_bytes: usize,
     /// How long a finished pipeline's last uploads may take before they are cancelled.
     pub drain: Duration,
@@ -37,7 +38,7 @@ struct Target {
     previews: Option<PreviewSpec>,
     max_media: Option<Duration>,
     resume: Option<Resume>,
-    storage: Arc<dyn Storage>,
+    storage: Arc<Counted>,
 }
 
 impl Job {
@@ -78,7 +79,7 @@ impl Job {
             previews: a.previews,
             max_media,
             resume: None,
-            storage: Arc::new(FsStorage::new(out_dir, 0o755, 0o644, false)),
+            storage: Counted::new(Arc::new(FsStorage::new(out_dir, 0o755, 0o644, false)), "filesystem"),
         };
         Ok(Job::assemble(settings, target))
     }
@@ -97,9 +98,8 @@ impl Job {
                 LadderChoice::Items(items)
             }
         };
-        let storage = StorageConfig::from_env(|k| std::env::var(k).ok())
-            .and_then(|config| config.build())
-            .context("configuring storage")?;
+        let config = StorageConfig::from_env(|k| std::env::var(k).ok()).context("configuring storage")?;
+        let storage = Counted::new(config.build().context("configuring storage")?, config.backend());
         let target = Target {
             source: Source::parse(&job_source_url(&spec), settings.source_tls_verify),
             ladder,
@@ -137,6 +137,7 @@ impl Job {
             max_segments: Some(s.fragment_limit.saturating_sub(first_segment)),
             first_segment,
             first_preview,
+            stats: crate::pipeline::stats::PipelineStats::new(),
         };
         let publish = PublishSettings {
             channel: t.channel,

@@ -10,6 +10,7 @@
 
 mod events;
 mod job;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,13 +24,16 @@ use tracing::Instrument as _;
 
 use crate::child_protocol::{ChildCommand, ChildJob, EndKind, ErrorCode, Event};
 use crate::config::{EncodeSettings, JobSettings};
+use crate::metrics::http::Probe;
+use crate::metrics::{Metrics, StreamLabels};
 use crate::pipeline::preview::PreviewSpec;
 use crate::pipeline::sink::{ByteBudget, Sink};
 use crate::pipeline::watchdog::Watchdog;
 use crate::pipeline::{self, EndReason, PipelineError, RunError};
 use crate::publisher::Publisher;
-pub use events::{EventFormat, EventSink};
+pub use events::{EventFormat, EventSink, LocalMetrics};
 use job::Job;
+use stats::{Reporter, STATS_EVERY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EventsArg {
@@ -82,6 +86,14 @@ pub struct TranscodeArgs {
     /// Event output.
     #[arg(long, value_enum, default_value = "human")]
     pub events: EventsArg,
+    /// Serve this stream's metrics (/metrics, /healthz, /readyz) on ADDR, e.g. 127.0.0.1:9091.
+    /// (Not read from METRICS_ADDR: the worker's children inherit that variable.)
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse().map_err(|_| format!("expected an IP address and port like 127.0.0.1:9091, got {s:?}"))
 }
 
 fn parse_previews(s: &str) -> Result<PreviewSpec, String> {
@@ -134,6 +146,7 @@ pub fn run(args: TranscodeArgs) -> anyhow::Result<ExitCode> {
         EventsArg::Human => EventFormat::Human,
     };
     let follow_stdin = args.job.as_deref() == Some("-");
+    let metrics_addr = args.metrics_addr;
     let job = match args.job.clone() {
         Some(from) => Job::from_child_job(read_child_job(&from)?, &settings)?,
         None => Job::from_cli(args, &settings)?,
@@ -143,7 +156,14 @@ pub fn run(args: TranscodeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let events = EventSink::new(format);
+    let mut events = EventSink::new(format);
+    if let Some(addr) = metrics_addr {
+        let stream = StreamLabels { channel: job.publish.channel.clone(), stream_id: job.publish.stream_id.clone() };
+        let local = LocalMetrics::new(Arc::new(Metrics::new()), stream);
+        let always: Probe = Arc::new(|| Ok(()));
+        runtime.block_on(crate::metrics::http::serve(addr, local.metrics.clone(), always.clone(), always))?;
+        events = events.with_metrics(local);
+    }
     let span = tracing::info_span!("stream", channel = %job.publish.channel, stream_id = %job.publish.stream_id);
     let outcome = runtime.block_on(transcode(job, events.clone(), follow_stdin).instrument(span))?;
     events.emit(&outcome.event(false));
@@ -213,6 +233,8 @@ async fn transcode(job: Job, events: EventSink, follow_stdin: bool) -> anyhow::R
         follow_supervisor(stop.clone());
     }
     let alive = tokio::spawn(report_alive(watchdog.clone(), events.clone()).in_current_span());
+    let stats = Reporter::new(job.pipeline.stats.clone(), job.storage.clone(), budget.clone());
+    let reporting = tokio::spawn(report_stats(stats, events.clone()).in_current_span());
     tokio::spawn(stop_on_ctrl_c(stop.clone()));
 
     let config = job.pipeline;
@@ -228,7 +250,7 @@ async fn transcode(job: Job, events: EventSink, follow_stdin: bool) -> anyhow::R
         .context("spawning the pipeline thread")?;
     let sink_events = events.clone();
     let emit = move |event: &Event| sink_events.emit(event);
-    let publisher = Publisher::new(job.publish, job.storage, budget, emit, abort.clone());
+    let publisher = Publisher::new(job.publish, job.storage.clone(), budget, emit, abort.clone());
     let mut publishing = tokio::spawn(publisher.run(rx).in_current_span());
     let result = tokio::task::spawn_blocking(move || pipeline.join())
         .await
@@ -255,8 +277,10 @@ async fn transcode(job: Job, events: EventSink, follow_stdin: bool) -> anyhow::R
         "stream finished"
     );
     // Nothing may follow the `closed` event the caller emits next.
-    alive.abort();
-    let _ = alive.await;
+    for task in [alive, reporting] {
+        task.abort();
+        let _ = task.await;
+    }
     Ok(outcome)
 }
 
@@ -268,6 +292,15 @@ async fn stop_on_ctrl_c(stop: CancellationToken) {
         if tokio::signal::ctrl_c().await.is_ok() {
             std::process::exit(130);
         }
+    }
+}
+
+/// The `stats` event every [`STATS_EVERY`], for the metrics.
+async fn report_stats(mut reporter: Reporter, events: EventSink) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + STATS_EVERY, STATS_EVERY);
+    loop {
+        tick.tick().await;
+        events.emit(&reporter.sample(std::time::Instant::now()));
     }
 }
 

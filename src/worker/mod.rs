@@ -6,6 +6,7 @@
 //! module is signal handling and the wiring of session and supervisor.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
@@ -14,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::WorkerArgs;
 pub use crate::config::WorkerConfig;
 use crate::control;
+use crate::control::session::LinkStatus;
+use crate::metrics::http::Probe;
+use crate::metrics::{LoopHealth, Metrics};
 use crate::supervisor::Supervisor;
 
 /// The command: validate, then serve until SIGTERM/SIGINT has drained every job.
@@ -35,12 +39,23 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
 /// Runs the worker until shutdown completes. Each message on `shutdown` is one shutdown
 /// request (spec §9.4): the first drains, the second kills every job. Returns after the
 /// last STREAM-CLOSED was delivered, or the 10 s flush bound passed.
-pub async fn serve(config: WorkerConfig, shutdown: mpsc::Receiver<()>) -> anyhow::Result<()> {
+pub async fn serve(mut config: WorkerConfig, shutdown: mpsc::Receiver<()>) -> anyhow::Result<()> {
     let (capacity_tx, capacity_rx) = watch::channel(-1);
     // Job messages are few (a handful per job); the session drains this even while offline.
     let (outbound_tx, outbound_rx) = mpsc::channel(1024);
     let (inbound_tx, inbound_rx) = mpsc::channel(64);
-    let mut supervisor = Supervisor::new(config.table, config.children, outbound_tx, capacity_tx);
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(LoopHealth::default());
+    // The control link sets its own gauges: they are the metrics' series.
+    config.session.link =
+        LinkStatus { connected: metrics.control_connected.clone(), reconnects: metrics.control_reconnects.clone() };
+    if let Some(addr) = config.metrics_addr {
+        let (live, ready, link) = (health.clone(), health.clone(), metrics.control_connected.clone());
+        let live: Probe = Arc::new(move || live.live());
+        let ready: Probe = Arc::new(move || ready.ready(link.get() == 1));
+        crate::metrics::http::serve(addr, metrics.clone(), live, ready).await?;
+    }
+    let mut supervisor = Supervisor::new(config.table, config.children, outbound_tx, capacity_tx, metrics, health);
     let link_done = CancellationToken::new();
     tracing::info!(url = %config.session.url, "worker starting");
     let session = tokio::spawn(control::run(config.session, capacity_rx, outbound_rx, inbound_tx, link_done.clone()));

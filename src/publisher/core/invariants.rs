@@ -96,7 +96,7 @@ impl Run {
                 Action::Emit(Event::IndexAvailable { index_file, .. }) => {
                     assert!(self.durable.contains(&index_file), "{index_file} announced before it was durable");
                 }
-                Action::Emit(Event::Segment { group }) => {
+                Action::Emit(Event::Segment { group, .. }) => {
                     assert!(self.published.last().is_none_or(|&last| group.n > last), "published out of order");
                     assert!(!self.skipped.contains(&group.n), "group {} published after its skip", group.n);
                     self.published.push(group.n);

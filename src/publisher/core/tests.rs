@@ -142,7 +142,7 @@ fn groups_are_published_in_order_even_when_later_ones_are_durable_first() {
     let published: Vec<u64> = events(&out)
         .iter()
         .filter_map(|e| match e {
-            Event::Segment { group } => Some(group.n),
+            Event::Segment { group, .. } => Some(group.n),
             _ => None,
         })
         .collect();
@@ -205,7 +205,7 @@ fn a_recorded_group_is_skipped_only_when_the_pipeline_dropped_it_or_storage_refu
     let decided: Vec<String> = events(&out)
         .iter()
         .filter_map(|e| match e {
-            Event::Segment { group } => Some(format!("published {}", group.n)),
+            Event::Segment { group, .. } => Some(format!("published {}", group.n)),
             Event::SegmentSkipped { n, .. } => Some(format!("skipped {n}")),
             _ => None,
         })
@@ -310,7 +310,7 @@ fn a_restarted_run_continues_the_numbers_and_marks_the_seam() {
             if let Action::Emit(Event::Stream { config }) = &action {
                 mirror = Some(crate::hls::state::StreamState::new(config.clone()));
             }
-            if let (Action::Emit(Event::Segment { group }), Some(state)) = (&action, mirror.as_mut()) {
+            if let (Action::Emit(Event::Segment { group, .. }), Some(state)) = (&action, mirror.as_mut()) {
                 state.publish(group).unwrap();
             }
         }
