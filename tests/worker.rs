@@ -717,3 +717,172 @@ async fn a_superseded_streams_close_waits_for_the_newer_stream_of_the_channel() 
     assert_invariants(&fake, &worker);
     drop(nginx);
 }
+
+/// One metric family as the reference parser (prometheus_client, PyPI) read it.
+#[derive(Debug, serde::Deserialize)]
+struct Family {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    samples: Vec<Sample>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Sample {
+    name: String,
+    labels: std::collections::HashMap<String, String>,
+    value: f64,
+}
+
+/// Scrapes `/metrics` and parses it with the independent parser (tests/metrics/parse.py).
+async fn scrape(addr: &str) -> Vec<Family> {
+    let response = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    let text = response.text().await.unwrap();
+    let mut parser = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/metrics/parse.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 (scripts/test.sh puts target/venv/bin first on PATH)");
+    use std::io::Write as _;
+    parser.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = parser.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the reference parser refused the exposition:\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The value of the sample `name` whose labels include `labels`, if there is one.
+fn value(families: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    families.iter().flat_map(|f| &f.samples).find_map(|s| {
+        let matches = s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v));
+        matches.then_some(s.value)
+    })
+}
+
+async fn http_status(addr: &str, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_a_real_job_and_readiness_follows_the_coordinator() {
+    let nginx = Nginx::start(&["c1"]);
+    let addr = format!("127.0.0.1:{}", util::free_port());
+    let (fake, worker) = connected_worker(&[("METRICS_ADDR", addr.as_str()), ("SERVER_CAPACITY", "3")]).await;
+    assert_eq!(http_status(&addr, "/healthz").await.0, 200);
+    let ready = async || http_status(&addr, "/readyz").await;
+    let mut waited = 0;
+    while ready().await.0 != 200 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(ready().await.0, 200, "ready once registered; log:\n{}", worker.log());
+
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "640x360-30,320x180-30", true, "160x90,1"));
+    let publisher = RtmpPublisher::start(&uri, "size=640x360:rate=30", true, 16);
+    announced(&fake, &worker, ID, 2).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let first = scrape(&addr).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let second = scrape(&addr).await;
+
+    let families = [
+        ("hls_ladder_control_connected", "gauge"),
+        ("hls_ladder_control_reconnects", "counter"),
+        ("hls_ladder_capacity", "gauge"),
+        ("hls_ladder_jobs_running", "gauge"),
+        ("hls_ladder_jobs_started", "counter"),
+        ("hls_ladder_jobs_closed", "counter"),
+        ("hls_ladder_job_restarts", "counter"),
+        ("hls_ladder_rendition_speed", "gauge"),
+        ("hls_ladder_rendition_lag_seconds", "gauge"),
+        ("hls_ladder_rendition_frames", "counter"),
+        ("hls_ladder_segments_published", "counter"),
+        ("hls_ladder_segments_skipped", "counter"),
+        ("hls_ladder_segment_publish_seconds", "histogram"),
+        ("hls_ladder_storage_requests", "counter"),
+        ("hls_ladder_upload_queue_bytes", "gauge"),
+        ("hls_ladder_previews", "counter"),
+        ("hls_ladder_job_cpu_seconds", "counter"),
+        ("hls_ladder_job_resident_memory_bytes", "gauge"),
+        ("process_cpu_seconds", "counter"),
+        ("process_resident_memory_bytes", "gauge"),
+    ];
+    for (name, kind) in families {
+        let family = second.iter().find(|f| f.name == name);
+        assert_eq!(family.map(|f| f.kind.as_str()), Some(kind), "{name}: {family:?}");
+    }
+    let stream = [("channel", "c1"), ("stream_id", ID)];
+    assert_eq!(value(&second, "hls_ladder_control_connected", &[]), Some(1.0));
+    assert_eq!(value(&second, "hls_ladder_jobs_running", &[]), Some(1.0));
+    assert_eq!(value(&second, "hls_ladder_jobs_started_total", &[]), Some(1.0));
+    assert_eq!(value(&second, "hls_ladder_capacity", &[]), Some(2.0), "3 minus the running job");
+    let rendition = [("channel", "c1"), ("stream_id", ID), ("rendition", "640x360-30")];
+    let speed = value(&second, "hls_ladder_rendition_speed", &rendition).expect("speed");
+    assert!((0.9..1.6).contains(&speed), "a live source that keeps up runs at about 1x: {speed}");
+    let lag = value(&second, "hls_ladder_rendition_lag_seconds", &rendition).expect("lag");
+    assert!(lag > 0.0 && lag < 5.0, "{lag}");
+    let increasing = [
+        ("hls_ladder_segments_published_total", &stream[..]),
+        ("hls_ladder_previews_total", &stream[..]),
+        ("hls_ladder_job_cpu_seconds_total", &stream[..]),
+        ("hls_ladder_storage_requests_total", &[("backend", "filesystem"), ("op", "put"), ("result", "ok")][..]),
+    ];
+    for (name, labels) in increasing {
+        let (a, b) = (value(&first, name, labels), value(&second, name, labels));
+        assert!(a.is_some_and(|a| b.is_some_and(|b| b > a)), "{name} must grow: {a:?} then {b:?}");
+    }
+    let encoded = [("channel", "c1"), ("stream_id", ID), ("rendition", "320x180-30"), ("kind", "encoded")];
+    assert!(
+        value(&second, "hls_ladder_rendition_frames_total", &encoded)
+            > value(&first, "hls_ladder_rendition_frames_total", &encoded)
+    );
+    assert!(value(&second, "hls_ladder_job_resident_memory_bytes", &stream).is_some_and(|b| b > 10e6));
+    assert!(value(&second, "hls_ladder_segment_publish_seconds_count", &[]).is_some_and(|n| n >= 5.0));
+
+    assert!(publisher.wait());
+    let ok = fake.wait_for(Duration::from_secs(30), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "no STREAM-CLOSED; log:\n{}", worker.log());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = scrape(&addr).await;
+    let leftover: Vec<&Sample> =
+        after.iter().flat_map(|f| &f.samples).filter(|s| s.labels.get("stream_id").is_some_and(|s| s == ID)).collect();
+    assert!(leftover.is_empty(), "per-stream series outlive the stream: {leftover:?}");
+    assert_eq!(value(&after, "hls_ladder_jobs_closed_total", &[("error_code", "none")]), Some(1.0));
+    assert_eq!(value(&after, "hls_ladder_jobs_running", &[]), Some(0.0));
+
+    // The coordinator goes away: not ready, and the link says so; it comes back: ready.
+    fake.set_refusing(true);
+    fake.drop_link();
+    let mut waited = 0;
+    while ready().await.0 != 503 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not registered"), "{body}");
+    assert_eq!(value(&scrape(&addr).await, "hls_ladder_control_connected", &[]), Some(0.0));
+    assert_eq!(http_status(&addr, "/healthz").await.0, 200, "alive without a coordinator");
+    let connections = fake.connections();
+    fake.set_refusing(false);
+    let mut waited = 0;
+    while (fake.connections() == connections || ready().await.0 != 200) && waited < 150 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(ready().await.0, 200, "ready again after the link came back; log:\n{}", worker.log());
+    assert!(value(&scrape(&addr).await, "hls_ladder_control_reconnects_total", &[]).is_some_and(|n| n >= 1.0));
+    let health = Command::new(bin()).args(["health", "--addr", &addr]).output().unwrap();
+    assert!(health.status.success(), "{}", String::from_utf8_lossy(&health.stderr));
+    assert_invariants(&fake, &worker);
+    drop(nginx);
+}

@@ -139,6 +139,8 @@ impl Metrics {
             process_cpu_seen: Mutex::new(0.0),
         };
         m.register_all();
+        // A clean close is the usual one: its series exists from the start.
+        m.jobs_closed.get_or_create(&ClosedLabels { error_code: "none".into() });
         m
     }
 
@@ -226,6 +228,7 @@ impl Metrics {
                 self.seen(stream);
             }
             Event::PreviewsDurable { count } => {
+                self.seen(stream);
                 let mut streams = self.streams.lock().expect("metrics lock");
                 let series = streams.entry(stream.clone()).or_default();
                 // A restarted run reports the count it continues from, never less.
@@ -234,6 +237,7 @@ impl Metrics {
                 self.previews.get_or_create(stream).inc_by(new);
             }
             Event::Stats { renditions, upload_queue_bytes, storage } => {
+                self.seen(stream);
                 self.upload_queue_bytes.get_or_create(stream).set(*upload_queue_bytes as i64);
                 for r in renditions {
                     let labels = RenditionLabels {
@@ -268,8 +272,16 @@ impl Metrics {
         }
     }
 
+    /// A stream's counters exist from its first report on, at 0, so that `rate()` and
+    /// `increase()` see their first increment.
     fn seen(&self, stream: &StreamLabels) {
-        self.streams.lock().expect("metrics lock").entry(stream.clone()).or_default();
+        let mut streams = self.streams.lock().expect("metrics lock");
+        if !streams.contains_key(stream) {
+            streams.insert(stream.clone(), StreamSeries::default());
+            for family in [&self.segments_published, &self.segments_skipped, &self.previews] {
+                family.get_or_create(stream);
+            }
+        }
     }
 
     /// The job's transcode processes used `cpu_seconds` more CPU and hold `rss` bytes now.
