@@ -140,7 +140,7 @@ impl Metrics {
         };
         m.register_all();
         // A clean close is the usual one: its series exists from the start.
-        m.jobs_closed.get_or_create(&ClosedLabels { error_code: "none".into() });
+        let _ = m.jobs_closed.get_or_create_owned(&ClosedLabels { error_code: "none".into() });
         m
     }
 
@@ -279,7 +279,7 @@ impl Metrics {
         if !streams.contains_key(stream) {
             streams.insert(stream.clone(), StreamSeries::default());
             for family in [&self.segments_published, &self.segments_skipped, &self.previews] {
-                family.get_or_create(stream);
+                let _ = family.get_or_create_owned(stream);
             }
         }
     }
