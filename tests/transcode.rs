@@ -469,3 +469,24 @@ fn audio_that_starts_after_the_source_opened_joins_every_rendition_at_a_segment_
     let master = std::fs::read_to_string(stream.join("master.m3u8")).unwrap();
     assert!(master.contains("CODECS=\"avc1.") && master.contains(",mp4a.40.2\""), "{master}");
 }
+
+#[test]
+fn json_logs_name_the_stream_on_every_line_of_a_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut cmd = std::process::Command::new(util::bin());
+    cmd.args(["transcode", "testsrc"]).arg(&out).args(["--duration", "2", "--events", "jsonl", "--channel", "ch7"]);
+    cmd.env("LOG_JSON", "YES").env("LOG_DEBUG", "YES").env_remove("RUST_LOG");
+    let output = util::run(&mut cmd);
+    let text = util::describe(&format!("{cmd:?}"), &output);
+    assert!(output.status.success(), "{text}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    assert!(lines.len() >= 2, "{text}");
+    for line in &lines {
+        assert_eq!(line["span"]["channel"], "ch7", "{line}");
+        assert_eq!(line["span"]["stream_id"], "local", "{line}");
+    }
+}

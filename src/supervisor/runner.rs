@@ -245,11 +245,16 @@ impl Supervisor {
                 }
             }
             ChildReport::Exited { job, crashed, status, stderr_tail } => {
-                let killed = self.jobs.get_mut(&job).and_then(|io| io.run.take()).is_some_and(|r| r.killed);
+                let io = self.jobs.get_mut(&job);
+                let (channel, stream_id) = io.as_ref().map_or((String::new(), String::new()), |io| {
+                    (io.labels.channel.clone(), io.labels.stream_id.clone())
+                });
+                let killed = io.and_then(|io| io.run.take()).is_some_and(|r| r.killed);
                 if crashed && !killed {
-                    tracing::warn!(job, %status, stderr = %stderr_tail.join("\n"), "transcode crashed");
+                    let stderr = crate::redact::redact_urls(&stderr_tail.join("\n"));
+                    tracing::warn!(job, %channel, %stream_id, %status, %stderr, "transcode crashed");
                 } else {
-                    tracing::debug!(job, %status, "transcode exited");
+                    tracing::debug!(job, %channel, %stream_id, %status, "transcode exited");
                 }
                 self.handle(Input::ChildExited { job, crashed, stderr_tail }).await;
             }
@@ -273,7 +278,8 @@ impl Supervisor {
         for (job, io) in &mut self.jobs {
             let Some(run) = io.run.as_mut().filter(|r| !r.killed) else { continue };
             if let Some(why) = run.liveness.stalled(now, &self.children.stall) {
-                tracing::warn!(job, reason = %why, "pipeline stalled: killing it for a restart");
+                let (channel, stream_id) = (&io.labels.channel, &io.labels.stream_id);
+                tracing::warn!(job, %channel, %stream_id, reason = %why, "pipeline stalled: killing it for a restart");
                 run.killed = true;
                 run.handle.kill();
             }
