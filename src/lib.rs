@@ -16,6 +16,7 @@
 //! - `ladder`         resolution grammar, ladder fitting, profiles (pure)
 //! - `pipeline`       libav: input, clock, video renditions, audio, segmenter, previews
 //! - `publisher`      sans-IO publication core (durable before listed) and its upload shell
+//! - `cdn`            the HLS WebSocket CDN push (one connection per rendition)
 //! - `hls`            playlist texts and the stream's publication state machine (pure)
 //! - `metrics`        Prometheus families, the /metrics /healthz /readyz endpoint
 //! - `storage`        filesystem / HTTP / S3 / Azure backends, retries, path validation
@@ -23,6 +24,7 @@
 //! - `tls`            the TLS provider and the certificate policy for ingest servers
 //! - `logging`        tracing setup, libav's log
 
+pub mod cdn;
 pub mod child_protocol;
 pub mod cli;
 pub mod config;

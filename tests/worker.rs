@@ -886,3 +886,78 @@ async fn metrics_follow_a_real_job_and_readiness_follows_the_coordinator() {
     assert_invariants(&fake, &worker);
     drop(nginx);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_stream_cleanup_deletes_a_live_streams_files_and_keeps_a_recording() {
+    let nginx = Nginx::start(&["c1", "c2"]);
+    let env = [("HLS_CLEANUP_AFTER_END", "YES"), ("HLS_CLEANUP_DELAY_SECONDS", "3"), ("HLS_LIVE_PLAYLIST_SIZE", "2")];
+    let (fake, worker) = connected_worker(&env).await;
+    let (live_uri, rec_uri) = (nginx.url("c1", KEY), nginx.url("c2", KEY));
+    fake.send_text(&encode_start("c1", ID, &live_uri, "320x180-30", false, "160x90,1"));
+    fake.send_text(&encode_start("c2", ID2, &rec_uri, "320x180-30", true, "False"));
+    let live = RtmpPublisher::start(&live_uri, "size=320x180:rate=30", false, 6);
+    let rec = RtmpPublisher::start(&rec_uri, "size=320x180:rate=30", false, 6);
+    assert!(live.wait() && rec.wait());
+    let ok = fake
+        .wait_for(Duration::from_secs(30), |f| !closed_for(f, ID).is_empty() && !closed_for(f, ID2).is_empty())
+        .await;
+    assert!(ok, "no STREAM-CLOSED; log:\n{}", worker.log());
+    let storage = worker.storage();
+    let files_of = |dir: &str| util::tree(&storage.join(dir));
+    // Within the delay, consumers still find everything.
+    assert!(files_of(&format!("hls/c1/{ID}")).iter().any(|f| f.ends_with("live.m3u8")));
+    assert!(!files_of(&format!("img-preview/c1/{ID}")).is_empty());
+    let mut waited = 0;
+    while !(files_of(&format!("hls/c1/{ID}")).is_empty() && files_of(&format!("img-preview/c1/{ID}")).is_empty()) {
+        assert!(waited < 100, "not cleaned up: {:?}\n{}", files_of(&format!("hls/c1/{ID}")), worker.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(waited >= 15, "cleaned up before the delay ({waited} × 100 ms)");
+    let recording = files_of(&format!("hls/c2/{ID2}"));
+    assert!(recording.iter().any(|f| f.ends_with("vod-0.m3u8")), "a recording stays: {recording:?}");
+    assert!(recording.iter().any(|f| f.ends_with("0.ts")), "{recording:?}");
+    assert!(worker.log().contains("end-of-stream cleanup done"), "{}", worker.log());
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_stream_cleanup_deletes_over_http_and_a_failed_delete_is_only_logged() {
+    let nginx = Nginx::start(&["c1"]);
+    let server = support::Server::start().await;
+    let url = server.url("/store");
+    let dir = format!("hls/c1/{ID}/320x180-30");
+    let env = [
+        ("HLS_STORAGE_TYPE", "HTTP"),
+        ("HLS_STORAGE_HTTP_URL", url.as_str()),
+        ("HLS_CLEANUP_AFTER_END", "YES"),
+        ("HLS_CLEANUP_DELAY_SECONDS", "1"),
+        ("HLS_LIVE_PLAYLIST_SIZE", "2"),
+    ];
+    let (fake, worker) = connected_worker(&env).await;
+    let uri = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", false, "False"));
+    let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, 6);
+    assert!(publisher.wait());
+    let ok = fake.wait_for(Duration::from_secs(30), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "no STREAM-CLOSED; log:\n{}", worker.log());
+    // The master's delete will fail once: logged, not retried, the rest still deleted.
+    server.script(&format!("/store/hls/c1/{ID}/master.m3u8"), &[support::Reply::Status(500)]);
+    let live = format!("/store/{dir}/live.m3u8");
+    let mut waited = 0;
+    while server.object(&live).is_some() {
+        assert!(waited < 100, "live.m3u8 never deleted; log:\n{}", worker.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deletes: Vec<String> = server.log().iter().filter(|r| r.method == "DELETE").map(|r| r.path.clone()).collect();
+    assert!(deletes.iter().any(|p| p.ends_with("/master.m3u8")), "{deletes:?}");
+    let segments_left: Vec<String> =
+        (0..20).map(|n| format!("/store/{dir}/{n}.ts")).filter(|p| server.object(p).is_some()).collect();
+    assert!(segments_left.is_empty(), "segments left: {segments_left:?}");
+    assert!(worker.log().contains("cleanup: delete failed (not retried)"), "{}", worker.log());
+    let master_deletes = deletes.iter().filter(|p| p.ends_with("/master.m3u8")).count();
+    assert_eq!(master_deletes, 1, "a failed delete is not retried: {deletes:?}");
+    drop(nginx);
+}

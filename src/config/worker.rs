@@ -17,6 +17,7 @@ use super::{parse_bool, EncodeSettings, JobSettings};
 use crate::control::session::SessionConfig;
 use crate::control::url::control_url;
 use crate::storage::StorageConfig;
+use crate::supervisor::janitor::CleanupConfig;
 use crate::supervisor::{ChildConfig, StallPolicy, TableConfig};
 
 /// The worker's flags. An invalid value in the environment falls back to the default with a
@@ -51,6 +52,13 @@ pub struct WorkerArgs {
     /// A pipeline with input but no output for this long is restarted, seconds.
     #[arg(long, env = "HLS_STALL_TIMEOUT_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
+    /// Delete a Record False stream's files (live playlists, segments, master, previews)
+    /// HLS_CLEANUP_DELAY_SECONDS after its STREAM-CLOSED. Recordings are never deleted.
+    #[arg(long, env = "HLS_CLEANUP_AFTER_END", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "NO")]
+    pub cleanup_after_end: bool,
+    /// Delay before that cleanup, seconds (players may still be reading the end).
+    #[arg(long, env = "HLS_CLEANUP_DELAY_SECONDS", default_value_t = 60)]
+    pub cleanup_delay: u64,
     /// Listen address of the metrics and health endpoint (/metrics, /healthz, /readyz),
     /// e.g. 0.0.0.0:9090; empty: off.
     #[arg(long, env = "METRICS_ADDR", default_value = "")]
@@ -81,6 +89,8 @@ pub struct WorkerConfig {
     pub children: ChildConfig,
     /// Where to serve metrics and health; `None`: not served.
     pub metrics_addr: Option<SocketAddr>,
+    /// End-of-stream cleanup; `None`: files stay.
+    pub cleanup: Option<CleanupConfig>,
 }
 
 impl WorkerConfig {
@@ -91,25 +101,30 @@ impl WorkerConfig {
         if a.server_capacity == 0 {
             tracing::warn!("SERVER_CAPACITY=0: the coordinator will never assign a job here (-1 means unlimited)");
         }
-        if env("HLS_WS_CDN_ENABLED").is_some_and(|v| parse_bool(&v) == Ok(true)) {
-            tracing::warn!(
-                "HLS_WS_CDN_ENABLED=YES: this version does not push to an HLS WebSocket CDN yet; \
-                 segments go to storage only"
-            );
-        }
-        let storage = StorageConfig::from_env(&env).and_then(|s| s.build())?;
+        // Each child reads these itself (the push secret stays off command lines); checked
+        // here so that a bad URL stops the worker at start-up instead of failing every job.
+        let cdn = crate::cdn::CdnConfig::from_env(&env)?;
+        let storage_config = StorageConfig::from_env(&env)?;
+        let storage = storage_config.build()?;
         // Checked here although each child converts its flags again: a setting that would
         // fail every job stops the worker at start-up instead.
         let encode = EncodeSettings::try_from(&a.settings)?;
         let stall =
             StallPolicy { timeout: Duration::from_secs(a.stall_timeout), source_timeout: encode.source_timeout };
         let metrics = metrics_addr.map_or("off".to_string(), |a| a.to_string());
+        let cleanup = if a.cleanup_after_end { format!("after {} s", a.cleanup_delay) } else { "off".into() };
+        let cdn = cdn.map_or("off".to_string(), |c| c.urls.join(" "));
         tracing::info!(capacity = a.server_capacity, storage = %storage.describe(), hls_time = encode.hls_time,
-            codec = %encode.video.encoder.name, preset = %encode.video.preset, %metrics, "worker configuration");
+            codec = %encode.video.encoder.name, preset = %encode.video.preset, %metrics, %cleanup, %cdn, "worker configuration");
         let exe = std::env::current_exe().context("locating this program to run jobs with")?;
         let children = ChildConfig { exe, args: a.settings.to_args(), stall };
         let session = SessionConfig::new(url, a.control_secret.clone());
-        Ok(WorkerConfig { session, table: a.table(), children, metrics_addr })
+        let cleanup = a.cleanup_after_end.then(|| CleanupConfig {
+            storage,
+            backend: storage_config.backend(),
+            delay: Duration::from_secs(a.cleanup_delay),
+        });
+        Ok(WorkerConfig { session, table: a.table(), children, metrics_addr, cleanup })
     }
 }
 

@@ -295,6 +295,14 @@ impl Metrics {
         self.seen(stream);
     }
 
+    /// `n` storage requests made by the worker itself (end-of-stream cleanup).
+    pub fn storage_requests(&self, backend: &str, op: &str, result: &str, n: u64) {
+        if n > 0 {
+            let labels = StorageLabels { backend: backend.into(), op: op.into(), result: result.into() };
+            self.storage_requests.get_or_create(&labels).inc_by(n);
+        }
+    }
+
     /// A STREAM-CLOSED was sent: the job's close counted, its series removed.
     pub fn stream_closed(&self, stream: &StreamLabels, error_code: Option<&str>) {
         let error_code = error_code.unwrap_or("none").to_string();

@@ -160,6 +160,11 @@ impl PublisherCore {
         self.finished
     }
 
+    /// The stream's channel and id.
+    pub fn stream(&self) -> (String, String) {
+        (self.settings.channel.clone(), self.settings.stream_id.clone())
+    }
+
     pub fn summary(&self) -> PublishSummary {
         PublishSummary { previews: self.preview_count, ..self.summary }
     }

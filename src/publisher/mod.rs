@@ -23,8 +23,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 pub use self::core::{Action, Input, Op, PublisherCore, Retry};
+use crate::cdn::push::{self, Pusher, Segment, ServerHealth};
+use crate::cdn::CdnConfig;
 use crate::child_protocol::Event;
 use crate::hls::state::StreamState;
+use crate::hls::state::StreamType;
 use crate::pipeline::preview::PreviewSpec;
 use crate::pipeline::sink::{ByteBudget, MediaOutput};
 use crate::storage::{put_with_retry, RetryPolicy, Storage, StoragePath};
@@ -52,6 +55,8 @@ pub struct PublishSettings {
     pub first_preview: u64,
     /// State of an earlier run of this stream (restart): playlists continue from it.
     pub resume: Option<StreamState>,
+    /// The HLS WebSocket CDN push, when on (output-layout §14).
+    pub cdn: Option<Arc<CdnConfig>>,
 }
 
 /// What the publisher knows at the end, for the exit status and summary.
@@ -80,6 +85,24 @@ pub struct Publisher {
     /// Per group not yet decided: when its latest segment left the encoders (the publish
     /// latency of the `segment` event counts from there).
     segment_ready: HashMap<u64, Instant>,
+    cdn: Option<CdnPush>,
+}
+
+/// The CDN side of publication: one push per rendition, fed with each published segment,
+/// and the HLS-LIVE announcements held until the rendition's push is ready (§12, §14).
+struct CdnPush {
+    config: Arc<CdnConfig>,
+    servers: ServerHealth,
+    pushers: Vec<Pusher>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    ready_tx: tokio::sync::mpsc::UnboundedSender<usize>,
+    ready_rx: tokio::sync::mpsc::UnboundedReceiver<usize>,
+    ready: Vec<bool>,
+    /// Segments of groups not yet decided, by (n, rung): what the push sends once published.
+    segments: HashMap<(u64, usize), Segment>,
+    /// HLS-LIVE announcements waiting for their rendition's push: (rung, deadline, event).
+    held: Vec<(usize, tokio::time::Instant, Event)>,
+    labels: Vec<String>,
 }
 
 impl Publisher {
@@ -91,6 +114,7 @@ impl Publisher {
         abort: CancellationToken,
     ) -> Self {
         let retry = settings.retry;
+        let cdn = settings.cdn.clone();
         Publisher {
             core: PublisherCore::new(settings, now_ms()),
             storage,
@@ -102,6 +126,22 @@ impl Publisher {
             abort,
             started: Instant::now(),
             segment_ready: HashMap::new(),
+            cdn: cdn.map(|config| {
+                let (ready_tx, ready_rx) = tokio::sync::mpsc::unbounded_channel();
+                let servers = Arc::new(std::sync::Mutex::new(vec![None; config.urls.len()]));
+                CdnPush {
+                    config,
+                    servers,
+                    pushers: Vec::new(),
+                    tasks: Vec::new(),
+                    ready_tx,
+                    ready_rx,
+                    ready: Vec::new(),
+                    segments: HashMap::new(),
+                    held: Vec::new(),
+                    labels: Vec::new(),
+                }
+            }),
         }
     }
 
@@ -111,7 +151,14 @@ impl Publisher {
     pub async fn run(mut self, mut rx: UnboundedReceiver<MediaOutput>) -> PublishSummary {
         let mut pipeline_open = true;
         while pipeline_open || !self.tasks.is_empty() {
+            let hold_until = self.cdn.as_ref().and_then(|c| c.held.iter().map(|(_, at, _)| *at).min());
             tokio::select! {
+                Some(rung) = async { self.cdn.as_mut()?.ready_rx.recv().await }, if self.cdn.is_some() => {
+                    self.cdn_ready(rung);
+                }
+                () = async { tokio::time::sleep_until(hold_until.expect("checked")).await }, if hold_until.is_some() => {
+                    self.release_expired();
+                }
                 msg = rx.recv(), if pipeline_open => match msg {
                     Some(out) => self.on_output(out),
                     None => {
@@ -132,18 +179,24 @@ impl Publisher {
         if !self.core.is_finished() {
             tracing::error!("the stream ended before its final playlists could be written");
         }
+        self.end_cdn().await;
         self.core.summary()
     }
 
     fn on_output(&mut self, out: MediaOutput) {
         let input = match out {
             MediaOutput::Ladder { renditions, audio, source } => {
+                self.start_cdn(&renditions);
                 // The source is open and decoding starts now: PROGRAM-DATE-TIME counts from here.
                 Input::Ladder { renditions, audio, source, now_ms: now_ms() }
             }
             MediaOutput::Segment { rung, n, data, duration, start, codecs } => {
                 self.segment_ready.insert(n, Instant::now());
-                Input::Segment { rung, n, data: Bytes::from(data), duration, start, codecs }
+                let data = Bytes::from(data);
+                if let Some(cdn) = self.cdn.as_mut() {
+                    cdn.segments.insert((n, rung), Segment { duration, data: data.clone() });
+                }
+                Input::Segment { rung, n, data, duration, start, codecs }
             }
             MediaOutput::SegmentDropped { n, .. } => Input::SegmentDropped { n },
             MediaOutput::Preview { n, jpeg } => Input::Preview { n, jpeg: Bytes::from(jpeg) },
@@ -161,17 +214,85 @@ impl Publisher {
             match action {
                 Action::Emit(Event::Segment { group, .. }) => {
                     let publish_seconds = self.segment_ready.remove(&group.n).map(|t| t.elapsed().as_secs_f64());
+                    if let Some(cdn) = self.cdn.as_mut() {
+                        cdn.published(group.n);
+                    }
                     (self.emit)(&Event::Segment { group, publish_seconds })
                 }
                 Action::Emit(event) => {
                     if let Event::SegmentSkipped { n, .. } = &event {
                         self.segment_ready.remove(n);
+                        if let Some(cdn) = self.cdn.as_mut() {
+                            cdn.segments.retain(|(m, _), _| m != n);
+                        }
                     }
+                    let event = match self.cdn.as_mut() {
+                        Some(cdn) => match cdn.hold(event) {
+                            Some(event) => event,
+                            None => continue,
+                        },
+                        None => event,
+                    };
                     (self.emit)(&event)
                 }
                 Action::Put { op, path, body, retry } => self.spawn_put(op, path, body, retry),
                 Action::Delete { path } => self.spawn_delete(path),
             }
+        }
+    }
+
+    fn start_cdn(&mut self, renditions: &[crate::ladder::Rendition]) {
+        let Some(cdn) = self.cdn.as_mut() else { return };
+        if !cdn.pushers.is_empty() {
+            return;
+        }
+        let (channel, stream_id) = self.core.stream();
+        for (rung, r) in renditions.iter().enumerate() {
+            let id = crate::hls::live_path(&channel, &stream_id, &r.label);
+            let (pusher, task) = push::start(
+                cdn.config.clone(),
+                cdn.servers.clone(),
+                id,
+                rung,
+                cdn.ready_tx.clone(),
+                self.abort.clone(),
+            );
+            cdn.pushers.push(pusher);
+            cdn.tasks.push(task);
+            cdn.ready.push(false);
+            cdn.labels.push(r.label.clone());
+        }
+    }
+
+    fn cdn_ready(&mut self, rung: usize) {
+        let Some(cdn) = self.cdn.as_mut() else { return };
+        if let Some(ready) = cdn.ready.get_mut(rung) {
+            *ready = true;
+        }
+        for event in cdn.release(|r, _| r == rung) {
+            (self.emit)(&event);
+        }
+    }
+
+    fn release_expired(&mut self) {
+        let Some(cdn) = self.cdn.as_mut() else { return };
+        let now = tokio::time::Instant::now();
+        for event in cdn.release(|_, at| at <= now) {
+            tracing::warn!("the CDN push is not ready after HLS_WS_CDN_READY_TIMEOUT_SECONDS: announcing without it");
+            (self.emit)(&event);
+        }
+    }
+
+    /// The stream ended: announcements still held go out now (their playlist is durable),
+    /// and every push sends `CLOSE` (or is cancelled by the abort token).
+    async fn end_cdn(&mut self) {
+        let Some(mut cdn) = self.cdn.take() else { return };
+        for event in cdn.release(|_, _| true) {
+            (self.emit)(&event);
+        }
+        cdn.pushers.clear();
+        for task in cdn.tasks {
+            let _ = task.await;
         }
     }
 
@@ -224,6 +345,39 @@ impl Publisher {
             }
             .in_current_span(),
         );
+    }
+}
+
+impl CdnPush {
+    /// Group `n` is published: each rendition's segment goes to its push, in order.
+    fn published(&mut self, n: u64) {
+        for (rung, pusher) in self.pushers.iter().enumerate() {
+            if let Some(segment) = self.segments.remove(&(n, rung)) {
+                pusher.push(segment);
+            }
+        }
+    }
+
+    /// `Some(event)` to emit now; `None` when it is an HLS-LIVE announcement held until its
+    /// rendition's push is ready or the ready timeout passed.
+    fn hold(&mut self, event: Event) -> Option<Event> {
+        let Event::IndexAvailable { stream_type: StreamType::HlsLive, resolution, .. } = &event else {
+            return Some(event);
+        };
+        let Some(rung) = self.labels.iter().position(|l| l == resolution) else { return Some(event) };
+        if self.ready.get(rung).copied().unwrap_or(true) {
+            return Some(event);
+        }
+        let deadline = tokio::time::Instant::now() + self.config.ready_timeout;
+        self.held.push((rung, deadline, event));
+        None
+    }
+
+    /// Takes the held announcements `which(rung, deadline)` selects.
+    fn release(&mut self, which: impl Fn(usize, tokio::time::Instant) -> bool) -> Vec<Event> {
+        let (out, keep): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|(rung, at, _)| which(*rung, *at));
+        self.held = keep;
+        out.into_iter().map(|(_, _, e)| e).collect()
     }
 }
 

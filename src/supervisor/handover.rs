@@ -56,6 +56,26 @@ impl Mirror {
         }
     }
 
+    /// Above every segment number any run has cut.
+    pub fn next_segment(&self) -> u64 {
+        self.next_segment
+    }
+
+    /// Durable preview images so far.
+    pub fn next_preview(&self) -> u64 {
+        self.next_preview
+    }
+
+    /// The ladder's labels, once a run opened the source.
+    pub fn labels(&self) -> Vec<String> {
+        self.ladder.iter().flatten().map(|r| r.label.clone()).collect()
+    }
+
+    /// `HLS_LIVE_PLAYLIST_SIZE` of the stream, once a group was published.
+    pub fn live_size(&self) -> Option<u32> {
+        self.state.as_ref().map(|s| s.config().live_size)
+    }
+
     /// The hand-over for the next run, or `None` while no run has opened the source (the next
     /// run then fits the ladder afresh). Like the child's publisher, the copy marks the seam:
     /// the next published group starts a new timeline.

@@ -6,6 +6,8 @@
 //! - `runner`: the async loop: coordinator commands, child reports and timers through the table.
 //! - `stall`: stall detection for a running child (sans-IO).
 //! - `handover`: what a restarted run inherits, rebuilt from the child's events (sans-IO).
+//! - `cleanup`: what a finished Record False stream left in storage, and when it goes (sans-IO);
+//!   `janitor` deletes it.
 //! - `table`: the sans-IO [`JobTable`]: coordinator messages, child events and the clock in,
 //!   [`Action`]s out. It owns every protocol guarantee of §9.1; the adapters that run child
 //!   processes and write to the websocket only execute its actions.
@@ -27,7 +29,9 @@
 //! - A child that got [`Action::Kill`] counts as gone for [`Action::Exit`].
 
 pub mod child;
+mod cleanup;
 mod handover;
+pub mod janitor;
 pub mod runner;
 mod spec;
 mod stall;
@@ -35,6 +39,7 @@ mod table;
 
 use std::time::{Duration, Instant};
 
+pub use cleanup::{leftovers, Cleanup, CleanupQueue};
 pub use handover::Mirror;
 pub use runner::{ChildConfig, Supervisor};
 pub use spec::{InvalidJob, JobSpec, Previews, SourceKind};

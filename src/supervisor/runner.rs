@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use super::child::{self, ChildHandle, ChildReport};
+use super::janitor::{CleanupConfig, Janitor};
 use super::stall::{Liveness, StallPolicy};
 use super::{Action, Input, JobId, JobTable, Mirror, TableConfig};
 use crate::child_protocol::{ChildJob, Event};
@@ -40,6 +41,7 @@ struct JobIo {
     labels: StreamLabels,
     /// Its STREAM-CLOSED was sent: its series are gone and must not come back.
     closed: bool,
+    spec: crate::child_protocol::JobSpec,
 }
 
 /// The current child of a job.
@@ -67,6 +69,10 @@ pub struct Supervisor {
     exited: bool,
     metrics: Arc<Metrics>,
     health: Arc<LoopHealth>,
+    /// End-of-stream cleanup, when `HLS_CLEANUP_AFTER_END=YES`.
+    janitor: Option<Janitor>,
+    /// When the first shutdown request came, and the drain time it allows.
+    shutdown: (Option<Instant>, Duration),
 }
 
 impl Supervisor {
@@ -77,7 +83,10 @@ impl Supervisor {
         capacity: watch::Sender<i32>,
         metrics: Arc<Metrics>,
         health: Arc<LoopHealth>,
+        cleanup: Option<CleanupConfig>,
     ) -> Self {
+        let shutdown = (None, table.shutdown_timeout);
+        let janitor = cleanup.map(|c| Janitor::new(c, metrics.clone()));
         let table = JobTable::new(table);
         capacity.send_replace(table.register_capacity());
         metrics.capacity.set(table.register_capacity() as i64);
@@ -94,6 +103,8 @@ impl Supervisor {
             exited: false,
             metrics,
             health,
+            janitor,
+            shutdown,
         }
     }
 
@@ -107,12 +118,8 @@ impl Supervisor {
         while !self.exited {
             self.health.turned();
             let deadline = self.table.next_deadline();
-            let timer = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let timer = sleep_until(deadline);
+            let cleanup_due = sleep_until(self.janitor.as_ref().and_then(Janitor::next_due));
             tokio::select! {
                 msg = inbound.recv(), if inbound_open => match msg {
                     Some(msg) => if let Some(input) = Input::from_inbound(msg) {
@@ -122,6 +129,11 @@ impl Supervisor {
                 },
                 Some(report) = self.reports.recv() => self.on_report(report).await,
                 () = timer => self.handle(Input::Tick).await,
+                () = cleanup_due => {
+                    if let Some(janitor) = self.janitor.as_mut() {
+                        janitor.run_due();
+                    }
+                }
                 _ = stall_check.tick() => {
                     self.kill_stalled();
                     self.measure_children();
@@ -136,11 +148,16 @@ impl Supervisor {
                 },
             }
         }
+        if let Some(janitor) = self.janitor.take() {
+            let (since, allowed) = self.shutdown;
+            janitor.finish(since.unwrap_or_else(Instant::now) + allowed).await;
+        }
     }
 
     async fn handle(&mut self, input: Input) {
         if input == Input::Shutdown {
             self.health.shutting_down();
+            self.shutdown.0.get_or_insert_with(Instant::now);
         }
         self.pending.push_back(input);
         while let Some(input) = self.pending.pop_front() {
@@ -161,8 +178,11 @@ impl Supervisor {
                 if let Outbound::StreamClosed { channel, stream_id, error } = &msg {
                     let labels = StreamLabels { channel: channel.clone(), stream_id: stream_id.clone() };
                     self.metrics.stream_closed(&labels, error.as_ref().map(|(code, _)| code.as_str()));
-                    for io in self.jobs.values_mut().filter(|io| io.labels == labels) {
+                    for io in self.jobs.values_mut().filter(|io| io.labels == labels && !io.closed) {
                         io.closed = true;
+                        if let Some(janitor) = self.janitor.as_mut() {
+                            janitor.schedule(channel, stream_id, super::leftovers(&io.spec, &io.mirror));
+                        }
                     }
                 }
                 // The session takes messages even while disconnected, so this waits only on a
@@ -187,6 +207,7 @@ impl Supervisor {
                     run: None,
                     labels,
                     closed: false,
+                    spec: spec.clone(),
                 });
                 let resume = if restart > 0 { io.mirror.resume() } else { None };
                 let span = tracing::info_span!("job", channel = %spec.channel, stream_id = %spec.stream_id);
@@ -284,6 +305,14 @@ impl Supervisor {
                 run.handle.kill();
             }
         }
+    }
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

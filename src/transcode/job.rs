@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::TranscodeArgs;
+use crate::cdn::CdnConfig;
 use crate::child_protocol::{ChildJob, JobSpec, Resume, SourceKind};
 use crate::config::EncodeSettings;
 use crate::control::message::validate_id;
@@ -39,6 +40,7 @@ struct Target {
     max_media: Option<Duration>,
     resume: Option<Resume>,
     storage: Arc<Counted>,
+    cdn: Option<CdnConfig>,
 }
 
 impl Job {
@@ -79,6 +81,7 @@ impl Job {
             previews: a.previews,
             max_media,
             resume: None,
+            cdn: CdnConfig::from_env(|k| std::env::var(k).ok())?,
             storage: Counted::new(Arc::new(FsStorage::new(out_dir, 0o755, 0o644, false)), "filesystem"),
         };
         Ok(Job::assemble(settings, target))
@@ -110,6 +113,7 @@ impl Job {
             max_media: None,
             resume: job.resume,
             storage,
+            cdn: CdnConfig::from_env(|k| std::env::var(k).ok())?,
         };
         Ok(Job::assemble(settings, target))
     }
@@ -153,6 +157,7 @@ impl Job {
             first_segment,
             first_preview,
             resume: t.resume.and_then(|r| r.state),
+            cdn: t.cdn.map(Arc::new),
         };
         Job { pipeline, publish, storage: t.storage, queue_bytes: s.upload_queue_bytes, drain: s.storage_retry }
     }

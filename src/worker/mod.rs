@@ -55,7 +55,8 @@ pub async fn serve(mut config: WorkerConfig, shutdown: mpsc::Receiver<()>) -> an
         let ready: Probe = Arc::new(move || ready.ready(link.get() == 1));
         crate::metrics::http::serve(addr, metrics.clone(), live, ready).await?;
     }
-    let mut supervisor = Supervisor::new(config.table, config.children, outbound_tx, capacity_tx, metrics, health);
+    let (table, children, cleanup) = (config.table, config.children, config.cleanup);
+    let mut supervisor = Supervisor::new(table, children, outbound_tx, capacity_tx, metrics, health, cleanup);
     let link_done = CancellationToken::new();
     tracing::info!(url = %config.session.url, "worker starting");
     let session = tokio::spawn(control::run(config.session, capacity_rx, outbound_rx, inbound_tx, link_done.clone()));

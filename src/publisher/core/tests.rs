@@ -40,6 +40,7 @@ pub(super) fn settings(record: bool, live_size: u32) -> PublishSettings {
         first_segment: 0,
         first_preview: 0,
         resume: None,
+        cdn: None,
     }
 }
 
