@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{parse_bool, WorkerArgs};
 use crate::probe::ProbeArgs;
+use crate::serve::ServeArgs;
 use crate::transcode::TranscodeArgs;
 
 #[derive(Debug, Parser)]
@@ -35,4 +36,6 @@ pub enum Command {
     Transcode(Box<TranscodeArgs>),
     /// Show a source's streams and the ladder the fitting algorithm picks for it.
     Probe(ProbeArgs),
+    /// Serve a storage root over HTTP: a stream list, a player page per stream, the files.
+    Serve(ServeArgs),
 }

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => hls_ladder::worker::run(args),
         Command::Transcode(args) => hls_ladder::transcode::run(*args),
         Command::Probe(args) => hls_ladder::probe::run(args),
+        Command::Serve(args) => hls_ladder::serve::run(args),
     };
     match result {
         Ok(code) => code,
