@@ -38,6 +38,7 @@ struct Target {
     max_media: Option<Duration>,
     resume: Option<Resume>,
     storage: Arc<dyn Storage>,
+    realtime: bool,
 }
 
 impl Job {
@@ -69,8 +70,11 @@ impl Job {
             None => None,
         };
         let (input, out_dir) = (a.input.clone().unwrap_or_default(), a.out_dir.clone().unwrap_or_default());
+        let source = Source::parse(&input, settings.source_tls_verify);
+        // Served live, the test source plays like a live stream (a sliding window).
+        let realtime = a.realtime.unwrap_or(a.serve.is_some() && source == Source::TestSrc);
         let target = Target {
-            source: Source::parse(&input, settings.source_tls_verify),
+            source,
             ladder,
             channel: a.channel.clone(),
             stream_id: a.stream_id.clone(),
@@ -79,6 +83,7 @@ impl Job {
             max_media,
             resume: None,
             storage: Arc::new(FsStorage::new(out_dir, 0o755, 0o644, false)),
+            realtime,
         };
         Ok(Job::assemble(settings, target))
     }
@@ -110,6 +115,7 @@ impl Job {
             max_media: None,
             resume: job.resume,
             storage,
+            realtime: false,
         };
         Ok(Job::assemble(settings, target))
     }
@@ -137,6 +143,7 @@ impl Job {
             max_segments: Some(s.fragment_limit.saturating_sub(first_segment)),
             first_segment,
             first_preview,
+            realtime: t.realtime,
         };
         let publish = PublishSettings {
             channel: t.channel,
