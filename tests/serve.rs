@@ -276,3 +276,16 @@ fn the_player_page_plays_a_live_testsrc_in_headless_chromium() {
     assert!(sequence > 0, "the live window slid\n{live}");
     assert!(transcode.log().contains(&format!("{base}/watch/test/local")), "the URL is logged\n{}", transcode.log());
 }
+
+#[test]
+fn realtime_reads_no_faster_than_the_media_plays() {
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (output, events, text) =
+        transcode("testsrc", out.path(), &["--realtime", "--duration", "4", "--resolutions", "320x180-30"]);
+    let wall = started.elapsed().as_secs_f64();
+    assert!(output.status.success(), "{text}");
+    assert_eq!(events_of(&events, "closed")[0]["reason"], "DurationReached", "{text}");
+    // 4 s of media: the last frame (at 3.967 s) is read no earlier than its time.
+    assert!(wall >= 3.9, "4 s of media in {wall:.2} s\n{text}");
+}

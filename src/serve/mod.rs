@@ -95,7 +95,7 @@ fn no_cache<T: IntoResponse>(body: T) -> Response {
 }
 
 async fn list_page(State(Root(root)): State<Root>) -> Response {
-    let page = blocking(move || pages::list_page(&root, &pages::streams(&root))).await;
+    let page = blocking(move || pages::list_page(&pages::streams(&root))).await;
     page.map_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response(), |html| no_cache(Html(html)))
 }
 

@@ -248,16 +248,13 @@ const HEAD: &str = r#"<!doctype html>
 "#;
 
 /// `/`: the streams, newest first, live ones marked, each linking to its page.
-pub fn list_page(root: &Path, streams: &[StreamInfo]) -> String {
+pub fn list_page(streams: &[StreamInfo]) -> String {
     let mut html = String::from(HEAD);
     html.push_str(
         "<meta http-equiv=\"refresh\" content=\"10\">\n<title>Streams · hls-ladder</title>\n</head>\n<body>\n",
     );
-    let _ = writeln!(
-        html,
-        "<header><h1>Streams</h1><span class=\"root\">{}</span></header>\n<main>",
-        escape(&root.display().to_string())
-    );
+    // Not the root's path: it is nobody's business on the network.
+    html.push_str("<header><h1>Streams</h1></header>\n<main>\n");
     if streams.is_empty() {
         html.push_str("<p class=\"empty\">No stream yet under <code>hls/{channel}/{stream_id}/</code>. This page refreshes itself.</p>\n");
     } else {
@@ -395,7 +392,7 @@ mod tests {
         assert_eq!(stream(root, "..", "local"), None);
         assert_eq!(stream(root, "test", "empty"), None);
 
-        let html = list_page(root, &all);
+        let html = list_page(&all);
         assert!(html.contains("href=\"/watch/test/local\""), "{html}");
         assert!(html.contains("LIVE"));
         assert!(html.contains("src=\"/img-preview/test/local/160x90-2/6.jpg\""), "{html}");
@@ -411,6 +408,19 @@ mod tests {
         assert!(!info.live);
         assert_eq!(info.live_uri.as_deref(), Some("/hls/ch/id/426x240/live.m3u8"));
         assert_eq!(info.recordings[0].uri, "/hls/ch/id/426x240/vod-0.m3u8");
+    }
+
+    #[test]
+    fn the_most_recently_updated_stream_comes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        for (id, modified) in [("a", SystemTime::now()), ("b", old), ("c", old + Duration::from_secs(60))] {
+            let playlist = dir.path().join(format!("hls/ch/{id}/426x240/live.m3u8"));
+            write(&playlist, LIVE);
+            std::fs::File::options().write(true).open(&playlist).unwrap().set_modified(modified).unwrap();
+        }
+        let order: Vec<_> = streams(dir.path()).into_iter().map(|s| (s.stream_id, s.live)).collect();
+        assert_eq!(order, [("a".to_string(), true), ("c".to_string(), false), ("b".to_string(), false)]);
     }
 
     #[test]
