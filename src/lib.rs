@@ -5,7 +5,7 @@
 //! storage, announcing each index only once it is durable.
 //!
 //! # Layout
-//! - `cli`            command line: `worker`, `transcode`, `probe`
+//! - `cli`            command line: `worker`, `transcode`, `probe`, `serve`
 //! - `config`         every setting: raw flags and environment, validated once
 //! - `worker`         production mode: signals, session + supervisor wiring
 //! - `control`        coordinator link: framing, messages, JWT, backoff, websocket session
@@ -13,6 +13,7 @@
 //! - `child_protocol` the worker↔child contract: job and commands in, events out
 //! - `transcode`      the single-stream command: pipeline thread + publisher, events out
 //! - `probe`          source streams and the ladder the fitting algorithm picks
+//! - `serve`          a storage root over HTTP: stream list, player page (hls.js), files
 //! - `ladder`         resolution grammar, ladder fitting, profiles (pure)
 //! - `pipeline`       libav: input, clock, video renditions, audio, segmenter, previews
 //! - `publisher`      sans-IO publication core (durable before listed) and its upload shell
@@ -37,6 +38,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod publisher;
 pub mod redact;
+pub mod serve;
 pub mod storage;
 pub mod supervisor;
 pub mod tls;

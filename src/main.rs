@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Transcode(args) => hls_ladder::transcode::run(*args),
         Command::Probe(args) => hls_ladder::probe::run(args),
         Command::Health(args) => hls_ladder::metrics::http::health(args),
+        Command::Serve(args) => hls_ladder::serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -124,6 +124,9 @@ pub struct PipelineConfig {
     pub first_preview: u64,
     /// Where the rendition threads count what they do (read by the transcode's reporter).
     pub stats: Arc<stats::PipelineStats>,
+    /// Read at the media's own pace (`--realtime`, as `ffmpeg -re`): the reader never runs
+    /// ahead of wall time since the first frame.
+    pub realtime: bool,
 }
 
 /// Pictures and audio packets queued per rendition. Each queued picture keeps a decoded
@@ -208,6 +211,7 @@ fn run_pipeline(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> 
         last_progress: Instant::now(),
         sink: sink.clone(),
         audio_packets: Vec::new(),
+        pace: cfg.realtime.then(|| Pace { first: None, watchdog: watchdog.clone() }),
     };
 
     let reason = demux.read_until_end(&mut reader, cfg, watchdog)?;
@@ -536,6 +540,30 @@ struct Reader {
     last_progress: Instant,
     sink: Sink,
     audio_packets: Vec<Packet>,
+    pace: Option<Pace>,
+}
+
+/// `--realtime`: holds the reader thread (and so the demuxer) until the wall time since the
+/// first frame reaches each frame's media time, as `ffmpeg -re` does.
+struct Pace {
+    first: Option<Instant>,
+    watchdog: Arc<Watchdog>,
+}
+
+impl Pace {
+    fn wait(&mut self, t: Q) {
+        let first = *self.first.get_or_insert_with(Instant::now);
+        let due = first + Duration::from_secs_f64(clock::to_f64(t).max(0.0));
+        while !self.watchdog.stop_requested() {
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            std::thread::sleep((due - now).min(Duration::from_millis(100)));
+            // Held back by us, not silent: the source timeout must not count this.
+            self.watchdog.touch();
+        }
+    }
 }
 
 impl Reader {
@@ -559,6 +587,9 @@ impl Reader {
                 if t >= limit {
                     return Ok(Some(reason));
                 }
+            }
+            if let Some(pace) = &mut self.pace {
+                pace.wait(t);
             }
             self.last_g = Some(g);
             self.frames += 1;

@@ -41,6 +41,7 @@ struct Target {
     resume: Option<Resume>,
     storage: Arc<Counted>,
     cdn: Option<CdnConfig>,
+    realtime: bool,
 }
 
 impl Job {
@@ -72,8 +73,11 @@ impl Job {
             None => None,
         };
         let (input, out_dir) = (a.input.clone().unwrap_or_default(), a.out_dir.clone().unwrap_or_default());
+        let source = Source::parse(&input, settings.source_tls_verify);
+        // Served live, the test source plays like a live stream (a sliding window).
+        let realtime = a.realtime.unwrap_or(a.serve.is_some() && source == Source::TestSrc);
         let target = Target {
-            source: Source::parse(&input, settings.source_tls_verify),
+            source,
             ladder,
             channel: a.channel.clone(),
             stream_id: a.stream_id.clone(),
@@ -83,6 +87,7 @@ impl Job {
             resume: None,
             cdn: CdnConfig::from_env(|k| std::env::var(k).ok())?,
             storage: Counted::new(Arc::new(FsStorage::new(out_dir, 0o755, 0o644, false)), "filesystem"),
+            realtime,
         };
         Ok(Job::assemble(settings, target))
     }
@@ -114,6 +119,7 @@ impl Job {
             resume: job.resume,
             storage,
             cdn: CdnConfig::from_env(|k| std::env::var(k).ok())?,
+            realtime: false,
         };
         Ok(Job::assemble(settings, target))
     }
@@ -142,6 +148,7 @@ impl Job {
             first_segment,
             first_preview,
             stats: crate::pipeline::stats::PipelineStats::new(),
+            realtime: t.realtime,
         };
         let publish = PublishSettings {
             channel: t.channel,

@@ -12,6 +12,7 @@ mod events;
 mod job;
 mod stats;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::child_protocol::{ChildCommand, ChildJob, EndKind, ErrorCode, Event};
-use crate::config::{EncodeSettings, JobSettings};
+use crate::config::{parse_bool, EncodeSettings, JobSettings};
 use crate::metrics::http::Probe;
 use crate::metrics::{Metrics, StreamLabels};
 use crate::pipeline::preview::PreviewSpec;
@@ -54,7 +55,7 @@ pub struct TranscodeArgs {
     /// Run a worker job: a JSON document (job spec and restart hand-over) in FILE, or `-` for
     /// the first line of stdin, after which stdin takes `stop` lines (EOF also stops). Storage
     /// then comes from the HLS_STORAGE_* environment. This is how `worker` runs each job.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["input", "out_dir", "resolutions", "record", "previews", "channel", "stream_id", "duration"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input", "out_dir", "resolutions", "record", "previews", "channel", "stream_id", "duration", "serve", "realtime"])]
     pub job: Option<String>,
     /// Renditions, e.g. `ORIGINAL,1280x720-30~2000,640x360-30` (default: the profile's ladder).
     #[arg(long)]
@@ -90,6 +91,15 @@ pub struct TranscodeArgs {
     /// (Not read from METRICS_ADDR: the worker's children inherit that variable.)
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve OUT_DIR over HTTP on ADDR (e.g. 127.0.0.1:8080) while the stream is produced:
+    /// the stream list and player page of `hls-ladder serve`. Stops when the transcode ends.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<SocketAddr>,
+    /// Read the input at its own pace, as `ffmpeg -re` does: media time never runs ahead of
+    /// wall time since the first frame. Default: YES for testsrc with --serve, NO otherwise.
+    #[arg(long, value_name = "YES|NO", value_parser = parse_bool, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "YES")]
+    pub realtime: Option<bool>,
 }
 
 fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
@@ -147,6 +157,7 @@ pub fn run(args: TranscodeArgs) -> anyhow::Result<ExitCode> {
     };
     let follow_stdin = args.job.as_deref() == Some("-");
     let metrics_addr = args.metrics_addr;
+    let serve = args.serve.zip(args.out_dir.clone());
     let job = match args.job.clone() {
         Some(from) => Job::from_child_job(read_child_job(&from)?, &settings)?,
         None => Job::from_cli(args, &settings)?,
@@ -165,9 +176,32 @@ pub fn run(args: TranscodeArgs) -> anyhow::Result<ExitCode> {
         events = events.with_metrics(local);
     }
     let span = tracing::info_span!("stream", channel = %job.publish.channel, stream_id = %job.publish.stream_id);
-    let outcome = runtime.block_on(transcode(job, events.clone(), follow_stdin).instrument(span))?;
+    let outcome = runtime.block_on(async {
+        let server = match serve {
+            Some((addr, dir)) => Some(serve_output(addr, &dir, &job).await?),
+            None => None,
+        };
+        let outcome = transcode(job, events.clone(), follow_stdin).instrument(span).await;
+        if let Some(stop) = server {
+            stop.cancel();
+        }
+        outcome
+    })?;
     events.emit(&outcome.event(false));
     Ok(if outcome.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `--serve`: OUT_DIR over HTTP on the transcode's runtime, until the returned token is
+/// cancelled.
+async fn serve_output(addr: SocketAddr, dir: &std::path::Path, job: &Job) -> anyhow::Result<CancellationToken> {
+    let (addr, stop) = crate::serve::spawn(addr, dir).await.context("--serve")?;
+    let (channel, stream_id) = (&job.publish.channel, &job.publish.stream_id);
+    tracing::info!(
+        dir = %dir.display(),
+        realtime = job.pipeline.realtime,
+        "serving on http://{addr}/ ; this stream: http://{addr}/watch/{channel}/{stream_id}"
+    );
+    Ok(stop)
 }
 
 /// How a transcode ended, as reported in the `finishing` and `closed` events.

@@ -1,0 +1,255 @@
+// The stream page of `hls-ladder serve`: plays the stream's master playlist (or a recording
+// part) with hls.js, offers its renditions, shows what plays and how much is buffered, and
+// shows the preview images as a strip that grows while the stream runs; a preview seeks the
+// recording to its time. Everything it learns about the stream comes from
+// /api/streams/{channel}/{stream_id}, polled every 2 s.
+'use strict';
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const channel = document.body.dataset.channel;
+  const streamId = document.body.dataset.streamId;
+  const video = $('video');
+  const select = $('rendition');
+  const sourcesEl = $('sources');
+  const strip = $('strip');
+  // The page's state, also for the browser test and anyone with a console.
+  const state = { info: null, hls: null, source: null, shown: 0, video };
+  window.player = state;
+
+  function fmtTime(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const ss = String(s % 60).padStart(2, '0');
+    return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+  }
+
+  function fmtRate(bps) {
+    return bps >= 1e6 ? `${(bps / 1e6).toFixed(2)} Mb/s` : `${Math.round(bps / 1e3)} kb/s`;
+  }
+
+  function show(text) {
+    $('message').hidden = !text;
+    $('message').textContent = text || '';
+  }
+
+  // Live first, then each recording part.
+  function sources(info) {
+    const list = [];
+    if (info.live_uri) {
+      list.push({ key: 'live', label: info.live ? 'Live' : 'Live window', uri: info.live_uri, start: 0, vod: false });
+    }
+    for (const r of info.recordings) {
+      const label = info.recordings.length > 1 ? `Recording ${r.part}` : 'Recording';
+      list.push({ key: `vod-${r.part}`, label, uri: r.uri, start: r.start, vod: true });
+    }
+    return list;
+  }
+
+  function markActive() {
+    for (const b of sourcesEl.children) {
+      b.classList.toggle('active', !!state.source && b.dataset.key === state.source.key);
+    }
+  }
+
+  function renderSources() {
+    const list = sources(state.info);
+    const keys = list.map((s) => `${s.key}:${s.label}`).join();
+    if (sourcesEl.dataset.keys !== keys) {
+      sourcesEl.dataset.keys = keys;
+      sourcesEl.replaceChildren(
+        ...list.map((s) => {
+          const b = document.createElement('button');
+          b.type = 'button';
+          b.textContent = s.label;
+          b.dataset.key = s.key;
+          b.addEventListener('click', () => play(s));
+          return b;
+        }),
+      );
+    }
+    markActive();
+  }
+
+  function levelLabel(level) {
+    const size = level.width && level.height ? `${level.width}x${level.height}` : level.name || '?';
+    return `${size} · ${fmtRate(level.bitrate)}`;
+  }
+
+  // Automatic, then every rendition from the largest down.
+  function fillLevels() {
+    const hls = state.hls;
+    const options = [new Option('Automatic', '-1')];
+    hls.levels
+      .map((level, index) => ({ level, index }))
+      .sort((a, b) => b.level.height - a.level.height || b.level.bitrate - a.level.bitrate)
+      .forEach(({ level, index }) => options.push(new Option(levelLabel(level), String(index))));
+    select.replaceChildren(...options);
+    select.value = hls.autoLevelEnabled ? '-1' : String(hls.currentLevel);
+    select.disabled = false;
+  }
+
+  select.addEventListener('change', () => {
+    if (state.hls) {
+      // A rung: switch now (the buffer is flushed); -1: back to automatic.
+      state.hls.currentLevel = Number(select.value);
+    }
+    updateStats();
+  });
+
+  function play(source, position) {
+    state.source = source;
+    markActive();
+    if (state.hls) {
+      state.hls.destroy();
+      state.hls = null;
+    }
+    select.replaceChildren(new Option('Automatic', '-1'));
+    show('');
+    if (window.Hls && Hls.isSupported()) {
+      const hls = new Hls({ startPosition: position === undefined ? -1 : position, backBufferLength: 60 });
+      state.hls = hls;
+      hls.on(Hls.Events.MANIFEST_PARSED, () => {
+        fillLevels();
+        video.play().catch(() => {});
+      });
+      hls.on(Hls.Events.LEVEL_SWITCHED, updateStats);
+      hls.on(Hls.Events.ERROR, (_event, data) => {
+        if (!data.fatal) return;
+        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+          show('Media error: recovering');
+          hls.recoverMediaError();
+        } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+          show(`Network error (${data.details}): retrying`);
+          setTimeout(() => state.hls === hls && hls.startLoad(), 2000);
+        } else {
+          show(`Cannot play: ${data.details}`);
+        }
+      });
+      hls.loadSource(source.uri);
+      hls.attachMedia(video);
+    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      // Native HLS (Safari): no rendition menu.
+      video.src = source.uri;
+      if (position) {
+        video.addEventListener('loadedmetadata', () => { video.currentTime = position; }, { once: true });
+      }
+      select.disabled = true;
+      video.play().catch(() => {});
+    } else {
+      show('This browser cannot play HLS.');
+    }
+  }
+
+  // Plays the recording from media time t (seconds since the stream began).
+  function seekTo(t) {
+    const recordings = sources(state.info).filter((s) => s.vod);
+    if (!recordings.length) {
+      show('No recording to seek in (transcode with --record).');
+      return;
+    }
+    let target = recordings[0];
+    for (const r of recordings) if (r.start <= t) target = r;
+    const position = Math.max(0, t - target.start);
+    if (state.source && state.source.key === target.key && state.hls && state.hls.media) {
+      video.currentTime = position;
+      video.play().catch(() => {});
+    } else {
+      play(target, position);
+    }
+  }
+
+  function bufferAhead() {
+    const t = video.currentTime;
+    const b = video.buffered;
+    for (let i = 0; i < b.length; i++) {
+      if (b.start(i) <= t + 0.1 && t <= b.end(i)) return b.end(i) - t;
+    }
+    return 0;
+  }
+
+  function updateStats() {
+    const hls = state.hls;
+    let playing = '–';
+    if (hls && hls.levels && hls.levels[hls.currentLevel]) {
+      playing = levelLabel(hls.levels[hls.currentLevel]) + (hls.autoLevelEnabled ? ' (automatic)' : '');
+    }
+    $('current').textContent = playing;
+    $('picture').textContent = video.videoWidth ? `${video.videoWidth}x${video.videoHeight}` : '–';
+    $('buffer').textContent = `${bufferAhead().toFixed(1)} s`;
+    let position = '–';
+    if (state.source && state.source.vod) {
+      const t = state.source.start + video.currentTime;
+      position = `${fmtTime(t)} of the recording`;
+      const p = state.info && state.info.previews[0];
+      const current = p ? Math.floor(t / p.interval) : -1;
+      for (const thumb of strip.children) thumb.classList.toggle('current', Number(thumb.dataset.index) === current);
+    } else if (state.source) {
+      const latency = hls && Number.isFinite(hls.latency) ? `, ${hls.latency.toFixed(1)} s behind live` : '';
+      position = `${fmtTime(video.currentTime)}${latency}`;
+    }
+    $('position').textContent = position;
+  }
+
+  function renderPreviews() {
+    const p = state.info.previews[0];
+    if (!p) {
+      $('preview-note').textContent = 'none (transcode with --previews)';
+      return;
+    }
+    const seekable = state.info.recordings.length ? ' · click one to play the recording from there' : '';
+    $('preview-note').textContent = `${p.count} × ${p.width}x${p.height}, one every ${p.interval} s${seekable}`;
+    const atEnd = strip.scrollLeft + strip.clientWidth >= strip.scrollWidth - 8;
+    for (let n = state.shown; n < p.count; n++) {
+      const t = n * p.interval;
+      const thumb = document.createElement('button');
+      thumb.type = 'button';
+      thumb.className = 'thumb';
+      thumb.dataset.index = String(n);
+      thumb.dataset.time = String(t);
+      const img = new Image(p.width, p.height);
+      img.src = `${p.base}${n}.jpg`;
+      img.alt = `preview at ${fmtTime(t)}`;
+      const caption = document.createElement('span');
+      caption.textContent = fmtTime(t);
+      thumb.append(img, caption);
+      thumb.addEventListener('click', () => seekTo(t));
+      strip.append(thumb);
+    }
+    state.shown = Math.max(state.shown, p.count);
+    if (atEnd) strip.scrollLeft = strip.scrollWidth;
+  }
+
+  async function refresh() {
+    let info;
+    try {
+      const response = await fetch(`/api/streams/${encodeURIComponent(channel)}/${encodeURIComponent(streamId)}`, {
+        cache: 'no-store',
+      });
+      info = await response.json();
+    } catch (e) {
+      $('status').textContent = 'server gone';
+      return;
+    }
+    if (!info) {
+      $('status').textContent = 'waiting';
+      show('Waiting for the stream to start…');
+      return;
+    }
+    state.info = info;
+    $('status').textContent = info.live ? 'LIVE' : 'ended';
+    $('status').classList.toggle('live', info.live);
+    renderSources();
+    if (!state.source) {
+      const list = sources(info);
+      // A live stream plays live; a finished one from the start of its recording.
+      const initial = info.live ? list.find((s) => !s.vod) : list.find((s) => s.vod) || list[0];
+      if (initial) play(initial);
+    }
+    renderPreviews();
+  }
+
+  refresh();
+  setInterval(refresh, 2000);
+  setInterval(updateStats, 500);
+})();

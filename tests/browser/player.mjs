@@ -1,0 +1,168 @@
+// Drives headless Chromium through the pages of `hls-ladder serve` while a stream runs:
+//   node tests/browser/player.mjs BASE_URL CHANNEL/STREAM_ID SCREENSHOT.png
+// Checks that the list shows the stream (live), that the stream page plays it (currentTime
+// advances), that choosing the highest and then the lowest rendition changes the picture
+// size, that preview images load and the strip grows, that a preview seeks the recording,
+// and that the console has no error. Writes a screenshot of the stream page (also on
+// failure). playwright-core is resolved through NODE_PATH (scripts/install-deps.sh installs
+// it in target/npm/node_modules); the browser is CHROMIUM or /usr/bin/chromium.
+import { createRequire } from 'node:module';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+
+const [base, stream, screenshot] = process.argv.slice(2);
+if (!base || !stream || !screenshot) {
+  console.error('usage: player.mjs BASE_URL CHANNEL/STREAM_ID SCREENSHOT.png');
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const userDataDir = await mkdtemp(join(tmpdir(), 'hls-ladder-chromium-'));
+const consoleErrors = [];
+const results = {};
+let context;
+let page;
+
+function log(text) {
+  console.log(`[player.mjs ${new Date().toISOString().slice(11, 23)}] ${text}`);
+}
+
+async function step(name, fn) {
+  try {
+    const value = await fn();
+    log(`ok: ${name}${value === undefined ? '' : ` ${JSON.stringify(value)}`}`);
+    return value;
+  } catch (e) {
+    throw new Error(`${name}: ${e.message.split('\n')[0]}`);
+  }
+}
+
+const video = (expr) => page.evaluate(expr);
+const waitFor = (fn, arg, timeout = 20000) => page.waitForFunction(fn, arg, { timeout, polling: 200 });
+
+try {
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1280, height: 860 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+  page = context.pages()[0] || (await context.newPage());
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push(msg.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    const failure = r.failure() ? r.failure().errorText : '';
+    // Switching sources and renditions aborts requests under way; that is no error.
+    if (failure !== 'net::ERR_ABORTED') consoleErrors.push(`request failed: ${r.url()} ${failure}`);
+  });
+
+  await step('the list shows the stream as live', async () => {
+    await page.goto(`${base}/`);
+    const link = page.locator(`a[href="/watch/${stream}"]`);
+    await link.waitFor({ timeout: 10000 });
+    const text = (await link.innerText()).replace(/\s+/g, ' ');
+    if (!/LIVE/.test(text)) throw new Error(`not marked live: ${text}`);
+    await link.click();
+    await page.waitForURL(`**/watch/${stream}`);
+    return text;
+  });
+
+  results.playing = await step('the video plays (currentTime advances)', async () => {
+    await waitFor(() => window.player && window.player.video.currentTime > 0.5, null, 30000);
+    const t0 = await video(() => window.player.video.currentTime);
+    await waitFor((t) => window.player.video.currentTime > t + 1.5, t0, 15000);
+    return { from: t0, to: await video(() => window.player.video.currentTime) };
+  });
+
+  const levels = await step('the rendition menu lists automatic and every rung', async () => {
+    await waitFor(() => document.querySelectorAll('#rendition option').length >= 3);
+    const options = await page.$$eval('#rendition option', (os) => os.map((o) => [o.value, o.textContent]));
+    if (options[0][0] !== '-1') throw new Error(`first option is not automatic: ${options}`);
+    const levels = await video(() => window.player.hls.levels.map((l, i) => ({ i, width: l.width, height: l.height, bitrate: l.bitrate })));
+    if (options.length !== levels.length + 1) throw new Error(`menu ${options} vs levels ${JSON.stringify(levels)}`);
+    return { options: options.map((o) => o[1]), levels };
+  }).then((r) => r.levels);
+
+  const byHeight = [...levels].sort((a, b) => a.height - b.height);
+  const lowest = byHeight[0];
+  const highest = byHeight[byHeight.length - 1];
+  for (const [name, level] of [['highest', highest], ['lowest', lowest]]) {
+    results[name] = await step(`choosing the ${name} rung (${level.width}x${level.height}) changes the picture`, async () => {
+      await page.selectOption('#rendition', String(level.i));
+      await waitFor((h) => window.player.video.videoHeight === h, level.height, 20000);
+      const t0 = await video(() => window.player.video.currentTime);
+      await waitFor((t) => window.player.video.currentTime > t + 0.5, t0, 15000);
+      const shown = await page.locator('#current').innerText();
+      if (!shown.includes(`${level.width}x${level.height}`)) throw new Error(`the panel shows ${shown}`);
+      const picture = await video(() => [window.player.video.videoWidth, window.player.video.videoHeight]);
+      return { picture, panel: shown, buffer: await page.locator('#buffer').innerText() };
+    });
+  }
+  if (lowest.height === highest.height) throw new Error('only one picture size in the ladder');
+
+  results.previews = await step('preview images load and the strip grows', async () => {
+    await waitFor(() => {
+      const imgs = [...document.querySelectorAll('#strip img')];
+      return imgs.length >= 2 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+    });
+    const count = await page.locator('#strip img').count();
+    await waitFor((n) => document.querySelectorAll('#strip img').length > n, count, 15000);
+    await waitFor(() => [...document.querySelectorAll('#strip img')].every((i) => i.complete && i.naturalWidth > 0));
+    const sizes = await page.$$eval('#strip img', (imgs) => imgs.map((i) => `${i.naturalWidth}x${i.naturalHeight}`));
+    return { before: count, after: sizes.length, sizes: [...new Set(sizes)] };
+  });
+
+  results.seek = await step('a preview seeks the recording to its time', async () => {
+    const thumb = page.locator('#strip .thumb').nth(2);
+    const time = Number(await thumb.getAttribute('data-time'));
+    await thumb.click();
+    await waitFor(() => document.querySelector('#sources button.active')?.dataset.key?.startsWith('vod-'));
+    await waitFor((t) => {
+      const v = window.player.video;
+      return v.currentTime >= t - 0.5 && v.currentTime < t + 6 && !v.paused && v.readyState >= 3;
+    }, time, 20000);
+    const t0 = await video(() => window.player.video.currentTime);
+    await waitFor((t) => window.player.video.currentTime > t + 1, t0, 15000);
+    await page.waitForTimeout(600);
+    return { preview: time, position: await page.locator('#position').innerText() };
+  });
+
+  if (consoleErrors.length) throw new Error(`console errors:\n  ${consoleErrors.join('\n  ')}`);
+  log('ok: no console error');
+  await page.mouse.move(1, 1); // no hover highlight in the picture
+  await page.screenshot({ path: screenshot });
+  log(`screenshot: ${screenshot}`);
+  console.log(JSON.stringify({ ok: true, ...results }));
+} catch (e) {
+  console.error(`FAILED: ${e.message}`);
+  if (consoleErrors.length) console.error(`console errors:\n  ${consoleErrors.join('\n  ')}`);
+  if (page) {
+    try {
+      console.error(`page state: ${await page.evaluate(() => JSON.stringify({
+        url: location.href,
+        currentTime: window.player?.video?.currentTime,
+        size: [window.player?.video?.videoWidth, window.player?.video?.videoHeight],
+        message: document.getElementById('message')?.textContent,
+      }))}`);
+      await page.screenshot({ path: screenshot });
+    } catch {}
+  }
+  process.exitCode = 1;
+} finally {
+  if (context) await context.close().catch(() => {});
+  await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
+}
