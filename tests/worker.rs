@@ -270,6 +270,32 @@ async fn a_killed_pipeline_is_restarted_and_numbering_continues_without_losing_a
     assert!(*first_new > *before.last().unwrap(), "{text}");
     assert!(read(&live).ends_with("#EXT-X-ENDLIST\n"));
     assert!(worker.log().contains("restarting the pipeline"), "{}", worker.log());
+
+    // The recording plays straight through the seam: what users do with it works.
+    let mp4 = worker.storage().join("recording.mp4");
+    let convert = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "warning", "-y", "-i"])
+        .arg(&vod)
+        .args(["-c", "copy"])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    let warnings = String::from_utf8_lossy(&convert.stderr);
+    assert!(convert.status.success(), "{warnings}");
+    assert!(!warnings.contains("monoton"), "timestamps go back across the seam:\n{warnings}");
+    let master = worker.storage().join(format!("hls/c1/{ID}/master-vod-0.m3u8"));
+    let play = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(&master)
+        .args(["-map", "0", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(play.status.success() && play.stderr.is_empty(), "{}", String::from_utf8_lossy(&play.stderr));
+    let (entries, _) = playlist_entries(&vod);
+    let listed: f64 = entries.iter().map(|(d, _)| d).sum();
+    let probe = util::ffprobe(&mp4, &["-show_entries", "format=duration"]);
+    let duration: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((duration - listed).abs() <= 1.0 / 30.0 + 0.025, "MP4 {duration} s, EXTINF sum {listed} s");
     drop(nginx);
 }
 

@@ -71,6 +71,10 @@ pub enum Event {
         group: GroupRecord,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         publish_seconds: Option<f64>,
+        /// Where the group ends on the stream's media timeline (seconds since the first run's
+        /// first frame): a restarted run continues its timestamps from the latest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeline_end: Option<crate::pipeline::clock::Q>,
     },
     /// Group `n` could not be stored and was dropped from every rendition.
     SegmentSkipped { n: u64, reason: String },

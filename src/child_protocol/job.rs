@@ -95,4 +95,9 @@ pub struct Resume {
     pub next_segment: u64,
     /// Durable preview images so far; the next image gets this number.
     pub next_preview: u64,
+    /// Where the stream's media timeline stands: the end of the last published group, in
+    /// seconds since the first run's first frame. The next run's timestamps continue from
+    /// here, so a recording converts to one file with `ffmpeg -c copy` across the seam.
+    #[serde(default)]
+    pub timeline_end: crate::pipeline::clock::Q,
 }

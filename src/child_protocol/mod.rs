@@ -138,7 +138,9 @@ mod tests {
         let mut state = StreamState::new(config());
         state.publish(&group(0)).unwrap();
         state.publish(&group(1)).unwrap();
-        let resume = Resume { ladder: vec![rendition()], state: Some(state), next_segment: 3, next_preview: 2 };
+        let timeline_end = Ratio::new(6006, 1000);
+        let resume =
+            Resume { ladder: vec![rendition()], state: Some(state), next_segment: 3, next_preview: 2, timeline_end };
         for job in [ChildJob { spec: spec(), resume: None }, ChildJob { spec: spec(), resume: Some(resume) }] {
             let line = job.to_line();
             assert!(line.ends_with('\n') && !line.trim_end().contains('\n'), "one line: {line:?}");
@@ -173,8 +175,8 @@ mod tests {
             },
             Event::Stream { config: config() },
             Event::SegmentCut { n: 7 },
-            Event::Segment { group: group(0), publish_seconds: None },
-            Event::Segment { group: group(1), publish_seconds: None },
+            Event::Segment { group: group(0), publish_seconds: None, timeline_end: None },
+            Event::Segment { group: group(1), publish_seconds: None, timeline_end: None },
             Event::SegmentSkipped { n: 8, reason: "storage".into() },
             Event::IndexAvailable {
                 stream_type: StreamType::HlsVod,
@@ -183,7 +185,7 @@ mod tests {
                 start_time: Some("4.004".into()),
             },
             Event::Progress { media_seconds: 12.5, frames: 375, speed: 1.25 },
-            Event::Segment { group: group(2), publish_seconds: Some(0.25) },
+            Event::Segment { group: group(2), publish_seconds: Some(0.25), timeline_end: Some(Ratio::new(4004, 1000)) },
             Event::Stats {
                 renditions: vec![RenditionStats {
                     rendition: "640x360-30~800".into(),

@@ -122,6 +122,9 @@ pub struct PipelineConfig {
     pub first_segment: u64,
     /// First preview number of this run.
     pub first_preview: u64,
+    /// Where this run's media time 0 lies on the stream's timeline, seconds: every output
+    /// timestamp is shifted by it (0 for a first run).
+    pub timeline_offset: Q,
     /// Where the rendition threads count what they do (read by the transcode's reporter).
     pub stats: Arc<stats::PipelineStats>,
     /// Read at the media's own pace (`--realtime`, as `ffmpeg -re`): the reader never runs
@@ -491,7 +494,8 @@ fn spawn_renditions(
         let stats = cfg.stats.rung(&rendition.label);
         let outputs = std::mem::take(&mut children[i]);
         let worker = RungWorker::new(i, rendition.clone(), segments, &video, outputs, stats, |enc| {
-            segmenter::Segmenter::new(i, label, first_n, enc, rate, audio, segmenter_sink)
+            let segmenter = segmenter::Segmenter::new(i, label, first_n, enc, rate, audio, segmenter_sink);
+            segmenter.shifted_by(cfg.timeline_offset)
         })?;
         let rx = receivers[i].take().expect("one receiver per rendition");
         let handle = std::thread::Builder::new()

@@ -35,6 +35,9 @@ pub struct Segmenter {
     /// `avc1.PPCCLL` from the first keyframe's SPS.
     video_codec: Option<String>,
     sink: Sink,
+    /// Added to every timestamp: [`TS_OFFSET_90K`] plus the run's place on the stream's
+    /// timeline, in seconds.
+    shift: Q,
 }
 
 struct OpenSegment {
@@ -71,7 +74,15 @@ impl Segmenter {
             video_clock: None,
             video_codec: None,
             sink,
+            shift: Q::new(TS_OFFSET_90K, 90_000),
         }
+    }
+
+    /// Shifts every timestamp by `offset` seconds more: a restarted run continues the
+    /// stream's timeline where the last published group ended.
+    pub fn shifted_by(mut self, offset: Q) -> Self {
+        self.shift += offset;
+        self
     }
 
     /// A video packet; `starts` is the run-local segment number when it is a forced IDR.
@@ -94,7 +105,7 @@ impl Segmenter {
         let dts = packet.dts().unwrap_or(pts);
         self.video_clock = Some(Q::new(dts, 1) / self.video_rate);
         packet.set_stream(0);
-        write(seg, &mut packet, self.video_tb, 0).map_err(|e| self.mux_error(e))?;
+        write(seg, &mut packet, self.video_tb, 0, self.shift).map_err(|e| self.mux_error(e))?;
         if let Some(clock) = self.video_clock {
             self.write_audio_before(clock)?;
         }
@@ -143,7 +154,7 @@ impl Segmenter {
             }
             let mut packet = self.audio_queue.pop_front().expect("front exists");
             packet.set_stream(1);
-            if let Err(e) = write(seg, &mut packet, audio_tb, 1) {
+            if let Err(e) = write(seg, &mut packet, audio_tb, 1, self.shift) {
                 return Err(PipelineError::Mux { rung: self.label.clone(), reason: e.to_string() });
             }
         }
@@ -185,6 +196,11 @@ impl Segmenter {
         let mut opts = ffmpeg::Dictionary::new();
         opts.set("pat_period", "3600");
         opts.set("sdt_period", "3600");
+        // Every segment is a fresh muxer, so each PID's continuity counter restarts at 0;
+        // without the discontinuity indicator on each PID's first packet, a demuxer reading
+        // the segments back to back (ffmpeg's HLS input) flags the previous segment's last
+        // packet as corrupt.
+        opts.set("mpegts_flags", "+initial_discontinuity");
         output.write_header_with(opts).map_err(|e| self.mux_error(e))?;
         let video_tb = output.stream(0).expect("video stream").time_base();
         let audio_tb = output.stream(1).map_or(video_tb, |s| s.time_base());
@@ -217,10 +233,16 @@ impl Segmenter {
     }
 }
 
-fn write(seg: &mut OpenSegment, packet: &mut Packet, src_tb: Rational, stream: usize) -> Result<(), ffmpeg::Error> {
+fn write(
+    seg: &mut OpenSegment,
+    packet: &mut Packet,
+    src_tb: Rational,
+    stream: usize,
+    shift: Q,
+) -> Result<(), ffmpeg::Error> {
     let dst_tb = if stream == 0 { seg.video_tb } else { seg.audio_tb };
     packet.rescale_ts(src_tb, dst_tb);
-    let offset = TS_OFFSET_90K * dst_tb.denominator() as i64 / (90_000 * dst_tb.numerator() as i64);
+    let offset = (shift * dst_tb.denominator() as i64 / dst_tb.numerator() as i64).round().to_integer();
     packet.set_pts(packet.pts().map(|p| p + offset));
     packet.set_dts(packet.dts().map(|d| d + offset));
     packet.set_position(-1);

@@ -297,7 +297,8 @@ impl PublisherCore {
         self.summary.bytes += parts.iter().map(|p| p.bytes).sum::<u64>();
         // The event goes out before the playlist writes: a supervisor mirroring the state
         // may then be one group ahead of storage, never behind it (segments are durable).
-        out.push(Action::Emit(Event::Segment { group: record, publish_seconds: None }));
+        let timeline_end = Some(self.settings.timeline_offset + parts[0].start + parts[0].duration);
+        out.push(Action::Emit(Event::Segment { group: record, publish_seconds: None, timeline_end }));
         self.apply(publication, out);
     }
 

@@ -28,6 +28,7 @@ use crate::cdn::CdnConfig;
 use crate::child_protocol::Event;
 use crate::hls::state::StreamState;
 use crate::hls::state::StreamType;
+use crate::pipeline::clock::Q;
 use crate::pipeline::preview::PreviewSpec;
 use crate::pipeline::sink::{ByteBudget, MediaOutput};
 use crate::storage::{put_with_retry, RetryPolicy, Storage, StoragePath};
@@ -57,6 +58,9 @@ pub struct PublishSettings {
     pub resume: Option<StreamState>,
     /// The HLS WebSocket CDN push, when on (output-layout §14).
     pub cdn: Option<Arc<CdnConfig>>,
+    /// Where this run's media time 0 lies on the stream's timeline (restart: the end of the
+    /// last group published before).
+    pub timeline_offset: Q,
 }
 
 /// What the publisher knows at the end, for the exit status and summary.
@@ -212,12 +216,12 @@ impl Publisher {
     fn handle(&mut self, input: Input) {
         for action in self.core.handle(input) {
             match action {
-                Action::Emit(Event::Segment { group, .. }) => {
+                Action::Emit(Event::Segment { group, timeline_end, .. }) => {
                     let publish_seconds = self.segment_ready.remove(&group.n).map(|t| t.elapsed().as_secs_f64());
                     if let Some(cdn) = self.cdn.as_mut() {
                         cdn.published(group.n);
                     }
-                    (self.emit)(&Event::Segment { group, publish_seconds })
+                    (self.emit)(&Event::Segment { group, publish_seconds, timeline_end })
                 }
                 Action::Emit(event) => {
                     if let Event::SegmentSkipped { n, .. } = &event {

@@ -154,7 +154,7 @@ mod tests {
                 renditions: vec![RenditionSegment { duration: Ratio::new(1, 1), bytes: 10 }],
                 tracks: None,
             };
-            mirror.on_event(&Event::Segment { group, publish_seconds: None });
+            mirror.on_event(&Event::Segment { group, publish_seconds: None, timeline_end: None });
         }
         mirror.on_event(&Event::PreviewsDurable { count: previews });
         mirror

@@ -17,6 +17,7 @@ pub struct Mirror {
     state: Option<StreamState>,
     next_segment: u64,
     next_preview: u64,
+    timeline_end: crate::pipeline::clock::Q,
 }
 
 impl Mirror {
@@ -30,8 +31,11 @@ impl Mirror {
                 self.state.get_or_insert_with(|| StreamState::new(config.clone()));
             }
             Event::SegmentCut { n } => self.next_segment = self.next_segment.max(n + 1),
-            Event::Segment { group, .. } => {
+            Event::Segment { group, timeline_end, .. } => {
                 self.next_segment = self.next_segment.max(group.n + 1);
+                if let Some(end) = timeline_end {
+                    self.timeline_end = self.timeline_end.max(*end);
+                }
                 if let Some(state) = self.state.as_mut() {
                     // The child published exactly this group on exactly this state, so an error
                     // here means the copies diverged: the next run would write wrong playlists.
@@ -89,6 +93,7 @@ impl Mirror {
             state: self.state.clone(),
             next_segment: self.next_segment,
             next_preview: self.next_preview,
+            timeline_end: self.timeline_end,
         })
     }
 }
@@ -175,7 +180,7 @@ mod tests {
         for n in 0..3 {
             mirror.on_event(&Event::SegmentCut { n });
             child.publish(&group(n)).unwrap();
-            mirror.on_event(&Event::Segment { group: group(n), publish_seconds: None });
+            mirror.on_event(&Event::Segment { group: group(n), publish_seconds: None, timeline_end: None });
         }
         // ...group 3 was cut in one rendition when the child died, group 4 never.
         mirror.on_event(&Event::SegmentCut { n: 3 });
@@ -196,11 +201,25 @@ mod tests {
     }
 
     #[test]
+    fn the_timeline_continues_from_the_latest_published_group() {
+        let mut mirror = Mirror::default();
+        mirror.on_event(&started());
+        mirror.on_event(&Event::Stream { config: config() });
+        for (n, end) in [(0, 1), (1, 2)] {
+            let end = Some(Ratio::new(end, 1));
+            mirror.on_event(&Event::Segment { group: group(n), publish_seconds: None, timeline_end: end });
+        }
+        // Cut but never published (the child died): not on the timeline of the recording.
+        mirror.on_event(&Event::SegmentCut { n: 2 });
+        assert_eq!(mirror.resume().unwrap().timeline_end, Ratio::new(2, 1));
+    }
+
+    #[test]
     fn a_skipped_group_takes_its_number_and_marks_a_discontinuity() {
         let mut mirror = Mirror::default();
         mirror.on_event(&started());
         mirror.on_event(&Event::Stream { config: config() });
-        mirror.on_event(&Event::Segment { group: group(0), publish_seconds: None });
+        mirror.on_event(&Event::Segment { group: group(0), publish_seconds: None, timeline_end: None });
         mirror.on_event(&Event::SegmentSkipped { n: 1, reason: "storage".into() });
         let mut state = mirror.resume().unwrap().state.unwrap();
         let p = state.publish(&group(2)).unwrap();
@@ -214,18 +233,22 @@ mod tests {
         let mut mirror = Mirror::default();
         mirror.on_event(&started());
         mirror.on_event(&Event::Stream { config: config() });
-        mirror.on_event(&Event::Segment { group: group(0), publish_seconds: None });
+        mirror.on_event(&Event::Segment { group: group(0), publish_seconds: None, timeline_end: None });
         let mut with_change = group(1);
         let codecs = vec!["avc1.64001e".to_string()];
         with_change.tracks = Some(crate::hls::state::TrackChange { codecs: codecs.clone(), audio_kbps: 0 });
         // The child writes the event as JSON; the supervisor reads it back.
-        let line = serde_json::to_string(&Event::Segment { group: with_change, publish_seconds: None }).unwrap();
+        let line =
+            serde_json::to_string(&Event::Segment { group: with_change, publish_seconds: None, timeline_end: None })
+                .unwrap();
         mirror.on_event(&serde_json::from_str::<Event>(&line).unwrap());
         let state = mirror.resume().unwrap().state.unwrap();
         assert_eq!(state.config().renditions[0].codecs, codecs[0]);
         assert_eq!(state.config().audio_kbps, 0);
         // Groups without a change keep the old event shape.
-        let plain = serde_json::to_string(&Event::Segment { group: group(2), publish_seconds: None }).unwrap();
+        let plain =
+            serde_json::to_string(&Event::Segment { group: group(2), publish_seconds: None, timeline_end: None })
+                .unwrap();
         assert!(!plain.contains("tracks"), "{plain}");
     }
 }

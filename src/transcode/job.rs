@@ -12,11 +12,17 @@ use crate::child_protocol::{ChildJob, JobSpec, Resume, SourceKind};
 use crate::config::EncodeSettings;
 use crate::control::message::validate_id;
 use crate::ladder::{self, Profile, RequestItem};
+use crate::pipeline::clock::Q;
 use crate::pipeline::input::Source;
 use crate::pipeline::preview::PreviewSpec;
 use crate::pipeline::{LadderChoice, PipelineConfig};
 use crate::publisher::PublishSettings;
 use crate::storage::{Counted, FsStorage, RetryPolicy, StorageConfig};
+
+/// A restarted run starts this long after the last published group ended: that group's
+/// last audio frame may reach up to one AAC frame (1024 samples, 23.2 ms at 44.1 kHz) past
+/// its video, and audio timestamps must not go back at the seam either.
+const SEAM_MARGIN: Q = Q::new_raw(1, 40);
 
 /// The validated job: everything the pipeline and publisher need.
 pub struct Job {
@@ -134,6 +140,7 @@ impl Job {
         }
         let first_segment = t.resume.as_ref().map_or(0, |r| r.next_segment);
         let first_preview = t.resume.as_ref().map_or(0, |r| r.next_preview);
+        let timeline_offset = t.resume.as_ref().map_or(Q::from_integer(0), |r| r.timeline_end + SEAM_MARGIN);
         let pipeline = PipelineConfig {
             source: t.source,
             ladder: t.ladder,
@@ -147,6 +154,7 @@ impl Job {
             max_segments: Some(s.fragment_limit.saturating_sub(first_segment)),
             first_segment,
             first_preview,
+            timeline_offset,
             stats: crate::pipeline::stats::PipelineStats::new(),
             realtime: t.realtime,
         };
@@ -165,6 +173,7 @@ impl Job {
             first_preview,
             resume: t.resume.and_then(|r| r.state),
             cdn: t.cdn.map(Arc::new),
+            timeline_offset,
         };
         Job { pipeline, publish, storage: t.storage, queue_bytes: s.upload_queue_bytes, drain: s.storage_retry }
     }

@@ -41,6 +41,7 @@ pub(super) fn settings(record: bool, live_size: u32) -> PublishSettings {
         first_preview: 0,
         resume: None,
         cdn: None,
+        timeline_offset: Ratio::new(0, 1),
     }
 }
 
