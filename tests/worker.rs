@@ -503,6 +503,10 @@ async fn a_ws_source_is_read_from_its_cache_and_transcoded_until_the_server_clos
     assert!(numbers.len() >= 4, "5 s of media in 1 s segments: {numbers:?}");
     assert!(ingest.paths().contains(&format!("/c1/{KEY}/receive-clear-cache")), "{:?}", ingest.paths());
     assert!(ingest.texts().iter().any(|t| t == "h"), "the worker sends h on connect: {:?}", ingest.texts());
+    // The bare TCP close that ends a publish is the end of the stream, not a warning.
+    let log = worker.log();
+    assert!(log.contains("websocket source closed: end of stream"), "{log}");
+    assert!(!log.contains("without closing handshake"), "{log}");
     assert_invariants(&fake, &worker);
 }
 
@@ -986,4 +990,17 @@ async fn end_of_stream_cleanup_deletes_over_http_and_a_failed_delete_is_only_log
     let master_deletes = deletes.iter().filter(|p| p.ends_with("/master.m3u8")).count();
     assert_eq!(master_deletes, 1, "a failed delete is not retried: {deletes:?}");
     drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_no_job_still_registers_zero_before_closing() {
+    let (fake, mut worker) = connected_worker(&[]).await;
+    worker.signal(libc::SIGTERM);
+    let code = tokio::task::spawn_blocking(move || (worker.wait_exit(Duration::from_secs(15)), worker)).await.unwrap();
+    let (code, worker) = code;
+    assert_eq!(code, Some(0), "log:\n{}", worker.log());
+    let registers: Vec<Option<String>> =
+        of(&fake.frames(), "REGISTER").iter().map(|f| f.param("Capacity").map(String::from)).collect();
+    assert_eq!(registers.last(), Some(&Some("0".to_string())), "{registers:?}\n{}", worker.log());
+    assert_eq!(registers.first(), Some(&Some("-1".to_string())));
 }

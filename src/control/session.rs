@@ -110,6 +110,7 @@ pub async fn run(
         backoff: Backoff::new(),
         streak: 0,
         connected_before: false,
+        registered: None,
     };
     session.run().instrument(span).await
 }
@@ -162,6 +163,8 @@ struct Session {
     streak: u32,
     /// A connection was established before: the next one is a reconnect.
     connected_before: bool,
+    /// The capacity of the latest REGISTER written on the current connection.
+    registered: Option<i32>,
 }
 
 impl Session {
@@ -327,7 +330,7 @@ impl Session {
         }
     }
 
-    async fn write(&self, conn: &mut Conn, msg: &Outbound) -> Result<(), ControlError> {
+    async fn write(&mut self, conn: &mut Conn, msg: &Outbound) -> Result<(), ControlError> {
         // A peer that stops reading would block a write forever; treat that as a dead link.
         let limit = self.cfg.read_timeout;
         match timeout(limit, conn.send(Message::text(msg.encode()))).await {
@@ -336,6 +339,9 @@ impl Session {
         }
         if msg.is_queued() {
             debug!(message = ?msg, "sent");
+        }
+        if let Outbound::Register { capacity } = msg {
+            self.registered = Some(*capacity);
         }
         Ok(())
     }
@@ -381,7 +387,15 @@ impl Session {
     async fn flush_before_exit(&mut self, mut conn: Option<Conn>) {
         loop {
             if let Some(mut c) = conn.take() {
-                match self.flush_pending(&mut c).await {
+                // Spec §9.4: the shutdown's `Capacity:0` goes out before the link closes, even
+                // when it came too late for the coalescing window.
+                let capacity = *self.capacity.borrow();
+                let register = if self.registered != Some(capacity) {
+                    self.write(&mut c, &Outbound::Register { capacity }).await
+                } else {
+                    Ok(())
+                };
+                match register.and(self.flush_pending(&mut c).await) {
                     Ok(()) => {
                         let _ = c.close(None).await;
                         return;

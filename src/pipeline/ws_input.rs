@@ -130,6 +130,7 @@ impl Bridge {
         tracing::info!(source = %self.shown, "websocket source connected");
         let mut heartbeat = interval(HEARTBEAT);
         let mut data_deadline = Instant::now() + data_timeout;
+        let mut got_media = false;
         loop {
             tokio::select! {
                 _ = heartbeat.tick() => {
@@ -149,6 +150,7 @@ impl Bridge {
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Binary(data))) => {
                         data_deadline = Instant::now() + data_timeout;
+                        got_media = true;
                         if pipe.write_all(&data).await.is_err() {
                             // libav closed its end: the pipeline is over.
                             return;
@@ -164,9 +166,30 @@ impl Bridge {
                         return;
                     }
                     Some(Ok(_)) => {}
+                    // The real ws-stream-server ends a publish with a bare TCP close (no close
+                    // frame): after media that is the end of the stream (spec §10.3), not a fault.
+                    Some(Err(e)) if got_media && is_bare_close(&e) => {
+                        tracing::info!(source = %self.shown, "websocket source closed: end of stream");
+                        return;
+                    }
                     Some(Err(e)) => return self.fail(format!("{}: {e}", self.shown)),
                 },
             }
         }
+    }
+}
+
+/// A connection that ended without a closing handshake (reset or plain EOF).
+fn is_bare_close(e: &tokio_tungstenite::tungstenite::Error) -> bool {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::ConnectionClosed | Error::AlreadyClosed => true,
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => true,
+        Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe
+        ),
+        _ => false,
     }
 }

@@ -96,10 +96,8 @@ where
             },
             _ = tokio::time::sleep(pause) => match chunks.next() {
                 Some(chunk) => if tx.send(Message::binary(chunk.to_vec())).await.is_err() { return },
-                None => {
-                    let _ = tx.close().await;
-                    return;
-                }
+                // The real ws-stream-server ends a publish with a bare TCP close, no close frame.
+                None => return,
             },
         }
     }
