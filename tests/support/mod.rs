@@ -97,6 +97,11 @@ impl Server {
         self.state.lock().unwrap().stall_all = Some(wait);
     }
 
+    /// Back to normal answers after [`Self::stall_everything`].
+    pub fn stop_stalling(&self) {
+        self.state.lock().unwrap().stall_all = None;
+    }
+
     /// From now on every request without a scripted reply fails with `status`, until
     /// called again with `None`.
     pub fn fail_everything(&self, status: Option<u16>) {
