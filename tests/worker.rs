@@ -1004,3 +1004,64 @@ async fn sigterm_with_no_job_still_registers_zero_before_closing() {
     assert_eq!(registers.last(), Some(&Some("0".to_string())), "{registers:?}\n{}", worker.log());
     assert_eq!(registers.first(), Some(&Some("-1".to_string())));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_encode_starts_honours_capacity_and_closes_each_job_exactly_once() {
+    let nginx = Nginx::start(&["c1"]);
+    let (fake, worker) = connected_worker(&[("SERVER_CAPACITY", "2"), ("HLS_SOURCE_TIMEOUT_SECONDS", "3")]).await;
+    // Nobody publishes on c1: accepted jobs wait for media, then end with SOURCE_TIMEOUT.
+    let uri = nginx.url("c1", KEY);
+    let mut expected = std::collections::HashSet::new();
+    let mut invalid = 0;
+    for i in 0..200u32 {
+        let id = format!("{:032x}", 0xf100_0000u64 + u64::from(i / 2 * 2)); // every id twice
+        let text = match i % 5 {
+            0 => encode_start("../x", &id, &uri, "", false, "False"),
+            1 => encode_start("c1", &format!("a/{i}"), &uri, "", false, "False"),
+            2 => encode_start("c1", &id, &uri, "", false, "False").replace("Type:RTMP", "Type:FOO"),
+            _ => encode_start("c1", &id, &uri, "320x180-30", false, "False"),
+        };
+        match i % 5 {
+            0 | 1 => invalid += 1,
+            _ => {
+                expected.insert(id);
+            }
+        }
+        fake.send_text(&text);
+    }
+    // Every id with a usable channel and id gets exactly one STREAM-CLOSED.
+    let ok = fake
+        .wait_for(Duration::from_secs(60), |f| {
+            expected.iter().all(|id| !closed_for(f, id).is_empty()) && of(f, "STREAM-CLOSED").len() >= expected.len()
+        })
+        .await;
+    assert!(ok, "not every job was closed; log:\n{}", worker.log());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let frames = fake.frames();
+    for id in &expected {
+        let closes = closed_for(&frames, id).into_iter().filter(|f| f.param("Stream-Channel") == Some("c1")).count();
+        assert_eq!(closes, 1, "c1/{id} must be closed exactly once");
+    }
+    let codes: Vec<&str> = of(&frames, "STREAM-CLOSED").iter().filter_map(|f| f.param("Error-Code")).collect();
+    let timeouts = codes.iter().filter(|c| **c == "SOURCE_TIMEOUT").count();
+    assert!(codes.contains(&"OVER_CAPACITY") && codes.contains(&"BAD_JOB"), "{codes:?}");
+    // Capacity 2: the REGISTERs never offer more, and jobs that ran never exceeded it.
+    let capacities: Vec<i64> =
+        of(&frames, "REGISTER").iter().filter_map(|f| f.param("Capacity")?.parse().ok()).collect();
+    assert!(capacities.iter().all(|c| (0..=2).contains(c)), "{capacities:?}");
+    assert!(timeouts >= 2, "{codes:?}");
+    assert!(available_for(&frames, "").is_empty() && of(&frames, "STREAM-AVAILABLE").is_empty());
+    // Nothing written for anything: no media arrived, and invalid jobs never touch storage.
+    assert!(util::tree(&worker.storage()).is_empty(), "{:?}", util::tree(&worker.storage()));
+    let _ = invalid;
+    // The worker is still alive and well, and did not balloon.
+    let rss_kb: u64 = std::fs::read_to_string(format!("/proc/{}/status", worker.child.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(rss_kb < 200_000, "worker RSS {rss_kb} kB after the flood");
+    assert_invariants(&fake, &worker);
+    drop(nginx);
+}
