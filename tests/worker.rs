@@ -713,7 +713,11 @@ async fn a_pipeline_that_keeps_crashing_ends_with_pipeline_failed_once_the_budge
     assert!(ok, "no STREAM-CLOSED; log:\n{}", worker.log());
     let closed = closed_for(&fake.frames(), ID)[0].clone();
     assert_eq!(closed.param("Error-Code"), Some("PIPELINE_FAILED"), "{}", closed.text);
-    assert!(closed.param("Error-Message").unwrap().contains("restarts"), "{}", closed.text);
+    let message = closed.param("Error-Message").unwrap();
+    assert!(message.contains("restarts"), "{}", closed.text);
+    // The operator learns what the last run said, without the stream key.
+    assert!(message.contains("its log ended: "), "{}", closed.text);
+    assert!(!message.contains(KEY), "{}", closed.text);
     assert_eq!(available_for(&fake.frames(), ID).len(), 1, "HLS-LIVE once across both runs");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(worker.transcode_pids().is_empty(), "no third run");

@@ -90,7 +90,8 @@ impl JobTable {
                 self.child_closed(now, job, RunEnd { code: error_code, message, source_ended }, &mut out)
             }
             Input::ChildExited { job, crashed, stderr_tail } => {
-                if let Some(j) = self.jobs.get_mut(&job) {
+                // A run killed early may have said nothing: the last run that did speaks.
+                if let Some(j) = self.jobs.get_mut(&job).filter(|_| !stderr_tail.is_empty()) {
                     j.last_stderr = stderr_tail;
                 }
                 self.child_exited(now, job, crashed, &mut out)
