@@ -9,11 +9,15 @@
 //! - `job`: [`JobSettings`] (how every stream is encoded and published; shared by `transcode`
 //!   and `worker`, which hands it to each child as flags) into [`EncodeSettings`].
 //! - `worker`: [`WorkerArgs`] into [`WorkerConfig`] (control link, job table, children).
+//! - `cdn`: [`CdnConfig`], the HLS WebSocket CDN push (each transcode reads it from its
+//!   environment, so the push secret never appears on a command line).
 
+mod cdn;
 pub mod env;
 mod job;
 mod worker;
 
+pub use cdn::CdnConfig;
 pub use job::{EncodeSettings, JobSettings};
 #[cfg(test)]
 pub use worker::default_table_config;

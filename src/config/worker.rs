@@ -103,7 +103,7 @@ impl WorkerConfig {
         }
         // Each child reads these itself (the push secret stays off command lines); checked
         // here so that a bad URL stops the worker at start-up instead of failing every job.
-        let cdn = crate::cdn::CdnConfig::from_env(&env)?;
+        let cdn = super::CdnConfig::from_env(&env)?;
         let storage_config = StorageConfig::from_env(&env)?;
         let storage = storage_config.build()?;
         // Checked here although each child converts its flags again: a setting that would

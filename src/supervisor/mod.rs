@@ -51,7 +51,7 @@ use crate::control::message::{EncodeStartRaw, ErrorCode, Inbound, Outbound};
 /// Internal handle of one accepted job; it stays the same across pipeline restarts.
 pub type JobId = u64;
 
-/// The worker settings the table needs (spec §11), from [`crate::config::WorkerArgs::table`].
+/// The worker settings the table needs (spec §11), from `config::WorkerArgs::table`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableConfig {
     /// `SERVER_CAPACITY`: local admission limit and REGISTER repair; negative means unlimited.
