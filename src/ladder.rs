@@ -883,12 +883,27 @@ mod tests {
         assert_eq!((p.name(), p.audio_kbps()), ("default", 128));
         let items = vec![
             RequestItem::Original,
-            res(426, 240, 0, 400),
-            res(640, 360, 0, 800),
-            res(854, 480, 0, 1400),
-            res(1280, 720, 0, 2800),
+            res(426, 240, 30, 400),
+            res(640, 360, 30, 800),
+            res(854, 480, 30, 1400),
+            res(1280, 720, 60, 2800),
         ];
         assert_eq!(p.request_items(), items);
+    }
+
+    #[test]
+    fn default_profile_serves_the_rungs_below_720p_at_30_fps_from_a_60_fps_source() {
+        let ladder = Profile::default_builtin().fit(&source(1920, 1080, fps(60)));
+        let labels: Vec<&str> = summary(&ladder).into_iter().map(|(l, _)| l).collect();
+        assert_eq!(labels, ["1920x1080-60", "426x240-30~400", "640x360-30~800", "854x480-30~1400", "1280x720-60~2800"]);
+        // NTSC: exactly every second frame.
+        let ntsc = Profile::default_builtin().fit(&source(1920, 1080, Some(rate(60000, 1001))));
+        let rates: Vec<Rate> = ntsc.iter().map(|r| r.rate).collect();
+        let (full, half) = (rate(60000, 1001), rate(30000, 1001));
+        assert_eq!(rates, [full, half, half, half, full]);
+        // A 120 fps source: 720p stops at 60, the native rung keeps the source rate.
+        let fast = Profile::default_builtin().fit(&source(1920, 1080, fps(120)));
+        assert_eq!(fast.iter().map(|r| r.rate).collect::<Vec<_>>(), [120, 30, 30, 30, 60].map(Rate::from_integer));
     }
 
     #[test]
