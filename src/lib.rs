@@ -24,12 +24,15 @@
 //! - `redact`         stream keys and credentials out of every URL we log or report
 //! - `tls`            the TLS provider and the certificate policy for ingest servers
 //! - `logging`        tracing setup, libav's log
+//! - `fuzzing`        oracles of the `cargo fuzz` targets, replayed by `tests/fuzz_corpus.rs`
 
 pub mod cdn;
 pub mod child_protocol;
 pub mod cli;
 pub mod config;
 pub mod control;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hls;
 pub mod ladder;
 pub mod logging;
