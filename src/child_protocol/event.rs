@@ -27,6 +27,12 @@ pub struct RenditionStats {
     pub rendition: String,
     /// Media seconds encoded per wall second over the last 10 s (1 keeps up with a live source).
     pub speed: f64,
+    /// Share of the same window the rendition's thread was working (scaling, encoding,
+    /// muxing, or held by a full queue after it) rather than waiting for input: near 1 with a
+    /// speed below 1 means it cannot keep up; a speed below 1 at low busy means the source is
+    /// slow, not the machine.
+    #[serde(default)]
+    pub busy: f64,
     /// From the newest encoded frame's source packet being read to its leaving the encoder.
     pub lag_seconds: f64,
     pub encoded: u64,
@@ -76,6 +82,9 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeline_end: Option<crate::pipeline::clock::Q>,
     },
+    /// Rendition `rendition` (ladder index `rung`) was shed under overload before group `n`:
+    /// its playlists got ENDLIST, the masters no longer list it, later groups ignore it.
+    RenditionShed { rung: usize, rendition: String, n: u64 },
     /// Group `n` could not be stored and was dropped from every rendition.
     SegmentSkipped { n: u64, reason: String },
     /// An index file is durable and may be announced (STREAM-AVAILABLE).

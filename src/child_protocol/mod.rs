@@ -19,25 +19,29 @@ pub use event::{EndKind, ErrorCode, Event, RenditionStats, StorageCount};
 pub use job::{ChildJob, JobSpec, Previews, Resume, SourceKind};
 
 /// A line on the child's stdin after the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChildCommand {
     /// Stop reading the source; flush, publish the last groups, ENDLIST, then `closed`.
     Stop,
+    /// Overload: stop encoding this rendition (by label) from its next segment boundary.
+    Shed(String),
 }
 
 impl ChildCommand {
     /// The line as written, newline included. Plain words, so a person can type them when
     /// running `transcode --job -` by hand.
-    pub fn to_line(self) -> &'static str {
+    pub fn to_line(&self) -> String {
         match self {
-            ChildCommand::Stop => "stop\n",
+            ChildCommand::Stop => "stop\n".into(),
+            ChildCommand::Shed(label) => format!("shed {label}\n"),
         }
     }
 
     /// A line as read; `None` for anything else (the child logs and ignores it).
     pub fn parse(line: &str) -> Option<ChildCommand> {
-        match line.trim() {
-            "stop" => Some(ChildCommand::Stop),
+        match line.trim().split_once(' ') {
+            None if line.trim() == "stop" => Some(ChildCommand::Stop),
+            Some(("shed", label)) if !label.trim().is_empty() => Some(ChildCommand::Shed(label.trim().to_string())),
             _ => None,
         }
     }
@@ -157,7 +161,12 @@ mod tests {
 
     #[test]
     fn commands_round_trip_and_anything_else_is_not_one() {
-        assert_eq!(ChildCommand::parse(ChildCommand::Stop.to_line()), Some(ChildCommand::Stop));
+        assert_eq!(ChildCommand::parse(&ChildCommand::Stop.to_line()), Some(ChildCommand::Stop));
+        let shed = ChildCommand::Shed("1280x720-30~2000".into());
+        assert_eq!(shed.to_line(), "shed 1280x720-30~2000\n");
+        assert_eq!(ChildCommand::parse(&shed.to_line()), Some(shed));
+        assert_eq!(ChildCommand::parse("shed "), None);
+        assert_eq!(ChildCommand::parse("stop now"), None);
         assert_eq!(ChildCommand::parse("  stop \r\n"), Some(ChildCommand::Stop));
         assert_eq!(ChildCommand::parse("STOP"), None);
         assert_eq!(ChildCommand::parse(""), None);
@@ -190,6 +199,7 @@ mod tests {
                 renditions: vec![RenditionStats {
                     rendition: "640x360-30~800".into(),
                     speed: 1.0,
+                    busy: 0.5,
                     lag_seconds: 0.4,
                     encoded: 60,
                     dropped: 1,

@@ -18,6 +18,7 @@ use crate::control::session::SessionConfig;
 use crate::control::url::control_url;
 use crate::storage::StorageConfig;
 use crate::supervisor::janitor::CleanupConfig;
+use crate::supervisor::overload::OverloadPolicy;
 use crate::supervisor::{ChildConfig, StallPolicy, TableConfig};
 
 /// The worker's flags. An invalid value in the environment falls back to the default with a
@@ -52,6 +53,14 @@ pub struct WorkerArgs {
     /// A pipeline with input but no output for this long is restarted, seconds.
     #[arg(long, env = "HLS_STALL_TIMEOUT_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
+    /// A job whose renditions fall behind real time for this long sheds its most expensive
+    /// rendition (the newest job with more than one goes first), seconds.
+    #[arg(long, env = "HLS_OVERLOAD_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub overload_seconds: u64,
+    /// After an overload, how long every job must keep up before capacity is offered again,
+    /// seconds.
+    #[arg(long, env = "HLS_OVERLOAD_RECOVER_SECONDS", default_value_t = 30)]
+    pub overload_recover_seconds: u64,
     /// Delete a Record False stream's files (live playlists, segments, master, previews)
     /// HLS_CLEANUP_DELAY_SECONDS after its STREAM-CLOSED. Recordings are never deleted.
     #[arg(long, env = "HLS_CLEANUP_AFTER_END", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "NO")]
@@ -91,6 +100,7 @@ pub struct WorkerConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// End-of-stream cleanup; `None`: files stay.
     pub cleanup: Option<CleanupConfig>,
+    pub overload: OverloadPolicy,
 }
 
 impl WorkerConfig {
@@ -124,7 +134,11 @@ impl WorkerConfig {
             backend: storage_config.backend(),
             delay: Duration::from_secs(a.cleanup_delay),
         });
-        Ok(WorkerConfig { session, table: a.table(), children, metrics_addr, cleanup })
+        let overload = OverloadPolicy {
+            after: Duration::from_secs(a.overload_seconds),
+            recover: Duration::from_secs(a.overload_recover_seconds),
+        };
+        Ok(WorkerConfig { session, table: a.table(), children, metrics_addr, cleanup, overload })
     }
 }
 

@@ -118,9 +118,26 @@ impl MasterPlaylist {
     /// The master text with current values, listing `{label}/{index_file}` per rendition;
     /// remembers the advertised BANDWIDTH values for `needs_write`.
     pub fn render(&mut self, renditions: &[RenditionDesc], audio_kbps: u32, index_file: &str) -> String {
+        self.render_listed(renditions, &[], audio_kbps, index_file)
+    }
+
+    /// As [`render`](Self::render), leaving out the renditions marked in `unlisted` (shed
+    /// under overload): their entries are gone, their measures stay.
+    pub fn render_listed(
+        &mut self,
+        renditions: &[RenditionDesc],
+        unlisted: &[bool],
+        audio_kbps: u32,
+        index_file: &str,
+    ) -> String {
         let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
         let mut advertised = Vec::with_capacity(renditions.len());
-        for (desc, m) in renditions.iter().zip(&self.measured) {
+        for (i, (desc, m)) in renditions.iter().zip(&self.measured).enumerate() {
+            if unlisted.get(i).copied().unwrap_or(false) {
+                // Never listed again, so never a reason to rewrite.
+                advertised.push(u64::MAX);
+                continue;
+            }
             let floor = bandwidth_floor(desc.max_kbps, audio_kbps).unwrap_or(0);
             let bandwidth = m.peak_bps().max(floor);
             advertised.push(bandwidth);

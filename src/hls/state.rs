@@ -152,6 +152,10 @@ struct RenditionState {
     vod: Option<VodPart>,
     /// Σ EXTINF of this rendition's finished parts: Start-Time of the current part.
     vod_start: Ratio<i64>,
+    /// Shed under overload: its playlists are ended, the masters no longer list it, and
+    /// its entry in later groups is ignored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    shed: bool,
 }
 
 /// Publication state of one stream. Serialize it to hand a stream over to a restarted run.
@@ -187,6 +191,7 @@ impl StreamState {
                 live_announced: false,
                 vod: None,
                 vod_start: Ratio::from_integer(0),
+                shed: false,
             })
             .collect();
         Self {
@@ -223,6 +228,43 @@ impl StreamState {
         self.finished
     }
 
+    /// Whether rendition `i` was shed.
+    pub fn is_shed(&self, i: usize) -> bool {
+        self.renditions.get(i).is_some_and(|r| r.shed)
+    }
+
+    /// Sheds rendition `i` (overload): ENDLIST in its live playlist and its current recording
+    /// part, and both masters rewritten without it. Its files stay where they are; groups
+    /// published later ignore its entry. Never the last listed rendition; idempotent.
+    pub fn shed(&mut self, i: usize) -> Publication {
+        let mut out = Publication::default();
+        let listed = self.renditions.iter().filter(|r| !r.shed).count();
+        if self.finished || i >= self.renditions.len() || self.renditions[i].shed || listed <= 1 {
+            return out;
+        }
+        let (cfg, r) = (&self.cfg, &mut self.renditions[i]);
+        r.shed = true;
+        let label = &cfg.renditions[i].label;
+        if self.published > 0 {
+            r.live.end();
+            let path = live_path(&cfg.channel, &cfg.stream_id, label);
+            out.writes.push(FileWrite { path, content: r.live.render(), announce: None });
+        }
+        if let (Some(part), Some(mut vod)) = (self.vod_part, r.vod.take().filter(|v| !v.is_empty())) {
+            vod.finish();
+            r.vod_start = add_duration(r.vod_start, vod.total_duration());
+            let path = vod_path(&cfg.channel, &cfg.stream_id, label, part);
+            out.writes.push(FileWrite { path, content: vod.render(), announce: None });
+        }
+        if self.masters_enabled() && self.published > 0 {
+            out.writes.push(self.live_master_write());
+            if let Some(part) = self.vod_part.filter(|_| self.cfg.record) {
+                out.writes.push(self.vod_master_write(part));
+            }
+        }
+        out
+    }
+
     /// The next published group carries `#EXT-X-DISCONTINUITY` (after a skip or a restart).
     pub fn mark_discontinuity_next(&mut self) {
         self.discontinuity_next = true;
@@ -255,13 +297,16 @@ impl StreamState {
         if self.cfg.record && self.vod_part.is_some_and(|k| k != part) {
             self.finish_vod_part(&mut out);
         }
-        for (i, entry) in entries.iter().enumerate() {
+        let listed: Vec<usize> = (0..entries.len()).filter(|&i| !self.renditions[i].shed).collect();
+        for &i in &listed {
+            let entry = &entries[i];
             self.push_live(i, entry.clone(), &mut out);
             self.live_master.record(i, g.renditions[i].bytes, entry.duration);
         }
         if self.cfg.record {
             self.vod_part = Some(part);
-            for (i, entry) in entries.iter().enumerate() {
+            for &i in &listed {
+                let entry = &entries[i];
                 self.push_vod(i, part, entry, &mut out);
                 self.vod_master.record(i, g.renditions[i].bytes, entry.duration);
             }
@@ -289,7 +334,7 @@ impl StreamState {
         if std::mem::replace(&mut self.finished, true) || self.published == 0 {
             return out;
         }
-        for (r, desc) in self.renditions.iter_mut().zip(&self.cfg.renditions) {
+        for (r, desc) in self.renditions.iter_mut().zip(&self.cfg.renditions).filter(|(r, _)| !r.shed) {
             r.live.end();
             let path = live_path(&self.cfg.channel, &self.cfg.stream_id, &desc.label);
             out.writes.push(FileWrite { path, content: r.live.render(), announce: None });
@@ -389,15 +434,21 @@ impl StreamState {
     }
 
     fn live_master_write(&mut self) -> FileWrite {
-        let content = self.live_master.render(&self.cfg.renditions, self.cfg.audio_kbps, "live.m3u8");
+        let unlisted = self.unlisted();
+        let content = self.live_master.render_listed(&self.cfg.renditions, &unlisted, self.cfg.audio_kbps, "live.m3u8");
         FileWrite { path: master_path(&self.cfg.channel, &self.cfg.stream_id), content, announce: None }
     }
 
     fn vod_master_write(&mut self, part: u64) -> FileWrite {
         let index = format!("vod-{part}.m3u8");
-        let content = self.vod_master.render(&self.cfg.renditions, self.cfg.audio_kbps, &index);
+        let unlisted = self.unlisted();
+        let content = self.vod_master.render_listed(&self.cfg.renditions, &unlisted, self.cfg.audio_kbps, &index);
         let path = master_vod_path(&self.cfg.channel, &self.cfg.stream_id, part);
         FileWrite { path, content, announce: None }
+    }
+
+    fn unlisted(&self) -> Vec<bool> {
+        self.renditions.iter().map(|r| r.shed).collect()
     }
 
     /// Record False: segments numbered below N+1−2L go, but the newest 2L published always

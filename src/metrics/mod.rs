@@ -83,6 +83,10 @@ pub struct Metrics {
     /// The capacity last sent in REGISTER (-1 unlimited).
     pub capacity: Gauge,
     pub jobs_running: Gauge,
+    /// 1 while some job is behind real time (capacity 0, new jobs refused).
+    pub overloaded: Gauge,
+    /// Renditions shed under overload.
+    pub renditions_shed: Counter,
     pub jobs_started: Counter,
     pub job_restarts: Counter,
     jobs_closed: Family<ClosedLabels, Counter>,
@@ -118,6 +122,8 @@ impl Metrics {
             control_reconnects: Counter::default(),
             capacity: Gauge::default(),
             jobs_running: Gauge::default(),
+            overloaded: Gauge::default(),
+            renditions_shed: Counter::default(),
             jobs_started: Counter::default(),
             job_restarts: Counter::default(),
             jobs_closed: Family::default(),
@@ -164,6 +170,16 @@ impl Metrics {
             self.jobs_running.clone(),
         );
         r.register("hls_ladder_jobs_started", "Jobs accepted", self.jobs_started.clone());
+        r.register(
+            "hls_ladder_overloaded",
+            "1 while a job is behind real time: capacity 0 is registered and new jobs are refused",
+            self.overloaded.clone(),
+        );
+        r.register(
+            "hls_ladder_renditions_shed",
+            "Renditions shed because jobs fell behind real time",
+            self.renditions_shed.clone(),
+        );
         r.register(
             "hls_ladder_jobs_closed",
             "STREAM-CLOSED sent, by Error-Code (none: a clean end)",
@@ -415,6 +431,7 @@ mod tests {
             renditions: vec![RenditionStats {
                 rendition: "640x360-30".into(),
                 speed: 1.02,
+                busy: 0.6,
                 lag_seconds: 0.35,
                 encoded,
                 dropped: 1,

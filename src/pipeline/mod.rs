@@ -504,6 +504,8 @@ fn spawn_renditions(
             .expect("spawn rendition thread");
         handles.push(handle);
     }
+    // Before the first picture: a restarted run sheds what the runs before it shed.
+    cfg.stats.set_ladder(renditions);
     Ok((roots, handles))
 }
 

@@ -11,7 +11,7 @@ use ffmpeg::{Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
 use super::clock::Q;
-use super::sink::Sink;
+use super::sink::{MediaOutput, Sink};
 use super::PipelineError;
 
 /// Added to every timestamp so that B-frame decode times before the first presentation
@@ -125,6 +125,14 @@ impl Segmenter {
         if let Some(clock) = self.video_clock {
             self.write_audio_before(clock)?;
         }
+        Ok(())
+    }
+
+    /// The rendition is shed (overload): the segment open now ends at `end_slot`, the
+    /// publisher learns that groups from run-local segment `k` on come without it.
+    pub fn shed(&mut self, end_slot: i64, k: i64) -> Result<(), PipelineError> {
+        self.finish(end_slot)?;
+        self.sink.send(MediaOutput::RenditionShed { rung: self.rung, n: self.first_n + k.max(0) as u64 });
         Ok(())
     }
 

@@ -19,6 +19,8 @@ pub enum MediaOutput {
     Segment { rung: usize, n: u64, data: Vec<u8>, duration: Q, start: Q, codecs: String },
     /// Segment `n` of `rung` was dropped because the upload queue was full.
     SegmentDropped { rung: usize, n: u64 },
+    /// Rendition `rung` was shed under overload: it has no segment `n` or later.
+    RenditionShed { rung: usize, n: u64 },
     /// Preview image `n` (global numbering), JPEG bytes.
     Preview { n: u64, jpeg: Vec<u8> },
     /// Media time reached so far in this run, for progress reporting.

@@ -1,9 +1,13 @@
 //! What each rendition thread measures about itself, read once a second by the transcode's
-//! reporter (which turns it into the `stats` event the worker's metrics come from). Plain
-//! atomics: the encoder threads only ever add or store.
+//! reporter (which turns it into the `stats` event the worker's metrics come from), and the
+//! supervisor's shed requests on their way to the rendition threads. Plain atomics: the
+//! encoder threads only ever add, store or read.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use crate::ladder::Rendition;
 
 /// One rendition's counters since its run started.
 #[derive(Debug, Default)]
@@ -19,6 +23,13 @@ pub struct RungStats {
     /// How long the newest encoded frame took from its source packet being read to leaving
     /// the encoder (queues, scaling, the encoder's lookahead), microseconds.
     pub lag_us: AtomicU64,
+    /// Wall time the thread spent on its input (scaling, encoding, muxing, handing pictures
+    /// on) rather than waiting for the next one, microseconds.
+    pub busy_us: AtomicU64,
+    /// The supervisor asked to shed this rendition; it stops at its next segment boundary.
+    pub shed_requested: AtomicBool,
+    /// It stopped encoding: no more segments, and no speed worth reporting.
+    pub shed: AtomicBool,
 }
 
 impl RungStats {
@@ -29,12 +40,38 @@ impl RungStats {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+
+    pub fn flag(flag: &AtomicBool) -> bool {
+        flag.load(Ordering::Relaxed)
+    }
 }
 
 /// Every rendition of a run, by label; filled when the pipeline has chosen its ladder.
 #[derive(Debug, Default)]
 pub struct PipelineStats {
-    rungs: Mutex<Vec<(String, Arc<RungStats>)>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    rungs: Vec<(String, Arc<RungStats>)>,
+    /// The ladder, once chosen: what a shed request is checked against.
+    ladder: Vec<Rendition>,
+    /// Shed requests that came before the ladder was chosen (a restarted run inherits them).
+    early: HashSet<String>,
+}
+
+/// Why a shed request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShedRefused {
+    #[error("no rendition {0} in this stream's ladder")]
+    Unknown(String),
+    #[error("{0} is the ORIGINAL rendition, which is never shed")]
+    Original(String),
+    #[error("{0} is the smallest rendition, which is never shed")]
+    Smallest(String),
+    #[error("{0} is the last rendition still encoded")]
+    Last(String),
 }
 
 impl PipelineStats {
@@ -45,14 +82,61 @@ impl PipelineStats {
     /// A fresh counter set for rendition `label`.
     pub fn rung(&self, label: &str) -> Arc<RungStats> {
         let stats = Arc::new(RungStats::default());
-        if let Ok(mut rungs) = self.rungs.lock() {
-            rungs.push((label.to_string(), stats.clone()));
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.rungs.push((label.to_string(), stats.clone()));
         }
         stats
     }
 
     /// The renditions known so far, in ladder order.
     pub fn rungs(&self) -> Vec<(String, Arc<RungStats>)> {
-        self.rungs.lock().map(|r| r.clone()).unwrap_or_default()
+        self.inner.lock().map(|i| i.rungs.clone()).unwrap_or_default()
+    }
+
+    /// The ladder is chosen and every rendition registered its counters (before any picture
+    /// reaches them): shed requests that came earlier are checked and applied now.
+    pub fn set_ladder(&self, ladder: &[Rendition]) {
+        let early = match self.inner.lock() {
+            Ok(mut inner) => {
+                inner.ladder = ladder.to_vec();
+                std::mem::take(&mut inner.early)
+            }
+            Err(_) => return,
+        };
+        for label in early {
+            if let Err(e) = self.request_shed(&label) {
+                tracing::error!("shed request for {label} refused: {e}");
+            }
+        }
+    }
+
+    /// Asks rendition `label` to stop encoding from its next segment boundary. Never the
+    /// ORIGINAL rendition, the smallest one, or the last one still encoded.
+    pub fn request_shed(&self, label: &str) -> Result<(), ShedRefused> {
+        let Ok(mut inner) = self.inner.lock() else { return Ok(()) };
+        if inner.ladder.is_empty() {
+            inner.early.insert(label.to_string());
+            return Ok(());
+        }
+        let area = |r: &Rendition| u64::from(r.encoded_width) * u64::from(r.encoded_height);
+        let Some(target) = inner.ladder.iter().find(|r| r.label == label) else {
+            return Err(ShedRefused::Unknown(label.to_string()));
+        };
+        if target.original {
+            return Err(ShedRefused::Original(label.to_string()));
+        }
+        let smallest = inner.ladder.iter().map(area).min().unwrap_or(0);
+        if area(target) <= smallest {
+            return Err(ShedRefused::Smallest(label.to_string()));
+        }
+        let requested = |l: &str| inner.rungs.iter().any(|(rl, s)| rl == l && RungStats::flag(&s.shed_requested));
+        let still_encoded = inner.ladder.iter().filter(|r| r.label != label && !requested(&r.label)).count();
+        if still_encoded == 0 {
+            return Err(ShedRefused::Last(label.to_string()));
+        }
+        // The ladder is set once every rendition registered its counters.
+        let (_, stats) = inner.rungs.iter().find(|(l, _)| l == label).ok_or(ShedRefused::Unknown(label.to_string()))?;
+        stats.shed_requested.store(true, Ordering::Relaxed);
+        Ok(())
     }
 }

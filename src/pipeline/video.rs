@@ -100,6 +100,9 @@ pub struct RungWorker {
     /// Slots sent to the encoder and when their source packets were read, oldest first.
     read_times: VecDeque<(i64, Instant)>,
     stats: Arc<RungStats>,
+    /// Shed under overload: pictures are still scaled for the renditions cascading from
+    /// this one, nothing is encoded any more.
+    shed: bool,
 }
 
 impl RungWorker {
@@ -133,6 +136,7 @@ impl RungWorker {
             last_picture: None,
             read_times: VecDeque::new(),
             stats,
+            shed: false,
         })
     }
 
@@ -145,24 +149,39 @@ impl RungWorker {
 
     fn run_inner(&mut self, input: &Receiver<RungInput>) -> Result<(), PipelineError> {
         while let Ok(msg) = input.recv() {
-            match msg {
-                RungInput::Video { picture, g, read_at } => self.on_picture(picture, g, read_at)?,
-                RungInput::Audio(packet) => {
-                    self.forward(|| RungInput::Audio(packet.clone()));
-                    self.segmenter.on_audio(&packet)?;
-                }
-                RungInput::AudioStart { params, time_base, from_k } => {
-                    self.forward(|| RungInput::AudioStart { params: params.clone(), time_base, from_k });
-                    self.segmenter.add_audio(params, time_base, from_k);
-                }
-                RungInput::End { end, last_boundary } => {
-                    self.forward(|| RungInput::End { end, last_boundary });
-                    return self.finish(end, last_boundary);
-                }
+            let working = Instant::now();
+            let result = self.on_input(msg);
+            RungStats::add(&self.stats.busy_us, working.elapsed().as_micros() as u64);
+            if let Some(result) = result {
+                return result;
             }
         }
         // Feeder vanished without End: it failed; it reports the error itself.
         Ok(())
+    }
+
+    /// One input; `Some` when the run is over for this rendition.
+    fn on_input(&mut self, msg: RungInput) -> Option<Result<(), PipelineError>> {
+        let result = match msg {
+            RungInput::Video { picture, g, read_at } => self.on_picture(picture, g, read_at),
+            RungInput::Audio(packet) => {
+                self.forward(|| RungInput::Audio(packet.clone()));
+                if self.shed {
+                    return None;
+                }
+                self.segmenter.on_audio(&packet)
+            }
+            RungInput::AudioStart { params, time_base, from_k } => {
+                self.forward(|| RungInput::AudioStart { params: params.clone(), time_base, from_k });
+                self.segmenter.add_audio(params, time_base, from_k);
+                Ok(())
+            }
+            RungInput::End { end, last_boundary } => {
+                self.forward(|| RungInput::End { end, last_boundary });
+                return Some(if self.shed { Ok(()) } else { self.finish(end, last_boundary) });
+            }
+        };
+        result.err().map(Err)
     }
 
     fn on_picture(&mut self, picture: Arc<Picture>, g: i64, read_at: Instant) -> Result<(), PipelineError> {
@@ -171,8 +190,14 @@ impl RungWorker {
             RungStats::add(&self.stats.dropped, 1);
             return Ok(());
         };
+        if self.shed && self.children.is_empty() {
+            return Ok(());
+        }
         let scaled = self.scaler.scale(&picture).map_err(|e| self.encode_error(format!("scaling failed: {e}")))?;
         self.forward(|| RungInput::Video { picture: scaled.clone(), g, read_at });
+        if self.shed {
+            return Ok(());
+        }
         if let Some(previous) = self.last_picture.clone() {
             RungStats::add(
                 &self.stats.duplicated,
@@ -202,6 +227,9 @@ impl RungWorker {
     }
 
     fn encode(&mut self, picture: &Arc<Picture>, slot: i64, read_at: Instant) -> Result<(), PipelineError> {
+        if self.shed {
+            return Ok(());
+        }
         RungStats::add(&self.stats.encoded, 1);
         self.read_times.push_back((slot, read_at));
         let mut frame = picture.reference();
@@ -209,6 +237,10 @@ impl RungWorker {
         let t = self.grid.slot_time(slot);
         if slot == 0 || t >= self.segments.boundary(self.next_k.max(1)) {
             let k = if slot == 0 { 0 } else { self.next_k };
+            if RungStats::flag(&self.stats.shed_requested) {
+                self.read_times.pop_back();
+                return self.shed_at(slot, k);
+            }
             frame.set_kind(ffmpeg::picture::Type::I);
             self.forced.push_back((slot, k));
             self.next_k = k + 1;
@@ -217,6 +249,21 @@ impl RungWorker {
         }
         self.encoder.send_frame(&frame).map_err(|e| self.encode_error(format!("encoding failed: {e}")))?;
         self.receive_packets()
+    }
+
+    /// Sheds this rendition at the boundary of segment `k` (slot `slot`): the encoder is
+    /// drained into the segment before it, which ends there; nothing is encoded after.
+    fn shed_at(&mut self, slot: i64, k: i64) -> Result<(), PipelineError> {
+        tracing::error!(rendition = %self.rendition.label, segment = k, "rendition shed under overload: \
+            its playlists end here and the masters no longer list it");
+        self.shed = true;
+        self.stats.shed.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.last_picture = None;
+        if slot > 0 {
+            self.encoder.send_eof().map_err(|e| self.encode_error(format!("flush failed: {e}")))?;
+            self.receive_packets()?;
+        }
+        self.segmenter.shed(slot, k)
     }
 
     fn receive_packets(&mut self) -> Result<(), PipelineError> {

@@ -35,6 +35,8 @@ pub enum Input {
     Segment { rung: usize, n: u64, data: Bytes, duration: Q, start: Q, codecs: String },
     /// Segment `n` of some rendition was dropped by the pipeline (upload queue full).
     SegmentDropped { n: u64 },
+    /// Rendition `rung` was shed under overload: groups from `n` on come without it.
+    RenditionShed { rung: usize, n: u64 },
     /// Preview image `n`.
     Preview { n: u64, jpeg: Bytes },
     /// A put finished: `ok` means durable.
@@ -107,6 +109,8 @@ struct WriteSlot {
 pub struct PublisherCore {
     settings: PublishSettings,
     ladder: Vec<Rendition>,
+    /// Per rendition: the first group it is shed from (overload), if it is.
+    shed_from: Vec<Option<u64>>,
     audio: bool,
     state: Option<StreamState>,
     groups: BTreeMap<u64, Group>,
@@ -140,6 +144,7 @@ impl PublisherCore {
             preview_announced: settings.first_preview > 0,
             settings,
             ladder: Vec::new(),
+            shed_from: Vec::new(),
             audio: false,
             state,
             groups: BTreeMap::new(),
@@ -182,7 +187,18 @@ impl PublisherCore {
                     audio,
                     renditions: renditions.clone(),
                 }));
+                // A restarted run: what the runs before it shed stays shed.
+                let first = self.settings.first_segment;
+                self.shed_from = (0..renditions.len())
+                    .map(|i| self.state.as_ref().is_some_and(|s| s.is_shed(i)).then_some(first))
+                    .collect();
                 self.ladder = renditions;
+            }
+            Input::RenditionShed { rung, n } => {
+                if let Some(from) = self.shed_from.get_mut(rung) {
+                    *from = Some(from.map_or(n, |f| f.min(n)));
+                }
+                self.publish_ready(&mut out);
             }
             Input::Segment { rung, n, data, duration, start, codecs } => {
                 self.on_segment(rung, n, data, Part { duration, start, bytes: 0, durable: false }, codecs, &mut out)
@@ -252,8 +268,9 @@ impl PublisherCore {
     /// Publishes (or skips) groups strictly in increasing N while the next one is decided.
     fn publish_ready(&mut self, out: &mut Vec<Action>) {
         while let Some(group) = self.groups.get(&self.next_n) {
-            let complete = group.parts.iter().all(|p| p.is_some_and(|p| p.durable));
             let n = self.next_n;
+            let complete =
+                group.parts.iter().enumerate().all(|(i, p)| self.is_shed(i, n) || p.is_some_and(|p| p.durable));
             if complete && !group.dropped {
                 let group = self.groups.remove(&n).expect("present");
                 self.publish_group(n, group, out);
@@ -267,22 +284,44 @@ impl PublisherCore {
         }
     }
 
+    /// Whether rendition `rung` is shed for group `n`.
+    fn is_shed(&self, rung: usize, n: u64) -> bool {
+        self.shed_from.get(rung).copied().flatten().is_some_and(|from| from <= n)
+    }
+
     fn publish_group(&mut self, n: u64, group: Group, out: &mut Vec<Action>) {
-        let parts: Vec<Part> = group.parts.into_iter().map(|p| p.expect("complete")).collect();
+        // A shed rendition's entry is a placeholder the state ignores.
+        let gone = Part { duration: Q::from_integer(0), start: Q::from_integer(0), bytes: 0, durable: true };
+        let parts: Vec<Part> = group.parts.iter().map(|p| p.unwrap_or(gone)).collect();
+        let Some(first) = group.parts.iter().flatten().next().copied() else {
+            tracing::error!(n, "group with every rendition shed: not published");
+            return;
+        };
         let mut record = GroupRecord {
             n,
             discontinuity: false,
-            program_date_time_ms: self.run_start_ms + (parts[0].start * 1000).round().to_integer(),
+            program_date_time_ms: self.run_start_ms + (first.start * 1000).round().to_integer(),
             renditions: parts.iter().map(|p| RenditionSegment { duration: p.duration, bytes: p.bytes }).collect(),
             tracks: None,
         };
+        let mut codecs = group.codecs.clone();
         if self.state.is_none() {
-            let config = self.stream_config(&group.codecs);
+            // A rendition shed before its first segment advertises what the others do.
+            let known = codecs.iter().find(|c| !c.is_empty()).cloned().unwrap_or_default();
+            let filled: Vec<String> =
+                codecs.iter().map(|c| if c.is_empty() { known.clone() } else { c.clone() }).collect();
+            let config = self.stream_config(&filled);
             out.push(Action::Emit(Event::Stream { config: config.clone() }));
             self.state = Some(StreamState::new(config));
         }
+        self.apply_sheds(n, out);
         let state = self.state.as_mut().expect("just set");
-        record.tracks = track_change(state.config(), &group.codecs, self.settings.audio_kbps);
+        for (i, c) in codecs.iter_mut().enumerate() {
+            if state.is_shed(i) {
+                c.clone_from(&state.config().renditions[i].codecs);
+            }
+        }
+        record.tracks = track_change(state.config(), &codecs, self.settings.audio_kbps);
         if record.tracks.is_some() {
             tracing::info!(n, codecs = %group.codecs.join(" "), "the segments' streams changed: new timeline from this group");
         }
@@ -297,9 +336,26 @@ impl PublisherCore {
         self.summary.bytes += parts.iter().map(|p| p.bytes).sum::<u64>();
         // The event goes out before the playlist writes: a supervisor mirroring the state
         // may then be one group ahead of storage, never behind it (segments are durable).
-        let timeline_end = Some(self.settings.timeline_offset + parts[0].start + parts[0].duration);
+        let timeline_end = Some(self.settings.timeline_offset + first.start + first.duration);
         out.push(Action::Emit(Event::Segment { group: record, publish_seconds: None, timeline_end }));
         self.apply(publication, out);
+    }
+
+    /// Renditions shed from group `n` on leave the playlists before it is published; the
+    /// event goes out first so a mirroring supervisor sheds at the same point.
+    fn apply_sheds(&mut self, n: u64, out: &mut Vec<Action>) {
+        let Some(state) = self.state.as_mut() else { return };
+        let mut publications = Vec::new();
+        for (rung, from) in self.shed_from.iter().enumerate() {
+            if from.is_some_and(|f| f <= n) && !state.is_shed(rung) {
+                let rendition = self.ladder[rung].label.clone();
+                out.push(Action::Emit(Event::RenditionShed { rung, rendition, n }));
+                publications.push(state.shed(rung));
+            }
+        }
+        for publication in publications {
+            self.apply(publication, out);
+        }
     }
 
     fn skip_group(&mut self, n: u64, group: Group, out: &mut Vec<Action>) {
@@ -322,8 +378,10 @@ impl PublisherCore {
         if self.finished || !self.pipeline_done || self.groups.values().any(|g| g.in_flight > 0) {
             return;
         }
-        for group in self.groups.values_mut() {
-            if !group.parts.iter().all(|p| p.is_some_and(|p| p.durable)) {
+        let shed_from = self.shed_from.clone();
+        for (&n, group) in self.groups.iter_mut() {
+            let shed = |i: usize| shed_from.get(i).copied().flatten().is_some_and(|from| from <= n);
+            if !group.parts.iter().enumerate().all(|(i, p)| shed(i) || p.is_some_and(|p| p.durable)) {
                 group.dropped = true;
             }
         }

@@ -203,6 +203,7 @@ impl Publisher {
                 Input::Segment { rung, n, data, duration, start, codecs }
             }
             MediaOutput::SegmentDropped { n, .. } => Input::SegmentDropped { n },
+            MediaOutput::RenditionShed { rung, n } => Input::RenditionShed { rung, n },
             MediaOutput::Preview { n, jpeg } => Input::Preview { n, jpeg: Bytes::from(jpeg) },
             MediaOutput::Progress { media_seconds, frames } => {
                 let wall = self.started.elapsed().as_secs_f64().max(1e-3);

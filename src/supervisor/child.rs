@@ -45,6 +45,8 @@ pub struct ChildHandle {
     pid: Option<u32>,
     /// When to send `stop`; a later value replaces an earlier one.
     stop_at: watch::Sender<Option<Instant>>,
+    /// Other commands (`shed`), sent in order.
+    commands: mpsc::UnboundedSender<ChildCommand>,
     kill: Option<oneshot::Sender<()>>,
 }
 
@@ -52,6 +54,11 @@ impl ChildHandle {
     /// The child stops reading its source at `deadline`, then finishes and reports `closed`.
     pub fn stop_at(&self, deadline: Instant) {
         self.stop_at.send_replace(Some(deadline));
+    }
+
+    /// Overload: the child stops encoding `rendition` from its next segment boundary.
+    pub fn shed(&self, rendition: &str) {
+        let _ = self.commands.send(ChildCommand::Shed(rendition.to_string()));
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -89,14 +96,20 @@ pub fn spawn(
     let stdin = child.stdin.take().expect("stdin is piped");
     let (stop_tx, stop_rx) = watch::channel(None);
     let (kill_tx, kill_rx) = oneshot::channel();
-    tokio::spawn(command_link(stdin, line, stop_rx));
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    tokio::spawn(command_link(stdin, line, stop_rx, commands_rx));
     tokio::spawn(watch_child(id, child, kill_rx, reports));
-    Ok(ChildHandle { pid, stop_at: stop_tx, kill: Some(kill_tx) })
+    Ok(ChildHandle { pid, stop_at: stop_tx, commands: commands_tx, kill: Some(kill_tx) })
 }
 
 /// Owns the child's stdin: the job line first, `stop` at the deadline. Returns (closing stdin)
 /// only when the handle is dropped, i.e. after the child exited or when the worker goes away.
-async fn command_link(mut stdin: ChildStdin, job_line: String, mut stop_at: watch::Receiver<Option<Instant>>) {
+async fn command_link(
+    mut stdin: ChildStdin,
+    job_line: String,
+    mut stop_at: watch::Receiver<Option<Instant>>,
+    mut commands: mpsc::UnboundedReceiver<ChildCommand>,
+) {
     if let Err(e) = stdin.write_all(job_line.as_bytes()).await {
         // The child died at once; its exit is reported by `watch_child`.
         tracing::debug!("cannot hand the job to the child: {e}");
@@ -113,6 +126,11 @@ async fn command_link(mut stdin: ChildStdin, job_line: String, mut stop_at: watc
         };
         tokio::select! {
             changed = stop_at.changed() => if changed.is_err() { return },
+            Some(command) = commands.recv() => {
+                if stdin.write_all(command.to_line().as_bytes()).await.is_err() {
+                    return;
+                }
+            }
             () = sleep => {
                 stop_sent = true;
                 if stdin.write_all(ChildCommand::Stop.to_line().as_bytes()).await.is_err() {

@@ -50,6 +50,12 @@ impl Mirror {
                     state.mark_discontinuity_next();
                 }
             }
+            Event::RenditionShed { rung, .. } => {
+                if let Some(state) = self.state.as_mut() {
+                    // The writes were the child's to make; the copy only records the shed.
+                    let _ = state.shed(*rung);
+                }
+            }
             Event::PreviewsDurable { count } => self.next_preview = self.next_preview.max(*count),
             Event::IndexAvailable { .. }
             | Event::Progress { .. }

@@ -32,6 +32,7 @@ pub mod child;
 mod cleanup;
 mod handover;
 pub mod janitor;
+pub mod overload;
 pub mod runner;
 mod spec;
 mod stall;
@@ -41,7 +42,7 @@ use std::time::{Duration, Instant};
 
 pub use cleanup::{leftovers, Cleanup, CleanupQueue};
 pub use handover::Mirror;
-pub use runner::{ChildConfig, Supervisor};
+pub use runner::{ChildConfig, Supervisor, SupervisorSettings};
 pub use spec::{InvalidJob, JobSpec, Previews, SourceKind};
 pub use stall::{Liveness, StallPolicy};
 pub use table::JobTable;
@@ -114,6 +115,9 @@ pub enum Input {
         /// job whose restarts are used up.
         stderr_tail: Vec<String>,
     },
+    /// Some job has fallen behind real time (`true`), or every job kept up for the recovery
+    /// time (`false`): see `overload`. While overloaded the worker takes no new work.
+    Overloaded(bool),
     /// Timers: stop and finalize deadlines, restart backoff, shutdown timeout.
     Tick,
     /// SIGTERM/SIGINT. A second one exits at once (spec §9.4).

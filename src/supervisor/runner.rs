@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::child::{self, ChildHandle, ChildReport};
 use super::janitor::{CleanupConfig, Janitor};
+use super::overload::{Decision, Governor, OverloadPolicy};
 use super::stall::{Liveness, StallPolicy};
 use super::{Action, Input, JobId, JobTable, Mirror, TableConfig};
 use crate::child_protocol::{ChildJob, Event};
@@ -31,6 +32,15 @@ pub struct ChildConfig {
     /// The job settings as `transcode` flags, the same for every child.
     pub args: Vec<String>,
     pub stall: StallPolicy,
+}
+
+/// What the supervisor runs with (from `config::WorkerConfig`).
+pub struct SupervisorSettings {
+    pub table: TableConfig,
+    pub children: ChildConfig,
+    /// End-of-stream cleanup, when `HLS_CLEANUP_AFTER_END=YES`.
+    pub cleanup: Option<CleanupConfig>,
+    pub overload: OverloadPolicy,
 }
 
 /// A job's adapter-side state across its runs.
@@ -73,18 +83,19 @@ pub struct Supervisor {
     janitor: Option<Janitor>,
     /// When the first shutdown request came, and the drain time it allows.
     shutdown: (Option<Instant>, Duration),
+    /// Which jobs are behind real time, and what to shed.
+    governor: Governor,
 }
 
 impl Supervisor {
     pub fn new(
-        table: TableConfig,
-        children: ChildConfig,
+        settings: SupervisorSettings,
         outbound: mpsc::Sender<Outbound>,
         capacity: watch::Sender<i32>,
         metrics: Arc<Metrics>,
         health: Arc<LoopHealth>,
-        cleanup: Option<CleanupConfig>,
     ) -> Self {
+        let SupervisorSettings { table, children, cleanup, overload } = settings;
         let shutdown = (None, table.shutdown_timeout);
         let janitor = cleanup.map(|c| Janitor::new(c, metrics.clone()));
         let table = JobTable::new(table);
@@ -105,6 +116,7 @@ impl Supervisor {
             health,
             janitor,
             shutdown,
+            governor: Governor::new(overload),
         }
     }
 
@@ -137,6 +149,8 @@ impl Supervisor {
                 _ = stall_check.tick() => {
                     self.kill_stalled();
                     self.measure_children();
+                    let decisions = self.governor.tick(Instant::now());
+                    self.execute_overload(decisions).await;
                 }
                 signal = shutdown.recv(), if shutdown_open => match signal {
                     Some(()) => self.handle(Input::Shutdown).await,
@@ -169,7 +183,42 @@ impl Supervisor {
         self.metrics.jobs_running.set(self.table.active() as i64);
         // The table forgets a job once it is closed and its child gone; so does the adapter.
         let table = &self.table;
+        let gone: Vec<JobId> = self.jobs.keys().filter(|id| !table.contains(**id)).copied().collect();
         self.jobs.retain(|id, _| table.contains(*id));
+        for job in gone {
+            let decisions = self.governor.gone(Instant::now(), job);
+            Box::pin(self.execute_overload(decisions)).await;
+        }
+    }
+
+    /// Carries out the governor's decisions: shed requests to children, the table's
+    /// overloaded state (capacity 0), logs and metrics.
+    async fn execute_overload(&mut self, decisions: Vec<Decision>) {
+        for decision in decisions {
+            match decision {
+                Decision::Shed { job, rendition } => {
+                    let Some(io) = self.jobs.get_mut(&job) else { continue };
+                    let (channel, stream_id) = (&io.labels.channel, &io.labels.stream_id);
+                    tracing::error!(job, %channel, %stream_id, %rendition,
+                        "overload: jobs behind real time; shedding this rendition (its playlist ends, the master drops it)");
+                    self.metrics.renditions_shed.inc();
+                    if let Some(run) = io.run.as_ref() {
+                        run.handle.shed(&rendition);
+                    }
+                }
+                Decision::NothingToShed { job } => {
+                    let labels = self.jobs.get(&job).map(|io| io.labels.clone());
+                    let (channel, stream_id) =
+                        labels.map_or((String::new(), String::new()), |l| (l.channel, l.stream_id));
+                    tracing::error!(job, %channel, %stream_id,
+                        "overload: this job is behind real time and nothing is left to shed; it keeps running behind");
+                }
+                Decision::Overloaded(overloaded) => {
+                    self.metrics.overloaded.set(i64::from(overloaded));
+                    Box::pin(self.handle(Input::Overloaded(overloaded))).await;
+                }
+            }
+        }
     }
 
     async fn execute(&mut self, action: Action) {
@@ -252,6 +301,15 @@ impl Supervisor {
     async fn on_report(&mut self, report: ChildReport) {
         match report {
             ChildReport::Event(job, event) => {
+                let decisions = match &event {
+                    Event::Started { renditions, .. } => {
+                        self.governor.started(job, renditions);
+                        Vec::new()
+                    }
+                    Event::Stats { renditions, .. } => self.governor.stats(Instant::now(), job, renditions),
+                    _ => Vec::new(),
+                };
+                self.execute_overload(decisions).await;
                 if let Some(io) = self.jobs.get_mut(&job) {
                     io.mirror.on_event(&event);
                     if let Some(run) = io.run.as_mut() {
@@ -337,6 +395,7 @@ fn table_input(job: JobId, event: Event) -> Option<Input> {
         | Event::SegmentCut { .. }
         | Event::Segment { .. }
         | Event::SegmentSkipped { .. }
+        | Event::RenditionShed { .. }
         | Event::Progress { .. }
         | Event::PreviewsDurable { .. }
         | Event::Alive { .. }

@@ -44,6 +44,8 @@ pub struct JobTable {
     /// The capacity last announced, to re-register only on change.
     registered: i32,
     draining: Option<Draining>,
+    /// Some job is behind real time: capacity 0, new jobs refused (`overload`).
+    overloaded: bool,
     exited: bool,
 }
 
@@ -58,6 +60,7 @@ impl JobTable {
             next_id: 1,
             registered,
             draining: None,
+            overloaded: false,
             exited: false,
         }
     }
@@ -95,6 +98,20 @@ impl JobTable {
                     j.last_stderr = stderr_tail;
                 }
                 self.child_exited(now, job, crashed, &mut out)
+            }
+            Input::Overloaded(overloaded) => {
+                if overloaded != self.overloaded {
+                    let active = self.active();
+                    if overloaded {
+                        tracing::warn!(
+                            jobs = active,
+                            "a job is behind real time: registering capacity 0 until every job keeps up"
+                        );
+                    } else {
+                        tracing::info!(jobs = active, "every job keeps up again: capacity restored");
+                    }
+                }
+                self.overloaded = overloaded;
             }
             Input::Tick => {}
             Input::Shutdown => self.shutdown(now, &mut out),
@@ -136,6 +153,7 @@ impl JobTable {
     pub fn register_capacity(&self) -> i32 {
         match (&self.draining, self.cfg.capacity) {
             (Some(_), _) => 0,
+            (None, _) if self.overloaded => 0,
             (None, cap) if cap < 0 => -1,
             (None, cap) => (i64::from(cap) - self.active() as i64).max(0) as i32,
         }
@@ -155,6 +173,10 @@ impl JobTable {
         };
         if self.draining.is_some() {
             return self.refuse(now, &raw, ErrorCode::OverCapacity, "worker is shutting down".into(), out);
+        }
+        if self.overloaded {
+            let message = "worker overloaded: a running job is behind real time".to_string();
+            return self.refuse(now, &raw, ErrorCode::OverCapacity, message, out);
         }
         if self.cfg.capacity >= 0 && self.active() >= self.cfg.capacity as usize {
             let message = format!("worker at capacity ({} jobs)", self.cfg.capacity);
@@ -417,7 +439,8 @@ impl JobTable {
 
     /// §8 repair: only with a finite capacity, only on change, never while draining.
     fn reregister(&mut self, out: &mut Vec<Action>) {
-        if self.draining.is_some() || self.cfg.capacity < 0 {
+        // Unlimited capacity is re-registered only to say 0 while overloaded, and -1 after.
+        if self.draining.is_some() || (self.cfg.capacity < 0 && !self.overloaded && self.registered < 0) {
             return;
         }
         let capacity = self.register_capacity();

@@ -115,6 +115,9 @@ fn log_event(event: &Event) {
         | Event::Alive { .. }
         | Event::Stats { .. } => {}
         Event::SegmentSkipped { n, reason } => tracing::error!(n, %reason, "segment skipped"),
+        Event::RenditionShed { rendition, n, .. } => {
+            tracing::error!(%rendition, from_segment = n, "rendition shed under overload: removed from the masters")
+        }
         Event::IndexAvailable { stream_type, index_file, .. } => {
             tracing::info!(%stream_type, %index_file, "index available")
         }

@@ -29,6 +29,7 @@ use crate::metrics::http::Probe;
 use crate::metrics::{Metrics, StreamLabels};
 use crate::pipeline::preview::PreviewSpec;
 use crate::pipeline::sink::{ByteBudget, Sink};
+use crate::pipeline::stats::PipelineStats;
 use crate::pipeline::watchdog::Watchdog;
 use crate::pipeline::{self, EndReason, PipelineError, RunError};
 use crate::publisher::Publisher;
@@ -125,7 +126,7 @@ fn read_child_job(from: &str) -> anyhow::Result<ChildJob> {
 /// After the job line, stdin carries the supervisor's [`ChildCommand`]s: `stop` finishes the
 /// stream (stop reading, flush, ENDLIST). EOF means the supervisor is gone: finish the same
 /// way rather than run on unsupervised.
-fn follow_supervisor(stop: CancellationToken) {
+fn follow_supervisor(stop: CancellationToken, stats: Arc<PipelineStats>) {
     let spawned = std::thread::Builder::new().name("supervisor-link".into()).spawn(move || {
         for line in std::io::stdin().lines() {
             let Ok(line) = line else { break };
@@ -134,6 +135,12 @@ fn follow_supervisor(stop: CancellationToken) {
                     tracing::info!("stop requested by the supervisor: finishing the stream");
                     stop.cancel();
                 }
+                Some(ChildCommand::Shed(label)) => match stats.request_shed(&label) {
+                    Ok(()) => {
+                        tracing::warn!(rendition = %label, "overload: shedding rendition at its next segment boundary")
+                    }
+                    Err(e) => tracing::error!(rendition = %label, "shed request refused: {e}"),
+                },
                 None => tracing::warn!(command = line.trim(), "unknown supervisor command ignored"),
             }
         }
@@ -263,8 +270,15 @@ async fn transcode(job: Job, events: EventSink, follow_stdin: bool) -> anyhow::R
     let sink = Sink::new(tx, budget.clone());
     let watchdog = Watchdog::new(job.pipeline.source_timeout, stop.clone());
 
+    // A restarted run sheds what the runs before it shed.
+    if let Some(state) = job.publish.resume.as_ref() {
+        for (i, desc) in state.config().renditions.iter().enumerate().filter(|(i, _)| state.is_shed(*i)) {
+            tracing::info!(rendition = %desc.label, index = i, "rendition stays shed after the restart");
+            let _ = job.pipeline.stats.request_shed(&desc.label);
+        }
+    }
     if follow_stdin {
-        follow_supervisor(stop.clone());
+        follow_supervisor(stop.clone(), job.pipeline.stats.clone());
     }
     let alive = tokio::spawn(report_alive(watchdog.clone(), events.clone()).in_current_span());
     let stats = Reporter::new(job.pipeline.stats.clone(), job.storage.clone(), budget.clone());

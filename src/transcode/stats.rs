@@ -24,8 +24,8 @@ pub struct Reporter {
 
 #[derive(Default)]
 struct RungHistory {
-    /// (when, media microseconds encoded) samples within the window.
-    samples: VecDeque<(Instant, u64)>,
+    /// (when, media microseconds encoded, busy microseconds) samples within the window.
+    samples: VecDeque<(Instant, u64, u64)>,
     /// Frame counts already reported: encoded, dropped, duplicated.
     reported: [u64; 3],
 }
@@ -40,6 +40,8 @@ impl Reporter {
             .pipeline
             .rungs()
             .into_iter()
+            // A shed rendition encodes nothing: a speed of 0 would read as "behind".
+            .filter(|(_, stats)| !RungStats::flag(&stats.shed))
             .map(|(label, stats)| self.rungs.entry(label.clone()).or_default().sample(&label, &stats, now))
             .collect();
         let storage = self
@@ -59,15 +61,17 @@ impl Reporter {
 
 impl RungHistory {
     fn sample(&mut self, label: &str, stats: &RungStats, now: Instant) -> RenditionStats {
-        self.samples.push_back((now, RungStats::get(&stats.media_us)));
-        while self.samples.len() > 2 && self.samples.front().is_some_and(|(t, _)| now - *t > WINDOW) {
+        self.samples.push_back((now, RungStats::get(&stats.media_us), RungStats::get(&stats.busy_us)));
+        while self.samples.len() > 2 && self.samples.front().is_some_and(|(t, _, _)| now - *t > WINDOW) {
             self.samples.pop_front();
         }
-        let speed = match (self.samples.front(), self.samples.back()) {
-            (Some(&(t0, m0)), Some(&(t1, m1))) if t1 > t0 => {
-                (m1.saturating_sub(m0)) as f64 / 1e6 / (t1 - t0).as_secs_f64()
+        let (speed, busy) = match (self.samples.front(), self.samples.back()) {
+            (Some(&(t0, m0, b0)), Some(&(t1, m1, b1))) if t1 > t0 => {
+                let wall = (t1 - t0).as_secs_f64();
+                let per_wall = |a: u64, b: u64| b.saturating_sub(a) as f64 / 1e6 / wall;
+                (per_wall(m0, m1), per_wall(b0, b1).min(1.0))
             }
-            _ => 0.0,
+            _ => (0.0, 0.0),
         };
         let now_counts = [&stats.encoded, &stats.dropped, &stats.duplicated].map(RungStats::get);
         let delta: Vec<u64> = now_counts.iter().zip(self.reported).map(|(n, r)| n.saturating_sub(r)).collect();
@@ -75,6 +79,7 @@ impl RungHistory {
         RenditionStats {
             rendition: label.to_string(),
             speed,
+            busy,
             lag_seconds: RungStats::get(&stats.lag_us) as f64 / 1e6,
             encoded: delta[0],
             dropped: delta[1],

@@ -18,7 +18,7 @@ use crate::control;
 use crate::control::session::LinkStatus;
 use crate::metrics::http::Probe;
 use crate::metrics::{LoopHealth, Metrics};
-use crate::supervisor::Supervisor;
+use crate::supervisor::{Supervisor, SupervisorSettings};
 
 /// The command: validate, then serve until SIGTERM/SIGINT has drained every job.
 pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -55,8 +55,13 @@ pub async fn serve(mut config: WorkerConfig, shutdown: mpsc::Receiver<()>) -> an
         let ready: Probe = Arc::new(move || ready.ready(link.get() == 1));
         crate::metrics::http::serve(addr, metrics.clone(), live, ready).await?;
     }
-    let (table, children, cleanup) = (config.table, config.children, config.cleanup);
-    let mut supervisor = Supervisor::new(table, children, outbound_tx, capacity_tx, metrics, health, cleanup);
+    let settings = SupervisorSettings {
+        table: config.table,
+        children: config.children,
+        cleanup: config.cleanup,
+        overload: config.overload,
+    };
+    let mut supervisor = Supervisor::new(settings, outbound_tx, capacity_tx, metrics, health);
     let link_done = CancellationToken::new();
     tracing::info!(url = %config.session.url, "worker starting");
     let session = tokio::spawn(control::run(config.session, capacity_rx, outbound_rx, inbound_tx, link_done.clone()));

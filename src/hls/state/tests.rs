@@ -419,3 +419,39 @@ fn recording_text_only_grows_at_the_end_except_when_the_target_rises() {
         old = new;
     }
 }
+
+#[test]
+fn a_shed_rendition_ends_its_playlists_and_leaves_the_masters() {
+    let mut s = StreamState::new(config(true, 3, 10));
+    s.publish(&group(0)).unwrap();
+    let p = s.shed(0);
+    assert!(s.is_shed(0));
+    assert_eq!(
+        paths(&p),
+        [
+            "hls/ch/id/1280x720-30~2000/live.m3u8",
+            "hls/ch/id/1280x720-30~2000/vod-0.m3u8",
+            "hls/ch/id/master.m3u8",
+            "hls/ch/id/master-vod-0.m3u8",
+        ]
+    );
+    assert!(written(&p, "hls/ch/id/1280x720-30~2000/live.m3u8").content.ends_with("#EXT-X-ENDLIST\n"));
+    assert!(written(&p, "hls/ch/id/1280x720-30~2000/vod-0.m3u8").content.ends_with("#EXT-X-ENDLIST\n"));
+    for master in ["hls/ch/id/master.m3u8", "hls/ch/id/master-vod-0.m3u8"] {
+        let text = &written(&p, master).content;
+        assert!(!text.contains(HD) && text.contains(SD), "{text}");
+    }
+    // Later groups touch only what is still listed; the shed entry is ignored.
+    let p = s.publish(&group(1)).unwrap();
+    assert!(paths(&p).iter().all(|path| !path.contains(HD)), "{:?}", paths(&p));
+    assert!(written(&p, "hls/ch/id/640x360-30/live.m3u8").content.contains("\n1.ts\n"));
+    // The last listed rendition is never shed, and shedding twice changes nothing.
+    assert_eq!(s.shed(1), Publication::default());
+    assert_eq!(s.shed(0), Publication::default());
+    // The end finishes only what is still listed.
+    let p = s.finish();
+    assert!(paths(&p).iter().all(|path| !path.contains(HD)), "{:?}", paths(&p));
+    // The hand-over keeps the shed.
+    let copy: StreamState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert!(copy.is_shed(0) && !copy.is_shed(1));
+}

@@ -330,3 +330,37 @@ fn a_restarted_run_continues_the_numbers_and_marks_the_seam() {
     let live = put_text(&out, "640x360-30/live.m3u8").unwrap();
     assert!(live.contains("1.ts\n#EXT-X-DISCONTINUITY\n"), "{live}");
 }
+
+#[test]
+fn a_shed_rendition_is_not_waited_for_and_leaves_the_playlists_before_its_first_missing_group() {
+    let mut core = core(true);
+    for rung in 0..2 {
+        core.handle(segment(rung, 0));
+        let out = core.handle(stored_segment(rung, 0, true));
+        // Group 0's playlist writes succeed.
+        for action in out {
+            if let Action::Put { op: op @ Op::Write { .. }, .. } = action {
+                core.handle(Input::Stored { op, ok: true });
+            }
+        }
+    }
+    // The 720p rendition stops after group 0.
+    assert!(core.handle(Input::RenditionShed { rung: 0, n: 1 }).is_empty());
+    core.handle(segment(1, 1));
+    let out = core.handle(stored_segment(1, 1, true));
+    let kinds: Vec<String> = events(&out)
+        .iter()
+        .map(|e| match e {
+            Event::RenditionShed { rendition, n, .. } => format!("shed {rendition} {n}"),
+            Event::Segment { group, .. } => format!("segment {}", group.n),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, ["shed 1280x720-30 1", "segment 1"]);
+    let ended = put_text(&out, "1280x720-30/live.m3u8").expect("720p live playlist ended");
+    assert!(ended.ends_with("#EXT-X-ENDLIST\n") && !ended.contains("1.ts"), "{ended}");
+    let master = put_text(&out, "c1/s1/master.m3u8").expect("master rewritten");
+    assert!(!master.contains("1280x720") && master.contains("640x360-30/live.m3u8"), "{master}");
+    let live = put_text(&out, "640x360-30/live.m3u8").expect("360p listed");
+    assert!(live.contains("\n1.ts\n"), "{live}");
+}

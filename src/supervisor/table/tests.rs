@@ -465,3 +465,18 @@ fn a_child_lost_during_its_final_writes_ends_as_it_reported_instead_of_restartin
     assert_eq!(sim.at(21.0, crashed(1)), ["CLOSED c1/s1"], "EOF was reported: no restart");
     assert!(sim.at(60.0, Input::Tick).is_empty());
 }
+
+#[test]
+fn while_overloaded_the_worker_registers_zero_and_refuses_new_jobs() {
+    let mut sim = Sim::new(cfg(3));
+    assert_eq!(sim.at(0.0, start("c1", "s1")), ["SPAWN 1 r0", "REGISTER 2"]);
+    assert_eq!(sim.at(5.0, Input::Overloaded(true)), ["REGISTER 0"]);
+    assert_eq!(sim.at(6.0, start("c2", "s1")), ["CLOSED c2/s1 OVER_CAPACITY"]);
+    assert_eq!(sim.at(40.0, Input::Overloaded(false)), ["REGISTER 2"]);
+    assert_eq!(sim.at(41.0, start("c3", "s1")), ["SPAWN 2 r0", "REGISTER 1"]);
+    // Unlimited capacity says 0 while overloaded, and unlimited again after.
+    let mut sim = Sim::new(cfg(-1));
+    assert_eq!(sim.at(0.0, Input::Overloaded(true)), ["REGISTER 0"]);
+    assert_eq!(sim.at(1.0, Input::Overloaded(true)), Vec::<String>::new());
+    assert_eq!(sim.at(2.0, Input::Overloaded(false)), ["REGISTER -1"]);
+}
