@@ -57,6 +57,11 @@ impl LivePlaylist {
     }
 
     /// Marks the end of the stream: ENDLIST is appended, the window stays as it is.
+    /// N of the oldest entry still listed.
+    pub fn first_listed(&self) -> Option<u64> {
+        self.window.front().map(|e| e.n)
+    }
+
     pub fn end(&mut self) {
         self.ended = true;
     }

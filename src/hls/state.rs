@@ -156,6 +156,10 @@ struct RenditionState {
     /// its entry in later groups is ignored.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     shed: bool,
+    /// Record False, once shed: the oldest segment its final live playlist lists. Those
+    /// segments stay (as every rendition's last ones do at the end of a stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keep_from: Option<u64>,
 }
 
 /// Publication state of one stream. Serialize it to hand a stream over to a restarted run.
@@ -192,6 +196,7 @@ impl StreamState {
                 vod: None,
                 vod_start: Ratio::from_integer(0),
                 shed: false,
+                keep_from: None,
             })
             .collect();
         Self {
@@ -244,6 +249,7 @@ impl StreamState {
         }
         let (cfg, r) = (&self.cfg, &mut self.renditions[i]);
         r.shed = true;
+        r.keep_from = Some(r.live.first_listed().unwrap_or(u64::MAX));
         let label = &cfg.renditions[i].label;
         if self.published > 0 {
             r.live.end();
@@ -461,8 +467,10 @@ impl StreamState {
             let Some(old) = self.stored.pop_front() else {
                 break;
             };
-            for desc in &self.cfg.renditions {
-                out.deletes.push(segment_path(&self.cfg.channel, &self.cfg.stream_id, &desc.label, old));
+            for (desc, r) in self.cfg.renditions.iter().zip(&self.renditions) {
+                if r.keep_from.is_none_or(|keep| old < keep) {
+                    out.deletes.push(segment_path(&self.cfg.channel, &self.cfg.stream_id, &desc.label, old));
+                }
             }
         }
     }

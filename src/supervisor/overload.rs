@@ -165,11 +165,6 @@ impl Governor {
             Some((job, rendition)) => {
                 self.jobs.get_mut(&job).expect("found above").shed.insert(rendition.clone());
                 self.hold_until = Some(now + after);
-                for j in self.jobs.values_mut() {
-                    if j.behind_since.is_some() {
-                        j.behind_since = Some(now);
-                    }
-                }
                 vec![Decision::Shed { job, rendition }]
             }
             None => {

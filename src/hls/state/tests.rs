@@ -455,3 +455,22 @@ fn a_shed_rendition_ends_its_playlists_and_leaves_the_masters() {
     let copy: StreamState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
     assert!(copy.is_shed(0) && !copy.is_shed(1));
 }
+
+#[test]
+fn a_live_only_stream_keeps_the_segments_a_shed_renditions_final_playlist_lists() {
+    let mut s = StreamState::new(config(false, 2, 10));
+    for n in 0..4 {
+        s.publish(&group(n)).unwrap();
+    }
+    s.shed(0);
+    let mut deleted = Vec::new();
+    for n in 4..12 {
+        deleted.extend(s.publish(&group(n)).unwrap().deletes);
+    }
+    // The final 720p playlist lists 2.ts and 3.ts: they stay; SD keeps being trimmed.
+    assert!(
+        deleted.iter().filter(|p| p.contains(HD)).all(|p| p.ends_with("/0.ts") || p.ends_with("/1.ts")),
+        "{deleted:?}"
+    );
+    assert!(deleted.iter().any(|p| p.ends_with("640x360-30/7.ts")), "{deleted:?}");
+}
