@@ -1135,3 +1135,42 @@ async fn an_overloaded_worker_sheds_the_most_expensive_renditions_and_takes_no_w
     assert!(ok, "capacity not restored: {:#?}", fake.frames().iter().map(|r| &r.text).collect::<Vec<_>>());
     assert_invariants(&fake, &worker);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_capacity_measures_the_machine_and_admits_by_the_cpu_a_ladder_needs() {
+    let nginx = Nginx::start(&["c1", "c2"]);
+    // A tenth of a core for jobs: an idle worker still takes one job, nothing fits beside it.
+    let env = [("SERVER_CAPACITY", "auto"), ("HLS_CAPACITY_CORES", "0.1")];
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let worker = Worker::start(&fake, &env);
+    let ok = fake.wait_for(Duration::from_secs(60), |f| !of(f, "REGISTER").is_empty()).await;
+    assert!(ok, "the worker never registered; log:\n{}", worker.log());
+    let log = worker.log();
+    let line = log.lines().find(|l| l.contains("SERVER_CAPACITY=auto: measured")).expect("the estimate is logged");
+    let figure = |name: &str| -> f64 {
+        let at = line.find(&format!("{name}=\"")).unwrap_or_else(|| panic!("{name} in {line}")) + name.len() + 2;
+        line[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let (unit, budget) = (figure("default_job_cores"), figure("budget_cores"));
+    assert!(unit > 0.05 && unit < 20.0, "{line}");
+    assert!((budget - 0.085).abs() < 0.01, "{line}");
+    assert_eq!(fake.frames()[0].text, "REGISTER\nCapacity:0\n", "no default job fits in 0.085 cores");
+
+    let small = nginx.url("c1", KEY);
+    fake.send_text(&encode_start("c1", ID, &small, "426x240-30", false, "False"));
+    let publisher = RtmpPublisher::start(&small, "size=640x360:rate=30", false, 6);
+    let big = nginx.url("c2", KEY);
+    fake.send_text(&encode_start("c2", ID2, &big, "1280x720-60,854x480-60,640x360-60,426x240-60", false, "False"));
+    let ok = fake.wait_for(Duration::from_secs(5), |f| !closed_for(f, ID2).is_empty()).await;
+    assert!(ok, "{:#?}", fake.frames());
+    let frames = fake.frames();
+    let refused = closed_for(&frames, ID2)[0];
+    assert_eq!(refused.param("Error-Code"), Some("OVER_CAPACITY"));
+    assert!(refused.param("Error-Message").is_some_and(|m| m.contains("cores")), "{}", refused.text);
+    assert!(publisher.wait());
+    let ok = fake.wait_for(Duration::from_secs(30), |f| !closed_for(f, ID).is_empty()).await;
+    assert!(ok, "the admitted job never closed; log:\n{}", worker.log());
+    assert_eq!(closed_for(&fake.frames(), ID)[0].param("Error-Code"), None);
+    assert!(worker.storage().join("hls/c1").join(ID).join("426x240-30/live.m3u8").is_file());
+    assert_invariants(&fake, &worker);
+}

@@ -35,9 +35,14 @@ pub struct WorkerArgs {
     #[arg(long = "control-url-keep-path", env = "CONTROL_URL_KEEP_PATH", value_parser = parse_bool,
         action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "YES", default_value = "NO")]
     pub keep_path: bool,
-    /// Concurrent jobs: -1 unlimited, 0 never assigned.
-    #[arg(long, env = "SERVER_CAPACITY", default_value_t = -1, allow_negative_numbers = true)]
-    pub server_capacity: i32,
+    /// Concurrent jobs: -1 unlimited, 0 never assigned, or `auto`: measure this machine at
+    /// start-up and admit jobs by the CPU their ladders need.
+    #[arg(long, env = "SERVER_CAPACITY", default_value = "-1", allow_negative_numbers = true, value_parser = parse_capacity)]
+    pub server_capacity: Capacity,
+    /// With SERVER_CAPACITY=auto: the cores jobs may use (e.g. 6 on an 8-core machine that
+    /// also runs the ingest server); 0: every core this process may use.
+    #[arg(long, env = "HLS_CAPACITY_CORES", default_value_t = 0.0, value_parser = parse_cores)]
+    pub capacity_cores: f64,
     /// Grace after an ENCODE-STOP without Grace-Period, seconds.
     #[arg(long, env = "HLS_STOP_GRACE_SECONDS", default_value_t = 30)]
     pub stop_grace: u64,
@@ -81,7 +86,11 @@ impl WorkerArgs {
     /// The job table's part of the settings.
     pub fn table(&self) -> TableConfig {
         TableConfig {
-            capacity: self.server_capacity,
+            capacity: match self.server_capacity {
+                Capacity::Jobs(n) => n,
+                // Admission is by the budget; the count is not used.
+                Capacity::Auto => -1,
+            },
             stop_grace: Duration::from_secs(self.stop_grace),
             finalize_timeout: Duration::from_secs(self.finalize_timeout),
             restart_max: self.restart_max,
@@ -101,6 +110,43 @@ pub struct WorkerConfig {
     /// End-of-stream cleanup; `None`: files stay.
     pub cleanup: Option<CleanupConfig>,
     pub overload: OverloadPolicy,
+    /// `SERVER_CAPACITY=auto`: measure at start-up, admit by CPU budget; the cores jobs may use.
+    pub auto_capacity: Option<f64>,
+}
+
+/// `SERVER_CAPACITY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    /// At most this many jobs; -1 unlimited.
+    Jobs(i32),
+    /// By measured CPU budget.
+    Auto,
+}
+
+impl std::fmt::Display for Capacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Capacity::Jobs(n) => write!(f, "{n}"),
+            Capacity::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+fn parse_cores(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(c) if c.is_finite() && (0.0..=4096.0).contains(&c) => Ok(c),
+        _ => Err(format!("expected a number of cores like 6 or 1.5 (0: all), got {s:?}")),
+    }
+}
+
+fn parse_capacity(s: &str) -> Result<Capacity, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(Capacity::Auto);
+    }
+    match s.trim().parse::<i32>() {
+        Ok(n) if n >= -1 => Ok(Capacity::Jobs(n)),
+        _ => Err(format!("expected a number of jobs (-1 unlimited) or auto, got {s:?}")),
+    }
 }
 
 impl WorkerConfig {
@@ -108,7 +154,7 @@ impl WorkerConfig {
     pub fn from_args(a: WorkerArgs, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<WorkerConfig> {
         let url = control_url(&a.control_base_url, a.keep_path).context("CONTROL_BASE_URL")?;
         let metrics_addr = parse_listen_addr(&a.metrics_addr).context("METRICS_ADDR")?;
-        if a.server_capacity == 0 {
+        if a.server_capacity == Capacity::Jobs(0) {
             tracing::warn!("SERVER_CAPACITY=0: the coordinator will never assign a job here (-1 means unlimited)");
         }
         // Each child reads these itself (the push secret stays off command lines); checked
@@ -124,7 +170,7 @@ impl WorkerConfig {
         let metrics = metrics_addr.map_or("off".to_string(), |a| a.to_string());
         let cleanup = if a.cleanup_after_end { format!("after {} s", a.cleanup_delay) } else { "off".into() };
         let cdn = cdn.map_or("off".to_string(), |c| c.urls.join(" "));
-        tracing::info!(capacity = a.server_capacity, storage = %storage.describe(), hls_time = encode.hls_time,
+        tracing::info!(capacity = %a.server_capacity, storage = %storage.describe(), hls_time = encode.hls_time,
             codec = %encode.video.encoder.name, preset = %encode.video.preset, %metrics, %cleanup, %cdn, "worker configuration");
         let exe = std::env::current_exe().context("locating this program to run jobs with")?;
         let children = ChildConfig { exe, args: a.settings.to_args(), stall };
@@ -138,7 +184,15 @@ impl WorkerConfig {
             after: Duration::from_secs(a.overload_seconds),
             recover: Duration::from_secs(a.overload_recover_seconds),
         };
-        Ok(WorkerConfig { session, table: a.table(), children, metrics_addr, cleanup, overload })
+        let auto_capacity = (a.server_capacity == Capacity::Auto).then_some(a.capacity_cores).map(|c| {
+            let all = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            if c > 0.0 {
+                c
+            } else {
+                all
+            }
+        });
+        Ok(WorkerConfig { session, table: a.table(), children, metrics_addr, cleanup, overload, auto_capacity })
     }
 }
 

@@ -50,6 +50,11 @@ struct FrameLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    figure: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClosedLabels {
     error_code: String,
 }
@@ -87,6 +92,8 @@ pub struct Metrics {
     pub overloaded: Gauge,
     /// Renditions shed under overload.
     pub renditions_shed: Counter,
+    /// `SERVER_CAPACITY=auto`: budget, predicted use, cost of a default 720p30 job, correction.
+    capacity_cores: Family<ModelLabels, FloatGauge>,
     pub jobs_started: Counter,
     pub job_restarts: Counter,
     jobs_closed: Family<ClosedLabels, Counter>,
@@ -124,6 +131,7 @@ impl Metrics {
             jobs_running: Gauge::default(),
             overloaded: Gauge::default(),
             renditions_shed: Counter::default(),
+            capacity_cores: Family::default(),
             jobs_started: Counter::default(),
             job_restarts: Counter::default(),
             jobs_closed: Family::default(),
@@ -174,6 +182,12 @@ impl Metrics {
             "hls_ladder_overloaded",
             "1 while a job is behind real time: capacity 0 is registered and new jobs are refused",
             self.overloaded.clone(),
+        );
+        r.register(
+            "hls_ladder_capacity_model",
+            "SERVER_CAPACITY=auto: budget_cores, used_cores (predicted, corrected), default_job_cores (a \
+             default-ladder 720p30 job) and correction (measured / predicted CPU of the running jobs)",
+            self.capacity_cores.clone(),
         );
         r.register(
             "hls_ladder_renditions_shed",
@@ -227,6 +241,18 @@ impl Metrics {
         );
         r.register("process_cpu_seconds", "CPU time of this process (user and system)", self.process_cpu.clone());
         r.register("process_resident_memory_bytes", "Resident memory of this process", self.process_memory.clone());
+    }
+
+    /// `SERVER_CAPACITY=auto`: the cost model's current figures.
+    pub fn capacity_model(&self, budget: f64, used: f64, default_job: f64, correction: f64) {
+        for (figure, value) in [
+            ("budget_cores", budget),
+            ("used_cores", used),
+            ("default_job_cores", default_job),
+            ("correction", correction),
+        ] {
+            self.capacity_cores.get_or_create(&ModelLabels { figure }).set(value);
+        }
     }
 
     /// A child's event, for the stream `stream`.

@@ -28,6 +28,7 @@
 //! - A held (superseded) STREAM-CLOSED is not sent, so its job still counts as active (§8).
 //! - A child that got [`Action::Kill`] counts as gone for [`Action::Exit`].
 
+pub mod capacity;
 pub mod child;
 mod cleanup;
 mod handover;
@@ -118,6 +119,14 @@ pub enum Input {
     /// Some job has fallen behind real time (`true`), or every job kept up for the recovery
     /// time (`false`): see `overload`. While overloaded the worker takes no new work.
     Overloaded(bool),
+    /// The job's run chose its ladder (`SERVER_CAPACITY=auto`: its cost is revised).
+    LadderChosen {
+        job: JobId,
+        ladder: Vec<crate::ladder::Rendition>,
+    },
+    /// CPU the running jobs' processes used recently, millicores per job
+    /// (`SERVER_CAPACITY=auto`: corrects the cost model).
+    CpuMeasured(Vec<(JobId, u32)>),
     /// Timers: stop and finalize deadlines, restart backoff, shutdown timeout.
     Tick,
     /// SIGTERM/SIGINT. A second one exits at once (spec §9.4).

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use super::capacity::Budget;
 use super::child::{self, ChildHandle, ChildReport};
 use super::janitor::{CleanupConfig, Janitor};
 use super::overload::{Decision, Governor, OverloadPolicy};
@@ -21,6 +22,8 @@ use crate::metrics::{procfs, LoopHealth, Metrics, StreamLabels};
 
 /// Child reports waiting for the loop; a full queue slows the children's pipes, never drops.
 const REPORT_QUEUE: usize = 256;
+/// The window over which jobs' CPU is measured to correct the capacity model.
+const CPU_WINDOW: Duration = Duration::from_secs(10);
 /// How often running children are checked for stalls.
 const STALL_CHECK: Duration = Duration::from_secs(1);
 
@@ -41,6 +44,8 @@ pub struct SupervisorSettings {
     /// End-of-stream cleanup, when `HLS_CLEANUP_AFTER_END=YES`.
     pub cleanup: Option<CleanupConfig>,
     pub overload: OverloadPolicy,
+    /// `SERVER_CAPACITY=auto`: the measured budget jobs are admitted by.
+    pub budget: Option<Budget>,
 }
 
 /// A job's adapter-side state across its runs.
@@ -62,6 +67,9 @@ struct Run {
     killed: bool,
     /// CPU seconds of this child already counted.
     cpu_counted: f64,
+    /// When this run started, and its CPU seconds since the last budget correction.
+    started: Instant,
+    cpu_window: f64,
 }
 
 pub struct Supervisor {
@@ -85,6 +93,8 @@ pub struct Supervisor {
     shutdown: (Option<Instant>, Duration),
     /// Which jobs are behind real time, and what to shed.
     governor: Governor,
+    /// Start of the current CPU measurement window (`SERVER_CAPACITY=auto`).
+    cpu_window_start: Instant,
 }
 
 impl Supervisor {
@@ -95,12 +105,18 @@ impl Supervisor {
         metrics: Arc<Metrics>,
         health: Arc<LoopHealth>,
     ) -> Self {
-        let SupervisorSettings { table, children, cleanup, overload } = settings;
+        let SupervisorSettings { table, children, cleanup, overload, budget } = settings;
         let shutdown = (None, table.shutdown_timeout);
         let janitor = cleanup.map(|c| Janitor::new(c, metrics.clone()));
-        let table = JobTable::new(table);
+        let table = match budget {
+            Some(budget) => JobTable::new(table).with_budget(budget),
+            None => JobTable::new(table),
+        };
         capacity.send_replace(table.register_capacity());
         metrics.capacity.set(table.register_capacity() as i64);
+        if let Some(b) = table.budget() {
+            metrics.capacity_model(b.cores, b.used(), b.unit * b.correction(), b.correction());
+        }
         let (reports_tx, reports) = mpsc::channel(REPORT_QUEUE);
         Supervisor {
             table,
@@ -117,6 +133,7 @@ impl Supervisor {
             janitor,
             shutdown,
             governor: Governor::new(overload),
+            cpu_window_start: Instant::now(),
         }
     }
 
@@ -149,6 +166,7 @@ impl Supervisor {
                 _ = stall_check.tick() => {
                     self.kill_stalled();
                     self.measure_children();
+                    self.correct_budget().await;
                     let decisions = self.governor.tick(Instant::now());
                     self.execute_overload(decisions).await;
                 }
@@ -269,7 +287,9 @@ impl Supervisor {
                 match child::spawn(&c.exe, job, &child_job, &c.args, self.reports_tx.clone()) {
                     Ok(handle) => {
                         let liveness = Liveness::new(Instant::now());
-                        io.run = Some(Run { handle, liveness, killed: false, cpu_counted: 0.0 });
+                        let started = Instant::now();
+                        io.run =
+                            Some(Run { handle, liveness, killed: false, cpu_counted: 0.0, started, cpu_window: 0.0 });
                     }
                     Err(e) => {
                         tracing::error!("cannot start transcode {}: {e}", c.exe.display());
@@ -304,6 +324,7 @@ impl Supervisor {
                 let decisions = match &event {
                     Event::Started { renditions, .. } => {
                         self.governor.started(job, renditions);
+                        self.handle(Input::LadderChosen { job, ladder: renditions.clone() }).await;
                         Vec::new()
                     }
                     Event::Stats { renditions, .. } => self.governor.stats(Instant::now(), job, renditions),
@@ -347,7 +368,42 @@ impl Supervisor {
             let Some(usage) = run.handle.pid().and_then(|pid| procfs::usage(Some(pid))) else { continue };
             let more = (usage.cpu_seconds - run.cpu_counted).max(0.0);
             run.cpu_counted = usage.cpu_seconds.max(run.cpu_counted);
+            run.cpu_window += more;
             self.metrics.job_resources(&io.labels, more, Some(usage.rss_bytes));
+        }
+    }
+
+    /// `SERVER_CAPACITY=auto`: every [`CPU_WINDOW`], what the jobs that run past their start-up
+    /// really used corrects the cost model.
+    async fn correct_budget(&mut self) {
+        let Some(budget) = self.table.budget() else { return };
+        let now = Instant::now();
+        let window = now.saturating_duration_since(self.cpu_window_start).as_secs_f64();
+        if window < CPU_WINDOW.as_secs_f64() {
+            return;
+        }
+        self.cpu_window_start = now;
+        let mut measured = Vec::new();
+        for (job, io) in &mut self.jobs {
+            let Some(run) = io.run.as_mut() else { continue };
+            let cores = std::mem::take(&mut run.cpu_window) / window;
+            if now.saturating_duration_since(run.started) >= CPU_WINDOW * 2 && !io.closed {
+                measured.push((*job, (cores * 1000.0).round() as u32));
+            }
+        }
+        let before = budget.correction();
+        if !measured.is_empty() {
+            self.handle(Input::CpuMeasured(measured)).await;
+        }
+        if let Some(b) = self.table.budget() {
+            self.metrics.capacity_model(b.cores, b.used(), b.unit * b.correction(), b.correction());
+            if (b.correction() - before).abs() > 0.05 {
+                tracing::info!(
+                    correction = format!("{:.2}", b.correction()),
+                    used_cores = format!("{:.2}", b.used()),
+                    "capacity model corrected from the jobs' measured CPU"
+                );
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use job::{describe, error, CloseError, Job, Phase, RunEnd, Stop};
 
+use super::capacity::Budget;
 use super::spec::echoable;
 use super::{Action, Input, JobId, JobSpec, TableConfig};
 use crate::control::message::{EncodeStartRaw, ErrorCode, Outbound};
@@ -46,6 +47,8 @@ pub struct JobTable {
     draining: Option<Draining>,
     /// Some job is behind real time: capacity 0, new jobs refused (`overload`).
     overloaded: bool,
+    /// `SERVER_CAPACITY=auto`: admission by CPU budget instead of by count.
+    budget: Option<Budget>,
     exited: bool,
 }
 
@@ -61,8 +64,21 @@ impl JobTable {
             registered,
             draining: None,
             overloaded: false,
+            budget: None,
             exited: false,
         }
+    }
+
+    /// `SERVER_CAPACITY=auto`: admits by this budget instead of by count.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self.registered = self.register_capacity();
+        self
+    }
+
+    /// The budget, when admission is by budget.
+    pub fn budget(&self) -> Option<&Budget> {
+        self.budget.as_ref()
     }
 
     /// Applies one input at `now` (timers due by `now` fire first) and returns what to do.
@@ -113,6 +129,18 @@ impl JobTable {
                 }
                 self.overloaded = overloaded;
             }
+            Input::LadderChosen { job, ladder } => {
+                if let Some(b) = self.budget.as_mut() {
+                    let cost = b.model.cost_of_ladder(&ladder);
+                    b.revise(job, cost);
+                }
+            }
+            Input::CpuMeasured(jobs) => {
+                if let Some(b) = self.budget.as_mut() {
+                    let cores: Vec<(JobId, f64)> = jobs.iter().map(|&(j, m)| (j, f64::from(m) / 1000.0)).collect();
+                    b.measured(&cores);
+                }
+            }
             Input::Tick => {}
             Input::Shutdown => self.shutdown(now, &mut out),
         }
@@ -154,6 +182,7 @@ impl JobTable {
         match (&self.draining, self.cfg.capacity) {
             (Some(_), _) => 0,
             (None, _) if self.overloaded => 0,
+            (None, _) if self.budget.is_some() => self.budget.as_ref().map_or(0, Budget::capacity),
             (None, cap) if cap < 0 => -1,
             (None, cap) => (i64::from(cap) - self.active() as i64).max(0) as i32,
         }
@@ -178,7 +207,16 @@ impl JobTable {
             let message = "worker overloaded: a running job is behind real time".to_string();
             return self.refuse(now, &raw, ErrorCode::OverCapacity, message, out);
         }
-        if self.cfg.capacity >= 0 && self.active() >= self.cfg.capacity as usize {
+        if let Some(b) = self.budget.as_ref() {
+            let cost = b.model.cost_of_request(&spec.resolutions);
+            if !b.fits(cost) {
+                let need = cost * b.correction();
+                let left = (b.cores - b.used()).max(0.0);
+                let message =
+                    format!("worker at capacity: this ladder needs about {need:.2} cores, {left:.2} are left");
+                return self.refuse(now, &raw, ErrorCode::OverCapacity, message, out);
+            }
+        } else if self.cfg.capacity >= 0 && self.active() >= self.cfg.capacity as usize {
             let message = format!("worker at capacity ({} jobs)", self.cfg.capacity);
             return self.refuse(now, &raw, ErrorCode::OverCapacity, message, out);
         }
@@ -186,6 +224,9 @@ impl JobTable {
         self.next_id += 1;
         tracing::info!(job = id, channel = %spec.channel, stream_id = %spec.stream_id,
             source = %crate::redact::redact_url(&spec.source_uri), "job accepted");
+        if let Some(b) = self.budget.as_mut() {
+            b.admit(id, b.model.cost_of_request(&spec.resolutions));
+        }
         out.push(Action::Spawn { job: id, spec: spec.clone(), restart: 0 });
         self.jobs.insert(id, Job::new(spec));
     }
@@ -338,6 +379,9 @@ impl JobTable {
     fn close(&mut self, now: Instant, id: JobId, error: CloseError, out: &mut Vec<Action>) {
         let Some(job) = self.jobs.get_mut(&id).filter(|j| !j.is_closed()) else { return };
         job.phase = Phase::Closed { sent: false };
+        if let Some(b) = self.budget.as_mut() {
+            b.release(id);
+        }
         if let Some(child) = job.child.as_mut().filter(|c| c.exit_by.is_none()) {
             child.exit_by = Some(later(now, self.cfg.finalize_timeout));
         }
@@ -440,7 +484,8 @@ impl JobTable {
     /// §8 repair: only with a finite capacity, only on change, never while draining.
     fn reregister(&mut self, out: &mut Vec<Action>) {
         // Unlimited capacity is re-registered only to say 0 while overloaded, and -1 after.
-        if self.draining.is_some() || (self.cfg.capacity < 0 && !self.overloaded && self.registered < 0) {
+        let unlimited = self.cfg.capacity < 0 && self.budget.is_none();
+        if self.draining.is_some() || (unlimited && !self.overloaded && self.registered < 0) {
             return;
         }
         let capacity = self.register_capacity();

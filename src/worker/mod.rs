@@ -20,6 +20,8 @@ use crate::metrics::http::Probe;
 use crate::metrics::{LoopHealth, Metrics};
 use crate::supervisor::{Supervisor, SupervisorSettings};
 
+mod calibrate;
+
 /// The command: validate, then serve until SIGTERM/SIGINT has drained every job.
 pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let config = WorkerConfig::from_args(args, |k| std::env::var(k).ok())?;
@@ -55,11 +57,20 @@ pub async fn serve(mut config: WorkerConfig, shutdown: mpsc::Receiver<()>) -> an
         let ready: Probe = Arc::new(move || ready.ready(link.get() == 1));
         crate::metrics::http::serve(addr, metrics.clone(), live, ready).await?;
     }
+    let budget = match config.auto_capacity {
+        Some(cores) => {
+            let children = config.children.clone();
+            let measured = tokio::task::spawn_blocking(move || calibrate::measure(&children, cores)).await;
+            Some(measured.context("self-benchmark")?.context("SERVER_CAPACITY=auto")?)
+        }
+        None => None,
+    };
     let settings = SupervisorSettings {
         table: config.table,
         children: config.children,
         cleanup: config.cleanup,
         overload: config.overload,
+        budget,
     };
     let mut supervisor = Supervisor::new(settings, outbound_tx, capacity_tx, metrics, health);
     let link_done = CancellationToken::new();
