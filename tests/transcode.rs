@@ -490,3 +490,34 @@ fn json_logs_name_the_stream_on_every_line_of_a_job() {
         assert_eq!(line["span"]["stream_id"], "local", "{line}");
     }
 }
+
+#[test]
+fn a_pipeline_hopelessly_behind_a_live_source_drops_whole_gops_and_the_timeline_has_no_hole() {
+    let nginx = Nginx::start(&["live"]);
+    let url = nginx.url("live", "k");
+    let publisher = RtmpPublisher::start(&url, "size=1280x720:rate=30", true, 12);
+    let out = tempfile::tempdir().unwrap();
+    // x264's veryslow preset on 720p runs far below real time on any machine we know.
+    let (output, _events, text) = transcode(
+        &url,
+        out.path(),
+        &["--hls-time", "1", "--resolutions", "ORIGINAL", "--preset", "veryslow", "--drop-behind", "3"],
+    );
+    assert!(publisher.wait(), "publisher failed");
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("dropping whole GOPs"), "{text}");
+    assert!(text.contains("back at the live edge"), "{text}");
+    let dir = stream_dir(out.path());
+    let entries = check_rendition(&dir.join("1280x720-30"), 1.0);
+    let total: f64 = entries.iter().map(|(d, _)| d).sum();
+    assert!(total < 11.0, "{total} s published of 12 s sent: something must have been dropped\n{text}");
+    // The output timeline continues without a hole: it plays straight through.
+    let played = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(dir.join("1280x720-30/live.m3u8"))
+        .args(["-c", "copy", "-f", "mp4", "-y"])
+        .arg(out.path().join("out.mp4"))
+        .output()
+        .unwrap();
+    assert!(played.status.success() && played.stderr.is_empty(), "{}", String::from_utf8_lossy(&played.stderr));
+}

@@ -48,6 +48,10 @@ pub struct JobSettings {
     /// First media must arrive within this time; a silent source ends the stream after it.
     #[arg(long, env = "HLS_SOURCE_TIMEOUT_SECONDS", default_value_t = 30)]
     pub source_timeout: u64,
+    /// A live source read this many seconds late (encoders far behind) drops whole GOPs,
+    /// undecoded, until it is back at the live edge; 0: never drop.
+    #[arg(long, env = "HLS_DROP_BEHIND_SECONDS", default_value_t = 30)]
+    pub drop_behind: u64,
     /// Write master playlists.
     #[arg(long, env = "HLS_MASTER_PLAYLIST", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "YES")]
     pub master: bool,
@@ -87,6 +91,7 @@ impl JobSettings {
             ("--audio-codec", self.audio_codec.clone()),
             ("--audio-kbps", self.audio_kbps.to_string()),
             ("--source-timeout", self.source_timeout.to_string()),
+            ("--drop-behind", self.drop_behind.to_string()),
             ("--master", yes_no(self.master)),
             ("--storage-retry", self.storage_retry.to_string()),
             ("--upload-queue-mb", self.upload_queue_mb.to_string()),
@@ -108,6 +113,8 @@ pub struct EncodeSettings {
     pub audio: AudioSettings,
     /// At least one second.
     pub source_timeout: Duration,
+    /// `None`: never drop GOPs to catch up with a live source.
+    pub drop_behind: Option<Duration>,
     pub master: bool,
     pub storage_retry: Duration,
     /// At least one MiB.
@@ -145,6 +152,7 @@ impl TryFrom<&JobSettings> for EncodeSettings {
             video: VideoSettings { encoder, preset, pixel_format, threads: s.encoder_threads },
             audio: AudioSettings { codec: s.audio_codec.clone(), bitrate_kbps: s.audio_kbps },
             source_timeout: Duration::from_secs(s.source_timeout.max(1)),
+            drop_behind: (s.drop_behind > 0).then(|| Duration::from_secs(s.drop_behind)),
             master: s.master,
             storage_retry: Duration::from_secs(s.storage_retry),
             upload_queue_bytes: s.upload_queue_mb.max(1) << 20,

@@ -72,6 +72,12 @@ impl SourceClock {
         Some(raw)
     }
 
+    /// The input skips `seconds` of media (GOPs dropped to catch up with a live source):
+    /// frames after the gap continue right after the last one instead of leaving a hole.
+    pub fn skip(&mut self, seconds: Q) {
+        self.shift -= round_half_up(seconds * self.rs).max(0);
+    }
+
     /// Seconds from the start of the run to grid index `g`.
     pub fn time_of(&self, g: i64) -> Q {
         Q::from_integer(g) / self.rs

@@ -45,6 +45,19 @@ impl Source {
         }
     }
 
+    /// A source that sends in real time (RTMP, websocket, HTTP streams), as opposed to a file
+    /// or the test source, which are read at the pipeline's pace.
+    pub fn is_live(&self) -> bool {
+        match self {
+            Source::TestSrc => false,
+            Source::Ws { .. } => true,
+            Source::Url(url) => {
+                let lower = url.to_ascii_lowercase();
+                ["rtmp://", "rtmps://", "rtmpt://", "srt://", "udp://", "rtsp://"].iter().any(|p| lower.starts_with(p))
+            }
+        }
+    }
+
     /// The URL without its stream key or credentials, for logs and error messages.
     pub fn redacted(&self) -> String {
         match self {

@@ -6,6 +6,7 @@
 pub mod audio;
 pub mod clock;
 pub mod input;
+pub mod live_edge;
 pub mod picture;
 pub mod preview;
 pub mod segmenter;
@@ -130,6 +131,9 @@ pub struct PipelineConfig {
     /// Read at the media's own pace (`--realtime`, as `ffmpeg -re`): the reader never runs
     /// ahead of wall time since the first frame.
     pub realtime: bool,
+    /// A live source read this late drops whole GOPs until it is back at the live edge
+    /// (`HLS_DROP_BEHIND_SECONDS`; `None` for files and when off).
+    pub drop_behind: Option<Duration>,
 }
 
 /// Pictures and audio packets queued per rendition. Each queued picture keeps a decoded
@@ -250,6 +254,12 @@ struct Demux {
     audio: Option<audio::AudioTranscoder>,
     decode_errors: u64,
     late_audio_tried: bool,
+    /// How late a live source is read; drops GOPs when hopelessly behind.
+    live_edge: Option<live_edge::LiveEdge>,
+    /// Media seconds of the newest video packet passed to the decoder.
+    last_video_seconds: Option<f64>,
+    /// Video packets dropped to catch up in the current drop.
+    dropped_packets: u64,
 }
 
 impl Demux {
@@ -288,6 +298,12 @@ impl Demux {
             audio,
             decode_errors: 0,
             late_audio_tried: false,
+            live_edge: cfg.drop_behind.map(|limit| {
+                let segment = Duration::from_secs(u64::from(cfg.hls_time.max(1)));
+                live_edge::LiveEdge::new(limit, segment)
+            }),
+            last_video_seconds: None,
+            dropped_packets: 0,
         })
     }
 
@@ -315,6 +331,9 @@ impl Demux {
             if watchdog.stop_requested() {
                 return Ok(EndReason::Stopped);
             }
+            if self.drop_to_catch_up(&packet, reader)? {
+                continue;
+            }
             if packet.stream() == self.video_index {
                 if let Err(e) = self.decoder.send_packet(&packet) {
                     self.decode_errors += 1;
@@ -339,6 +358,47 @@ impl Demux {
                     a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
                     reader.send_audio();
                 }
+            }
+        }
+    }
+
+    /// Whether `packet` is dropped because the pipeline is hopelessly behind its live source
+    /// (see `live_edge`). On resuming, the decoder is drained of the frames before the gap
+    /// and the clock closes the gap, so the output timeline continues without a hole.
+    fn drop_to_catch_up(&mut self, packet: &Packet, reader: &mut Reader) -> Result<bool, PipelineError> {
+        let Some(edge) = self.live_edge.as_mut() else { return Ok(false) };
+        if packet.stream() != self.video_index {
+            return Ok(edge.dropping());
+        }
+        let tb = self.video_time_base;
+        let Some(ts) = packet.dts().or(packet.pts()) else { return Ok(edge.dropping()) };
+        let seconds = ts as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator().max(1));
+        match edge.video(Instant::now(), seconds, packet.is_key()) {
+            live_edge::Verdict::Keep => {
+                self.last_video_seconds = Some(seconds);
+                Ok(false)
+            }
+            live_edge::Verdict::Drop { started } => {
+                if let Some(behind) = started {
+                    tracing::warn!(source = %self.source_url, behind_seconds = format!("{behind:.1}"),
+                        "hopelessly behind the live source: dropping whole GOPs, undecoded, until the live edge");
+                    self.dropped_packets = 0;
+                }
+                self.dropped_packets += 1;
+                Ok(true)
+            }
+            live_edge::Verdict::Resume { skipped } => {
+                // Frames still inside the decoder belong before the gap.
+                let _ = self.decoder.send_eof();
+                reader.receive_frames(&mut self.decoder)?;
+                self.decoder.flush();
+                let frame = 1.0 / clock::to_f64(reader.clock.rate()).max(1.0);
+                let gap = self.last_video_seconds.map_or(skipped, |last| seconds - last - frame).max(0.0);
+                reader.clock.skip(Q::new((gap * 1_000_000.0).round() as i64, 1_000_000));
+                self.last_video_seconds = Some(seconds);
+                tracing::warn!(source = %self.source_url, dropped_seconds = format!("{gap:.1}"),
+                    dropped_packets = self.dropped_packets, "back at the live edge: the output continues without the dropped media");
+                Ok(false)
             }
         }
     }

@@ -141,6 +141,7 @@ impl Job {
         let first_segment = t.resume.as_ref().map_or(0, |r| r.next_segment);
         let first_preview = t.resume.as_ref().map_or(0, |r| r.next_preview);
         let timeline_offset = t.resume.as_ref().map_or(Q::from_integer(0), |r| r.timeline_end + SEAM_MARGIN);
+        let live = t.source.is_live();
         let pipeline = PipelineConfig {
             source: t.source,
             ladder: t.ladder,
@@ -156,6 +157,9 @@ impl Job {
             first_preview,
             timeline_offset,
             stats: crate::pipeline::stats::PipelineStats::new(),
+            // Only a live network source has an edge to fall behind; a file is read at
+            // the pipeline's pace.
+            drop_behind: s.drop_behind.filter(|_| live),
             realtime: t.realtime,
         };
         let publish = PublishSettings {
