@@ -110,16 +110,17 @@ mod tests {
         let at = |s: f64| t0 + Duration::from_secs_f64(s);
         assert_eq!(e.video(at(40.0), 29.0, false), Verdict::Drop { started: Some(11.0) });
         assert!(e.dropping());
-        // The backlog goes by fast; keyframes every 2 s are still too late until 38.
+        // The backlog goes by fast; keyframes are still too late until 38.5 (1.9 s late).
         assert_eq!(e.video(at(40.1), 30.0, true), Verdict::Drop { started: None });
         assert_eq!(e.video(at(40.2), 36.0, true), Verdict::Drop { started: None });
         assert_eq!(e.video(at(40.3), 37.0, false), Verdict::Drop { started: None });
-        match e.video(at(40.4), 38.0, true) {
-            Verdict::Resume { skipped } => assert!((skipped - 9.0).abs() < 1e-9, "{skipped}"),
+        assert_eq!(e.video(at(40.4), 38.0, true), Verdict::Drop { started: None });
+        match e.video(at(40.4), 38.5, true) {
+            Verdict::Resume { skipped } => assert!((skipped - 9.5).abs() < 1e-9, "{skipped}"),
             v => panic!("{v:?}"),
         }
         assert!(!e.dropping());
-        assert_eq!(e.video(at(40.5), 38.1, false), Verdict::Keep);
+        assert_eq!(e.video(at(40.5), 38.6, false), Verdict::Keep);
     }
 
     #[test]
