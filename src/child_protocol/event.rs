@@ -94,7 +94,16 @@ pub enum Event {
     /// Every two seconds while the pipeline runs: how each rendition keeps up, the bytes
     /// waiting for storage, and the storage requests made since the previous `stats` (the
     /// worker's metrics come from these).
-    Stats { renditions: Vec<RenditionStats>, upload_queue_bytes: u64, storage: Vec<StorageCount> },
+    Stats {
+        renditions: Vec<RenditionStats>,
+        upload_queue_bytes: u64,
+        storage: Vec<StorageCount>,
+        /// A live source: how late its newest packet was read (wall time since the first
+        /// packet minus media time since it). Grows when any part of the pipeline, the
+        /// decoder included, cannot keep up; stays near 0 with a slow publisher.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_behind_seconds: Option<f64>,
+    },
     /// Images `0.jpg` … `count-1.jpg` are durable: a restarted run numbers previews from `count`.
     PreviewsDurable { count: u64 },
     /// Sent every second whatever the pipeline does: the process is alive, and its source

@@ -207,6 +207,7 @@ mod tests {
                 }],
                 upload_queue_bytes: 123_456,
                 storage: vec![StorageCount { backend: "http".into(), op: "put".into(), result: "ok".into(), count: 9 }],
+                input_behind_seconds: Some(0.25),
             },
             Event::PreviewsDurable { count: 3 },
             Event::Alive { input_idle_seconds: 0.25 },

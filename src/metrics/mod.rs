@@ -278,7 +278,7 @@ impl Metrics {
                 series.previews = series.previews.max(*count);
                 self.previews.get_or_create(stream).inc_by(new);
             }
-            Event::Stats { renditions, upload_queue_bytes, storage } => {
+            Event::Stats { renditions, upload_queue_bytes, storage, .. } => {
                 self.seen(stream);
                 self.upload_queue_bytes.get_or_create(stream).set(*upload_queue_bytes as i64);
                 for r in renditions {
@@ -465,6 +465,7 @@ mod tests {
             }],
             upload_queue_bytes: 4096,
             storage: vec![StorageCount { backend: "http".into(), op: "put".into(), result: "ok".into(), count: 3 }],
+            input_behind_seconds: None,
         }
     }
 

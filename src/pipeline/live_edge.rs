@@ -32,20 +32,29 @@ pub enum Verdict {
 
 #[derive(Debug)]
 pub struct LiveEdge {
-    limit: Duration,
+    /// `None`: measure only, never drop.
+    limit: Option<Duration>,
     /// Resume once this close to the live edge.
     near: Duration,
     /// (wall, media seconds) of the reference packet.
     origin: Option<(Instant, f64)>,
     /// While dropping: media time of the first dropped packet, and how late it was.
     dropping: Option<(f64, f64)>,
+    /// How late the newest video packet was read, seconds.
+    behind: f64,
 }
 
 impl LiveEdge {
     /// `limit`: how late a packet may be before GOPs are dropped; `near`: how close to live
     /// reading must be to resume (one segment duration).
-    pub fn new(limit: Duration, near: Duration) -> LiveEdge {
-        LiveEdge { limit, near: near.min(limit / 2), origin: None, dropping: None }
+    pub fn new(limit: Option<Duration>, near: Duration) -> LiveEdge {
+        let near = limit.map_or(near, |l| near.min(l / 2));
+        LiveEdge { limit, near, origin: None, dropping: None, behind: 0.0 }
+    }
+
+    /// How late the newest video packet was read, seconds (the overload governor's signal).
+    pub fn behind_seconds(&self) -> f64 {
+        self.behind
     }
 
     /// Seconds the packet at `media` (seconds, source clock) is read after it was sent.
@@ -57,8 +66,9 @@ impl LiveEdge {
     /// A video packet: its media time and whether it starts a GOP.
     pub fn video(&mut self, now: Instant, media: f64, keyframe: bool) -> Verdict {
         let behind = self.behind(now, media);
+        self.behind = behind;
         match self.dropping {
-            None if behind > self.limit.as_secs_f64() => {
+            None if self.limit.is_some_and(|l| behind > l.as_secs_f64()) => {
                 self.dropping = Some((media, behind));
                 Verdict::Drop { started: Some(behind) }
             }
@@ -92,7 +102,7 @@ mod tests {
 
     #[test]
     fn a_pipeline_that_keeps_up_keeps_everything() {
-        let mut e = LiveEdge::new(Duration::from_secs(30), Duration::from_secs(2));
+        let mut e = LiveEdge::new(Some(Duration::from_secs(30)), Duration::from_secs(2));
         let t0 = Instant::now();
         for i in 0..3000 {
             let t = i as f64 / 30.0;
@@ -103,7 +113,7 @@ mod tests {
 
     #[test]
     fn a_hopeless_backlog_is_dropped_gop_by_gop_until_the_live_edge() {
-        let mut e = LiveEdge::new(Duration::from_secs(10), Duration::from_secs(2));
+        let mut e = LiveEdge::new(Some(Duration::from_secs(10)), Duration::from_secs(2));
         let t0 = Instant::now();
         assert_eq!(e.video(t0, 0.0, true), Verdict::Keep);
         // The reader was blocked: at wall 40 s it reads media from 29 s on, 11 s late.
@@ -125,7 +135,7 @@ mod tests {
 
     #[test]
     fn a_slow_source_clock_resumes_once_as_much_was_skipped_as_it_was_behind() {
-        let mut e = LiveEdge::new(Duration::from_secs(10), Duration::from_secs(2));
+        let mut e = LiveEdge::new(Some(Duration::from_secs(10)), Duration::from_secs(2));
         let t0 = Instant::now();
         e.video(t0, 0.0, true);
         // Timestamps run at 80 % of real time: at 60 s wall the media says 48 s (12 s "late").

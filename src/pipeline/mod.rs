@@ -131,8 +131,10 @@ pub struct PipelineConfig {
     /// Read at the media's own pace (`--realtime`, as `ffmpeg -re`): the reader never runs
     /// ahead of wall time since the first frame.
     pub realtime: bool,
+    /// A live source (it sends in real time): how late its packets are read is measured.
+    pub live: bool,
     /// A live source read this late drops whole GOPs until it is back at the live edge
-    /// (`HLS_DROP_BEHIND_SECONDS`; `None` for files and when off).
+    /// (`HLS_DROP_BEHIND_SECONDS`; `None`: never).
     pub drop_behind: Option<Duration>,
 }
 
@@ -260,6 +262,7 @@ struct Demux {
     last_video_seconds: Option<f64>,
     /// Video packets dropped to catch up in the current drop.
     dropped_packets: u64,
+    stats: Arc<stats::PipelineStats>,
 }
 
 impl Demux {
@@ -298,10 +301,11 @@ impl Demux {
             audio,
             decode_errors: 0,
             late_audio_tried: false,
-            live_edge: cfg.drop_behind.map(|limit| {
+            live_edge: cfg.live.then(|| {
                 let segment = Duration::from_secs(u64::from(cfg.hls_time.max(1)));
-                live_edge::LiveEdge::new(limit, segment)
+                live_edge::LiveEdge::new(cfg.drop_behind, segment)
             }),
+            stats: cfg.stats.clone(),
             last_video_seconds: None,
             dropped_packets: 0,
         })
@@ -373,7 +377,9 @@ impl Demux {
         let tb = self.video_time_base;
         let Some(ts) = packet.dts().or(packet.pts()) else { return Ok(edge.dropping()) };
         let seconds = ts as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator().max(1));
-        match edge.video(Instant::now(), seconds, packet.is_key()) {
+        let verdict = edge.video(Instant::now(), seconds, packet.is_key());
+        self.stats.set_input_behind(edge.behind_seconds());
+        match verdict {
             live_edge::Verdict::Keep => {
                 self.last_video_seconds = Some(seconds);
                 Ok(false)

@@ -50,6 +50,9 @@ impl RungStats {
 #[derive(Debug, Default)]
 pub struct PipelineStats {
     inner: Mutex<Inner>,
+    /// A live source: how late its newest video packet was read, milliseconds (`i64::MIN`:
+    /// not measured).
+    input_behind_ms: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Debug, Default)]
@@ -76,7 +79,20 @@ pub enum ShedRefused {
 
 impl PipelineStats {
     pub fn new() -> Arc<Self> {
-        Arc::new(PipelineStats::default())
+        let stats = PipelineStats::default();
+        stats.input_behind_ms.store(i64::MIN, Ordering::Relaxed);
+        Arc::new(stats)
+    }
+
+    /// The reader measured how late a live source's packet was read.
+    pub fn set_input_behind(&self, seconds: f64) {
+        self.input_behind_ms.store((seconds * 1000.0).round() as i64, Ordering::Relaxed);
+    }
+
+    /// Seconds, for a live source once measured.
+    pub fn input_behind(&self) -> Option<f64> {
+        let ms = self.input_behind_ms.load(Ordering::Relaxed);
+        (ms != i64::MIN).then(|| ms as f64 / 1000.0)
     }
 
     /// A fresh counter set for rendition `label`.

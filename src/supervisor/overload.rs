@@ -1,11 +1,13 @@
 //! Overload: which jobs fall behind real time, what to shed, and when to stop taking work
 //! (sans-IO; the runner feeds it the children's `stats` events and executes its decisions).
 //!
-//! A rendition is *behind* when, over the child's 10 s window, it encoded less than
-//! [`BEHIND_SPEED`] media seconds per wall second while its thread was busy at least
-//! [`BUSY`] of the time: it had input waiting and could not keep up. A slow source makes
-//! the speed drop too, but then the thread waits for input and is not busy, so a stalled
-//! publisher never sheds anything.
+//! A job is *behind* when one of its renditions, over the child's 10 s window, encoded less
+//! than [`BEHIND_SPEED`] media seconds per wall second while its thread was busy at least
+//! [`BUSY`] of the time (it had input waiting and could not keep up), or when its live
+//! source's packets are read more than [`INPUT_BEHIND`] late (whatever part of the pipeline,
+//! the decoder included, holds the reader back). A slow or stalled publisher lowers the
+//! speed too, but then the threads wait for input and packets are read as they come, so it
+//! never sheds anything.
 //!
 //! Policy:
 //! - A job is behind while any of its (not shed) renditions is. Once some job has been behind
@@ -30,6 +32,8 @@ use crate::ladder::Rendition;
 pub const BEHIND_SPEED: f64 = 0.97;
 /// Share of the window a rendition's thread must be working to count as unable to keep up.
 pub const BUSY: f64 = 0.9;
+/// How late a live source's packets may be read before the job counts as behind, seconds.
+pub const INPUT_BEHIND: f64 = 3.0;
 /// How long a job must be behind before the worker stops taking work (two `stats` samples,
 /// so one slow sample does not flap the capacity).
 pub const CONFIRM: Duration = Duration::from_secs(4);
@@ -114,10 +118,17 @@ impl Governor {
     }
 
     /// A `stats` event of the job's child.
-    pub fn stats(&mut self, now: Instant, job: JobId, renditions: &[RenditionStats]) -> Vec<Decision> {
+    pub fn stats(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        renditions: &[RenditionStats],
+        input_behind: Option<f64>,
+    ) -> Vec<Decision> {
         let Some(load) = self.jobs.get_mut(&job) else { return Vec::new() };
-        let behind =
+        let slow_rendition =
             renditions.iter().any(|r| !load.shed.contains(&r.rendition) && r.speed < BEHIND_SPEED && r.busy >= BUSY);
+        let behind = slow_rendition || input_behind.is_some_and(|s| s > INPUT_BEHIND);
         if behind {
             load.behind_since.get_or_insert(now);
         } else {
@@ -253,7 +264,7 @@ mod tests {
         g.started(1, &ladder());
         for s in 0..30 {
             // Speed 0.3 but the threads wait for input most of the time.
-            let out = g.stats(t0 + Duration::from_secs(2 * s), 1, &stats(&ALL, 0.3, 0.2));
+            let out = g.stats(t0 + Duration::from_secs(2 * s), 1, &stats(&ALL, 0.3, 0.2), None);
             assert!(out.is_empty(), "{out:?}");
         }
         assert!(!g.is_overloaded());
@@ -267,30 +278,42 @@ mod tests {
         g.started(1, &ladder());
         g.started(2, &ladder());
         // Job 1 is behind; job 2 keeps up.
-        assert!(g.stats(at(0), 1, &stats(&ALL, 0.8, 1.0)).is_empty());
-        assert!(g.stats(at(0), 2, &stats(&ALL, 1.0, 0.7)).is_empty());
-        assert_eq!(g.stats(at(4), 1, &stats(&ALL, 0.8, 1.0)), [Decision::Overloaded(true)]);
-        assert!(g.stats(at(8), 1, &stats(&ALL, 0.8, 1.0)).is_empty());
+        assert!(g.stats(at(0), 1, &stats(&ALL, 0.8, 1.0), None).is_empty());
+        assert!(g.stats(at(0), 2, &stats(&ALL, 1.0, 0.7), None).is_empty());
+        assert_eq!(g.stats(at(4), 1, &stats(&ALL, 0.8, 1.0), None), [Decision::Overloaded(true)]);
+        assert!(g.stats(at(8), 1, &stats(&ALL, 0.8, 1.0), None).is_empty());
         // After 10 s behind: the newest job (2) loses its most expensive sheddable rendition.
         let shed = |job: u64, r: &str| Decision::Shed { job, rendition: r.into() };
-        assert_eq!(g.stats(at(10), 1, &stats(&ALL, 0.8, 1.0)), [shed(2, "854x480-30")]);
+        assert_eq!(g.stats(at(10), 1, &stats(&ALL, 0.8, 1.0), None), [shed(2, "854x480-30")]);
         // The next waits another 10 s.
-        assert!(g.stats(at(14), 1, &stats(&ALL, 0.8, 1.0)).is_empty());
-        assert_eq!(g.stats(at(20), 1, &stats(&ALL, 0.8, 1.0)), [shed(2, "640x360-30")]);
+        assert!(g.stats(at(14), 1, &stats(&ALL, 0.8, 1.0), None).is_empty());
+        assert_eq!(g.stats(at(20), 1, &stats(&ALL, 0.8, 1.0), None), [shed(2, "640x360-30")]);
         // Job 2 has ORIGINAL and the smallest left: job 1 is next.
-        assert_eq!(g.stats(at(30), 1, &stats(&ALL, 0.8, 1.0)), [shed(1, "854x480-30")]);
-        assert_eq!(g.stats(at(40), 1, &stats(&ALL, 0.8, 1.0)), [shed(1, "640x360-30")]);
-        assert_eq!(g.stats(at(50), 1, &stats(&ALL, 0.8, 1.0)), [Decision::NothingToShed { job: 1 }]);
-        assert!(g.stats(at(60), 1, &stats(&ALL, 0.8, 1.0)).is_empty(), "said once");
+        assert_eq!(g.stats(at(30), 1, &stats(&ALL, 0.8, 1.0), None), [shed(1, "854x480-30")]);
+        assert_eq!(g.stats(at(40), 1, &stats(&ALL, 0.8, 1.0), None), [shed(1, "640x360-30")]);
+        assert_eq!(g.stats(at(50), 1, &stats(&ALL, 0.8, 1.0), None), [Decision::NothingToShed { job: 1 }]);
+        assert!(g.stats(at(60), 1, &stats(&ALL, 0.8, 1.0), None).is_empty(), "said once");
         // A shed rendition's figures no longer count.
         let kept = ["1280x720-30", "426x240-30"];
-        assert!(g.stats(at(62), 1, &stats(&kept, 1.0, 0.9)).is_empty());
+        assert!(g.stats(at(62), 1, &stats(&kept, 1.0, 0.9), None).is_empty());
         assert!(g.is_overloaded(), "capacity comes back only after the recovery time");
-        assert!(g.stats(at(80), 1, &stats(&kept, 1.0, 0.9)).is_empty());
-        assert_eq!(g.stats(at(92), 1, &stats(&kept, 1.0, 0.9)), [Decision::Overloaded(false)]);
+        assert!(g.stats(at(80), 1, &stats(&kept, 1.0, 0.9), None).is_empty());
+        assert_eq!(g.stats(at(92), 1, &stats(&kept, 1.0, 0.9), None), [Decision::Overloaded(false)]);
         let mut shed_of_1 = g.shed_of(1);
         shed_of_1.sort();
         assert_eq!(shed_of_1, ["640x360-30", "854x480-30"]);
+    }
+
+    #[test]
+    fn a_reader_held_back_is_behind_even_when_the_renditions_wait() {
+        let mut g = Governor::new(POLICY);
+        let t0 = Instant::now();
+        g.started(1, &ladder());
+        // The decoder is starved: renditions idle, but packets are read 5 s late.
+        assert!(g.stats(t0, 1, &stats(&ALL, 0.6, 0.3), Some(5.0)).is_empty());
+        assert_eq!(g.stats(t0 + CONFIRM, 1, &stats(&ALL, 0.6, 0.3), Some(6.0)), [Decision::Overloaded(true)]);
+        // Read on time again: not behind.
+        assert!(g.stats(t0 + CONFIRM * 2, 1, &stats(&ALL, 0.6, 0.3), Some(0.4)).is_empty());
     }
 
     #[test]
@@ -298,8 +321,8 @@ mod tests {
         let mut g = Governor::new(POLICY);
         let t0 = Instant::now();
         g.started(1, &ladder());
-        g.stats(t0, 1, &stats(&ALL, 0.5, 1.0));
-        assert_eq!(g.stats(t0 + CONFIRM, 1, &stats(&ALL, 0.5, 1.0)), [Decision::Overloaded(true)]);
+        g.stats(t0, 1, &stats(&ALL, 0.5, 1.0), None);
+        assert_eq!(g.stats(t0 + CONFIRM, 1, &stats(&ALL, 0.5, 1.0), None), [Decision::Overloaded(true)]);
         assert!(g.gone(t0 + CONFIRM, 1).is_empty());
         assert_eq!(g.tick(t0 + CONFIRM + POLICY.recover), [Decision::Overloaded(false)]);
     }

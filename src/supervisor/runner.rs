@@ -327,7 +327,9 @@ impl Supervisor {
                         self.handle(Input::LadderChosen { job, ladder: renditions.clone() }).await;
                         Vec::new()
                     }
-                    Event::Stats { renditions, .. } => self.governor.stats(Instant::now(), job, renditions),
+                    Event::Stats { renditions, input_behind_seconds, .. } => {
+                        self.governor.stats(Instant::now(), job, renditions, *input_behind_seconds)
+                    }
                     _ => Vec::new(),
                 };
                 self.execute_overload(decisions).await;

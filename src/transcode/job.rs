@@ -159,7 +159,8 @@ impl Job {
             stats: crate::pipeline::stats::PipelineStats::new(),
             // Only a live network source has an edge to fall behind; a file is read at
             // the pipeline's pace.
-            drop_behind: s.drop_behind.filter(|_| live),
+            live,
+            drop_behind: s.drop_behind,
             realtime: t.realtime,
         };
         let publish = PublishSettings {

@@ -55,7 +55,8 @@ impl Reporter {
                 count,
             })
             .collect();
-        Event::Stats { renditions, upload_queue_bytes: self.budget.used() as u64, storage }
+        let input_behind_seconds = self.pipeline.input_behind();
+        Event::Stats { renditions, upload_queue_bytes: self.budget.used() as u64, storage, input_behind_seconds }
     }
 }
 
