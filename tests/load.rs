@@ -33,6 +33,8 @@ struct Row {
     capacity: String,
     /// Streams that published at least window/T − 1 segments of their smallest rendition.
     kept_up: usize,
+    /// Streams the worker took (the others were refused `OVER_CAPACITY`).
+    admitted: usize,
     /// CPU seconds per wall second of the whole process tree (cores).
     cores: f64,
     rss_mb: f64,
@@ -48,9 +50,9 @@ impl Row {
             self.streams,
             self.capacity,
             self.kept_up,
-            self.streams,
+            self.admitted,
             self.cores,
-            self.cores / self.streams as f64,
+            self.cores / self.admitted.max(1) as f64,
             self.rss_mb,
             self.shed,
             self.refused
@@ -304,6 +306,7 @@ async fn run_worker(
         streams: n,
         capacity: capacity.to_string(),
         kept_up: kept_up(&before, &after, elapsed),
+        admitted: n - refused.min(n),
         cores: (cpu1 - cpu0) / elapsed.as_secs_f64(),
         rss_mb: rss / 1e6,
         shed,
@@ -377,6 +380,7 @@ async fn run_ffmpeg(
         streams: n,
         capacity: "-".into(),
         kept_up: kept_up(&before, &after, elapsed),
+        admitted: n,
         cores: (cpu1 - cpu0) / elapsed.as_secs_f64(),
         rss_mb: rss / 1e6,
         shed: 0,
@@ -385,7 +389,7 @@ async fn run_ffmpeg(
 }
 
 const HEADER: &str =
-    "| process | streams | SERVER_CAPACITY | kept up | cores | cores/stream | RSS MB | shed | refused |\n\
+    "| process | streams | SERVER_CAPACITY | kept up / admitted | cores | cores per admitted stream | RSS MB | shed | refused |\n\
                       |---|---|---|---|---|---|---|---|---|";
 
 async fn sweep(counts: &[usize], capacities: &[String], ffmpeg: bool, warmup: Duration, window: Duration) -> Vec<Row> {
