@@ -172,8 +172,14 @@ enum Watch {
     Frames,
 }
 
+/// ffprobe playing the hostile stream, its output read as it comes (a pipe would fill up).
+struct Witness {
+    pid: i32,
+    output: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
 /// Starts ffprobe playing `url` (before the publisher, as the worker does).
-fn start_witness(url: &str, watch: Watch) -> Option<Child> {
+fn start_witness(url: &str, watch: Watch) -> Option<Witness> {
     let entries = match watch {
         Watch::Nothing => return None,
         Watch::Packets => "stream=avg_frame_rate:packet=dts,pts",
@@ -187,19 +193,23 @@ fn start_witness(url: &str, watch: Watch) -> Option<Child> {
         .stderr(Stdio::null())
         .spawn()
         .expect("ffprobe is installed by scripts/install-deps.sh");
-    Some(child)
+    let pid = child.id() as i32;
+    let (tx, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output().map(|o| o.stdout).unwrap_or_default());
+    });
+    Some(Witness { pid, output })
 }
 
 /// ffprobe's report, once the stream it plays has ended (killed after 10 s otherwise).
-fn witness_report(child: Option<Child>) -> serde_json::Value {
-    let Some(mut child) = child else { return serde_json::Value::Null };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let output = child.wait_with_output().unwrap();
-    serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+fn witness_report(witness: Option<Witness>) -> serde_json::Value {
+    let Some(witness) = witness else { return serde_json::Value::Null };
+    let stdout = witness.output.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| {
+        // SAFETY: kills the ffprobe this test started; its reader thread then returns.
+        unsafe { libc::kill(witness.pid, libc::SIGKILL) };
+        witness.output.recv().unwrap_or_default()
+    });
+    serde_json::from_slice(&stdout).unwrap_or(serde_json::Value::Null)
 }
 
 /// How the hostile job ended, and where its output is.
@@ -292,6 +302,8 @@ async fn hostile_job(resolutions: &str, watch: Watch, publish: impl FnOnce(&str)
     assert!(of(&frames, "STREAM-CLOSED", GOOD).is_empty(), "the good job was closed; log:\n{log}");
     let closed = of(&frames, "STREAM-CLOSED", BAD);
     assert_eq!(closed.len(), 1, "exactly one STREAM-CLOSED; log:\n{log}");
+    // Bounded whatever the media (the 4096x2304 case checks its own, tighter bound).
+    assert!(peak_rss_kb < 1_000_000, "a transcode peaked at {peak_rss_kb} kB; log:\n{log}");
     for bad_line in ["transcode crashed", "pipeline stalled", "restarting the pipeline", "panicked"] {
         assert!(!log.contains(bad_line), "{bad_line:?} in the worker's log:\n{log}");
     }
@@ -305,9 +317,6 @@ async fn hostile_job(resolutions: &str, watch: Watch, publish: impl FnOnce(&str)
         seen: tokio::task::spawn_blocking(move || witness_report(witness)).await.unwrap(),
         _kept: None,
     };
-    if std::env::var_os("HOSTILE_SHOW").is_some() {
-        eprintln!("{}\n{}", verdict.log, verdict.seen);
-    }
     // Keep the output past the worker's end: the caller inspects it.
     let keep = tempfile::tempdir().unwrap();
     let kept = keep.path().join("bad");
@@ -617,8 +626,9 @@ async fn a_real_1000_fps_source_is_encoded_at_a_sane_rate() {
     let v = hostile_job("ORIGINAL,96x54", Watch::Packets, |url| publish_file(&fast, url)).await;
     let dts = seen_dts(&v);
     assert!(dts.len() > 2500 && dts.windows(2).all(|w| w[1] - w[0] == 1), "1 ms apart: {dts:?}");
+    // 1000 fps is not believed: the source is read on the 30 fps grid, every rendition too.
     for (label, rate) in assert_played_to_the_end(&v, 3.0, 1.0) {
-        assert!(rate <= 60.0, "{label}: encoded at {rate} fps");
+        assert_eq!(rate, 30.0, "{label}: encoded at {rate} fps");
     }
 }
 
@@ -630,7 +640,7 @@ async fn a_16x16_source_is_transcoded() {
     let v = hostile_job("ORIGINAL,320x180-15", Watch::Frames, |url| publish_file(&tiny, url)).await;
     assert_eq!(seen_sizes(&v), [(16, 16)]);
     let played = assert_played_to_the_end(&v, 4.0, 1.0);
-    eprintln!("{played:?}");
+    assert_eq!(played, [("16x16-15".to_string(), 15.0)], "320x180 would be an upscale: ORIGINAL only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -640,7 +650,9 @@ async fn a_4096x2304_source_is_transcoded_within_bounded_memory() {
     make_flv(&huge, "4096x2304", 10, 2, 10);
     let v = hostile_job("320x180-10", Watch::Nothing, |url| publish_file(&huge, url)).await;
     assert_played_to_the_end(&v, 2.0, 1.0);
-    // A 4096x2304 picture is 14 MB in yuv420p; the decoder's references and the few queued
-    // pictures stay well under this.
-    assert!(v.peak_rss_kb < 600_000, "a transcode peaked at {} kB", v.peak_rss_kb);
+    // A 4096x2304 picture is 14 MB in yuv420p. The decoder runs a frame thread per core (each
+    // holding pictures), the renditions queue a few: measured 167 MB with 2 cores.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+    let bound = 150_000 + 40_000 * cores;
+    assert!(v.peak_rss_kb < bound, "a transcode peaked at {} kB (bound {bound} kB)", v.peak_rss_kb);
 }

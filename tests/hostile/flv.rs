@@ -110,7 +110,7 @@ pub fn publish_raw(url: &str, flv: Flv) -> std::thread::JoinHandle<Result<(), St
             ffmpeg::ffi::avio_open2(
                 &mut ctx,
                 c_url.as_ptr(),
-                ffmpeg::ffi::AVIO_FLAG_WRITE as i32,
+                ffmpeg::ffi::AVIO_FLAG_WRITE,
                 std::ptr::null(),
                 std::ptr::null_mut(),
             )
