@@ -192,7 +192,9 @@ fn open_url(url: &str, tls: &SourceTls, source: &Source, watchdog: &Arc<Watchdog
             Err(PipelineError::SourceTimeout { source_url: source.redacted(), seconds: watchdog.timeout().as_secs() })
         }
         Err(e) => {
-            let rejected = over_tls.then(|| certificate_problem(&crate::logging::recent_libav_errors())).flatten();
+            let rejected =
+                (over_tls && tls.verify).then(|| certificate_problem(&crate::logging::recent_libav_errors()));
+            let rejected = rejected.flatten();
             let reason = match rejected {
                 Some(problem) => certificate_rejected(&problem, tls),
                 None => e.to_string(),
@@ -205,7 +207,13 @@ fn open_url(url: &str, tls: &SourceTls, source: &Source, watchdog: &Arc<Watchdog
 /// The line in which libav's TLS layer (GnuTLS or OpenSSL) says why it refused the peer's
 /// certificate, if it did.
 fn certificate_problem(libav_errors: &[String]) -> Option<String> {
-    libav_errors.iter().rev().find(|l| l.to_ascii_lowercase().contains("certificate")).map(|l| l.trim().to_string())
+    let line = libav_errors.iter().rev().find(|l| l.to_ascii_lowercase().contains("certificate"))?;
+    // Without libav's "[tls @ 0x55d0c2a0b2c0] " prefix.
+    let text = match line.split_once("] ") {
+        Some((prefix, text)) if prefix.starts_with('[') => text,
+        _ => line,
+    };
+    Some(text.trim().to_string())
 }
 
 fn certificate_rejected(problem: &str, tls: &SourceTls) -> String {
@@ -227,8 +235,8 @@ mod tests {
     fn a_rejected_certificate_is_named_with_what_it_was_checked_against() {
         // Real GnuTLS lines from libav's tls protocol (FFmpeg 5.1).
         let lines = [
-            "Peer certificate failed verification".to_string(),
-            "Cannot open connection tls://127.0.0.1:19443".to_string(),
+            "[tls @ 0x7f90b4002280] Peer certificate failed verification".to_string(),
+            "[rtmps @ 0x7f90b4001900] Cannot open connection tls://127.0.0.1:19443".to_string(),
         ];
         let problem = certificate_problem(&lines).unwrap();
         assert_eq!(problem, "Peer certificate failed verification");
