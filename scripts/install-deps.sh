@@ -3,7 +3,8 @@
 # - system packages (apt): FFmpeg development libraries (ffmpeg-next links them via
 #   pkg-config), clang for bindgen, the ffmpeg/ffprobe CLIs (test publisher and output
 #   checker), nginx with the RTMP module (the ingest server the integration tests start on
-#   loopback), GNU time (scripts/bench.sh), python3-venv, Node.js with npm, and Chromium (the
+#   loopback) and the stream module (TLS in front of it for the rtmps:// tests, with
+#   certificates the openssl CLI makes), GNU time (scripts/bench.sh), python3-venv, Node.js with npm, and Chromium (the
 #   browser tests/serve.rs drives headless to check the player page).
 #   libavdevice/libavfilter are not linked: the built-in `testsrc` opens them at run time
 #   (the -dev package names are the same on every release, the runtime sonames are not).
@@ -38,7 +39,7 @@ packages=(
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev
   ffmpeg time
-  nginx-light libnginx-mod-rtmp
+  nginx-light libnginx-mod-rtmp libnginx-mod-stream openssl
   python3 python3-venv
   chromium
 )

@@ -45,7 +45,7 @@ struct ProbeReport {
 pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     ffmpeg::init().context("initialising FFmpeg")?;
     crate::logging::set_libav_verbosity(false);
-    let source = Source::parse(&args.input, false);
+    let source = Source::parse(&args.input, &Default::default());
     let dog = Watchdog::new(std::time::Duration::from_secs(args.source_timeout.max(1)), Default::default());
     let input = input::open(&source, &dog)?.input;
     let mut streams = Vec::new();

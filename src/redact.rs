@@ -36,7 +36,9 @@ pub fn redact_urls(line: &str) -> String {
             // Keep what precedes the scheme ("url='rtmp://…" or "(rtmp://…") as it is.
             Some(at) => {
                 let start = word[..at].rfind(|c: char| !c.is_ascii_alphanumeric() && c != '+').map_or(0, |i| i + 1);
-                format!("{}{}", &word[..start], redact_url(&word[start..]))
+                // Punctuation after the URL belongs to the sentence ("…/***: Connection refused").
+                let end = word.trim_end_matches([':', ',', ';', ')', '\'', '"']).len().max(at + 3);
+                format!("{}{}{}", &word[..start], redact_url(&word[start..end]), &word[end..])
             }
             None => word.to_string(),
         })
@@ -72,7 +74,13 @@ mod tests {
             redact_urls("[rtmp @ 0x5] Cannot open rtmp://10.0.0.5:1935/live/secret now"),
             "[rtmp @ 0x5] Cannot open rtmp://10.0.0.5:1935/live/*** now"
         );
-        assert_eq!(redact_urls("url='rtmp://u:p@h/a/k?x=1'"), "url='rtmp://***@h/a/***?***");
+        assert_eq!(redact_urls("url='rtmp://u:p@h/a/k?x=1'"), "url='rtmp://***@h/a/***?***'");
+        // A message redacted twice (the child, then the worker) keeps its punctuation.
+        let message = "cannot open source rtmps://1.2.3.4:443/c/key: the server's TLS certificate was rejected";
+        let once = redact_urls(message);
+        assert_eq!(once, "cannot open source rtmps://1.2.3.4:443/c/***: the server's TLS certificate was rejected");
+        assert_eq!(redact_urls(&once), once);
+        assert_eq!(redact_urls("(rtmp://h/c/k), then"), "(rtmp://h/c/***), then");
         assert_eq!(redact_urls("no url here"), "no url here");
     }
 }

@@ -2,6 +2,7 @@
 //! one process-wide rustls crypto provider, and the certificate policy for ingest servers,
 //! which are dialled by IP address (coordinator-protocol §10.1).
 
+use std::path::Path;
 use std::sync::Arc;
 
 /// tokio-tungstenite builds its rustls config from the process-wide provider. rustls picks one
@@ -13,6 +14,26 @@ pub fn ensure_crypto_provider() {
         // An error only means another thread installed a provider first, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
+}
+
+/// TLS that accepts only certificates chaining to the authorities in a PEM file
+/// (`HLS_SOURCE_TLS_CA_FILE`), instead of the system's roots; the name or IP address dialled
+/// must be in the certificate, as always.
+pub fn trusting_only(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    ensure_crypto_provider();
+    let shown = ca_file.display();
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_file).map_err(|e| format!("cannot read CA file {shown}: {e}"))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("CA file {shown} is not valid PEM: {e}"))?;
+        roots.add(cert).map_err(|e| format!("CA file {shown} holds an unusable certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("CA file {shown} holds no certificate"));
+    }
+    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
 }
 
 /// TLS that encrypts without checking the certificate: ingest servers are dialled by IP

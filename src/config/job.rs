@@ -1,6 +1,7 @@
 //! How every stream is encoded and published: [`JobSettings`] as flags and environment,
 //! [`EncodeSettings`] once validated.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -8,6 +9,7 @@ use clap::Args;
 
 use super::parse_bool;
 use crate::pipeline::audio::AudioSettings;
+use crate::pipeline::input::SourceTls;
 use crate::pipeline::video::{EncoderFamily, VideoEncoder, VideoSettings};
 
 /// How every stream is encoded and published, whoever runs it: `transcode` by hand, or each
@@ -63,10 +65,15 @@ pub struct JobSettings {
     /// Bound on bytes waiting for storage, MiB; beyond it segments are dropped.
     #[arg(long, env = "HLS_UPLOAD_QUEUE_MB", default_value_t = 256)]
     pub upload_queue_mb: usize,
-    /// Verify the certificate of a wss:// source (ingest servers are addressed by IP, which
-    /// usual certificates do not name).
+    /// Verify the certificate of an rtmps:// or wss:// source: its chain and that it names
+    /// the address dialled (ingest servers are addressed by IP, which usual certificates do
+    /// not name).
     #[arg(long, env = "HLS_SOURCE_TLS_VERIFY", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "NO")]
     pub source_tls_verify: bool,
+    /// PEM file of the certificate authorities a source certificate must chain to when
+    /// verified, instead of the system's roots (a private CA of the ingest servers).
+    #[arg(long, env = "HLS_SOURCE_TLS_CA_FILE")]
+    pub source_tls_ca_file: Option<PathBuf>,
     /// Forward libav's log at trace level.
     #[arg(long, env = "LOG_FFMPEG_TRACE", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "NO")]
     pub ffmpeg_trace: bool,
@@ -98,7 +105,8 @@ impl JobSettings {
             ("--source-tls-verify", yes_no(self.source_tls_verify)),
             ("--ffmpeg-trace", yes_no(self.ffmpeg_trace)),
         ];
-        pairs.into_iter().flat_map(|(flag, value)| [flag.to_string(), value]).collect()
+        let ca_file = self.source_tls_ca_file.iter().map(|f| ("--source-tls-ca-file", f.display().to_string()));
+        pairs.into_iter().chain(ca_file).flat_map(|(flag, value)| [flag.to_string(), value]).collect()
     }
 }
 
@@ -119,7 +127,7 @@ pub struct EncodeSettings {
     pub storage_retry: Duration,
     /// At least one MiB.
     pub upload_queue_bytes: usize,
-    pub source_tls_verify: bool,
+    pub source_tls: SourceTls,
     pub ffmpeg_trace: bool,
 }
 
@@ -142,6 +150,10 @@ impl TryFrom<&JobSettings> for EncodeSettings {
                 s.pixel_format
             )
         })?;
+        let ca_file = s.source_tls_ca_file.clone();
+        if let Some(ca_file) = &ca_file {
+            crate::tls::trusting_only(ca_file).map_err(|e| anyhow::anyhow!("HLS_SOURCE_TLS_CA_FILE: {e}"))?;
+        }
         let encoder = VideoEncoder::new(&s.video_codec);
         let preset = s.preset.clone().unwrap_or_else(|| encoder.family.default_preset().to_string());
         Ok(EncodeSettings {
@@ -156,7 +168,7 @@ impl TryFrom<&JobSettings> for EncodeSettings {
             master: s.master,
             storage_retry: Duration::from_secs(s.storage_retry),
             upload_queue_bytes: s.upload_queue_mb.max(1) << 20,
-            source_tls_verify: s.source_tls_verify,
+            source_tls: SourceTls { verify: s.source_tls_verify, ca_file },
             ffmpeg_trace: s.ffmpeg_trace,
         })
     }
@@ -180,10 +192,23 @@ mod tests {
 
     #[test]
     fn job_settings_survive_the_trip_to_a_child_as_flags() {
-        let custom = settings(&["--hls-time", "2", "--preset", "fast", "--master", "NO", "--source-tls-verify", "YES"]);
+        let custom = settings(&[
+            "--hls-time",
+            "2",
+            "--preset",
+            "fast",
+            "--master",
+            "NO",
+            "--source-tls-verify",
+            "YES",
+            "--source-tls-ca-file",
+            "/etc/ingest ca.pem",
+        ]);
         let again = Flags::parse_from(std::iter::once("x".to_string()).chain(custom.to_args())).settings;
         assert_eq!(again, custom);
         assert_eq!((again.hls_time, again.master, again.source_tls_verify), (2, false, true));
+        assert_eq!(again.source_tls_ca_file, Some(PathBuf::from("/etc/ingest ca.pem")));
+        assert!(!settings(&[]).to_args().contains(&"--source-tls-ca-file".to_string()));
     }
 
     #[test]
@@ -214,5 +239,16 @@ mod tests {
         assert!(err.to_string().contains("HLS_AUDIO_CODEC"), "{err}");
         let err = EncodeSettings::try_from(&settings(&["--pixel-format", "nonsense"])).unwrap_err();
         assert!(err.to_string().contains("HLS_PIXEL_FORMAT"), "{err}");
+        let err = EncodeSettings::try_from(&settings(&["--source-tls-ca-file", "/nonexistent/ca.pem"])).unwrap_err();
+        assert!(
+            err.to_string().contains("HLS_SOURCE_TLS_CA_FILE") && err.to_string().contains("/nonexistent"),
+            "{err}"
+        );
+        let not_pem = std::env::temp_dir().join(format!("not-a-ca-{}.pem", std::process::id()));
+        std::fs::write(&not_pem, "hello\n").unwrap();
+        let err =
+            EncodeSettings::try_from(&settings(&["--source-tls-ca-file", not_pem.to_str().unwrap()])).unwrap_err();
+        std::fs::remove_file(&not_pem).unwrap();
+        assert!(err.to_string().contains("holds no certificate"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 //! server, with an interrupt callback so that a silent or stalled source ends within a
 //! bounded time and a stop request interrupts a blocked read.
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -19,29 +20,52 @@ use crate::redact::redact_url;
 pub const TESTSRC_GRAPH: &str =
     "testsrc2=size=1280x720:rate=30[out0];sine=frequency=440:sample_rate=48000:beep_factor=4[out1]";
 
+/// How a source's TLS (`rtmps://`, `https://`, `wss://`) is checked (`HLS_SOURCE_TLS_VERIFY`,
+/// `HLS_SOURCE_TLS_CA_FILE`). Ingest servers are dialled by IP address, which usual
+/// certificates do not name (coordinator-protocol §10.1), so the default is to encrypt only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceTls {
+    /// Check the certificate chain and that it names the host (or IP) dialled.
+    pub verify: bool,
+    /// PEM file of the authorities the chain must end in, instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl SourceTls {
+    /// The options libav's `tls` protocol takes, which `rtmps` and `https` pass down to it.
+    fn libav_options(&self, options: &mut Dictionary) {
+        options.set("tls_verify", if self.verify { "1" } else { "0" });
+        if let (true, Some(ca_file)) = (self.verify, &self.ca_file) {
+            options.set("ca_file", &ca_file.to_string_lossy());
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     TestSrc,
     /// A URL libavformat understands (rtmp, rtmps, http, file path).
-    Url(String),
+    Url {
+        url: String,
+        tls: SourceTls,
+    },
     /// The websocket stream server's `ws://ip:port/{ch}/{key}` (or `wss://`), bridged by
     /// [`super::ws_input`].
     Ws {
         uri: String,
-        verify_tls: bool,
+        tls: SourceTls,
     },
 }
 
 impl Source {
-    /// `verify_tls` applies to `wss://` (`HLS_SOURCE_TLS_VERIFY`).
-    pub fn parse(input: &str, verify_tls: bool) -> Source {
+    pub fn parse(input: &str, tls: &SourceTls) -> Source {
         let lower = input.to_ascii_lowercase();
         if input == "testsrc" {
             Source::TestSrc
         } else if lower.starts_with("ws://") || lower.starts_with("wss://") {
-            Source::Ws { uri: input.to_string(), verify_tls }
+            Source::Ws { uri: input.to_string(), tls: tls.clone() }
         } else {
-            Source::Url(input.to_string())
+            Source::Url { url: input.to_string(), tls: tls.clone() }
         }
     }
 
@@ -51,7 +75,7 @@ impl Source {
         match self {
             Source::TestSrc => false,
             Source::Ws { .. } => true,
-            Source::Url(url) => {
+            Source::Url { url, .. } => {
                 let lower = url.to_ascii_lowercase();
                 ["rtmp://", "rtmps://", "rtmpt://", "srt://", "udp://", "rtsp://"].iter().any(|p| lower.starts_with(p))
             }
@@ -62,9 +86,9 @@ impl Source {
     pub fn redacted(&self) -> String {
         match self {
             Source::TestSrc => "testsrc".to_string(),
-            Source::Url(u) | Source::Ws { uri: u, .. } if u.contains("://") => redact_url(u),
+            Source::Url { url: u, .. } | Source::Ws { uri: u, .. } if u.contains("://") => redact_url(u),
             // A local file's name is no secret, and the operator needs it.
-            Source::Url(path) | Source::Ws { uri: path, .. } => path.clone(),
+            Source::Url { url: path, .. } | Source::Ws { uri: path, .. } => path.clone(),
         }
     }
 }
@@ -78,11 +102,11 @@ pub struct OpenInput {
 pub fn open(source: &Source, watchdog: &Arc<Watchdog>) -> Result<OpenInput, PipelineError> {
     match source {
         Source::TestSrc => Ok(OpenInput { input: open_testsrc()?, feed: None }),
-        Source::Url(url) => Ok(OpenInput { input: open_url(url, source, watchdog)?, feed: None }),
-        Source::Ws { uri, verify_tls } => {
-            let feed = ws_input::open(uri, watchdog, *verify_tls)
+        Source::Url { url, tls } => Ok(OpenInput { input: open_url(url, tls, source, watchdog)?, feed: None }),
+        Source::Ws { uri, tls } => {
+            let feed = ws_input::open(uri, watchdog, tls)
                 .map_err(|e| PipelineError::Open { source_url: source.redacted(), reason: e.to_string() })?;
-            match open_url(&feed.url, source, watchdog) {
+            match open_url(&feed.url, &SourceTls::default(), source, watchdog) {
                 Ok(input) => Ok(OpenInput { input, feed: Some(feed) }),
                 // The bridge knows better than libav's "end of file" why nothing came.
                 Err(PipelineError::Open { source_url, reason }) => {
@@ -148,11 +172,16 @@ fn load_lavfi_device() -> Result<(), String> {
         .clone()
 }
 
-fn open_url(url: &str, source: &Source, watchdog: &Arc<Watchdog>) -> Result<Input, PipelineError> {
+fn open_url(url: &str, tls: &SourceTls, source: &Source, watchdog: &Arc<Watchdog>) -> Result<Input, PipelineError> {
     let mut options = Dictionary::new();
-    if url.starts_with("rtmp://") || url.starts_with("rtmps://") {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("rtmp://") || lower.starts_with("rtmps://") {
         // Play a live stream only; never fall back to a recorded file of that name.
         options.set("rtmp_live", "live");
+    }
+    let over_tls = lower.starts_with("rtmps://") || lower.starts_with("https://");
+    if over_tls {
+        tls.libav_options(&mut options);
     }
     let dog = watchdog.clone();
     let result = ffmpeg::format::input_with_interrupt_and_dictionary(url, move || dog.should_interrupt(), options);
@@ -162,6 +191,71 @@ fn open_url(url: &str, source: &Source, watchdog: &Arc<Watchdog>) -> Result<Inpu
         Err(_) if watchdog.timed_out.load(Ordering::Relaxed) => {
             Err(PipelineError::SourceTimeout { source_url: source.redacted(), seconds: watchdog.timeout().as_secs() })
         }
-        Err(e) => Err(PipelineError::Open { source_url: source.redacted(), reason: e.to_string() }),
+        Err(e) => {
+            let rejected =
+                (over_tls && tls.verify).then(|| certificate_problem(&crate::logging::recent_libav_errors()));
+            let rejected = rejected.flatten();
+            let reason = match rejected {
+                Some(problem) => certificate_rejected(&problem, tls),
+                None => e.to_string(),
+            };
+            Err(PipelineError::Open { source_url: source.redacted(), reason })
+        }
+    }
+}
+
+/// The line in which libav's TLS layer (GnuTLS or OpenSSL) says why it refused the peer's
+/// certificate, if it did.
+fn certificate_problem(libav_errors: &[String]) -> Option<String> {
+    let line = libav_errors.iter().rev().find(|l| l.to_ascii_lowercase().contains("certificate"))?;
+    // Without libav's "[tls @ 0x55d0c2a0b2c0] " prefix.
+    let text = match line.split_once("] ") {
+        Some((prefix, text)) if prefix.starts_with('[') => text,
+        _ => line,
+    };
+    Some(text.trim().to_string())
+}
+
+fn certificate_rejected(problem: &str, tls: &SourceTls) -> String {
+    let trusted = match &tls.ca_file {
+        Some(ca) => format!("the authorities in HLS_SOURCE_TLS_CA_FILE={}", ca.display()),
+        None => "the system's root certificates (HLS_SOURCE_TLS_CA_FILE is not set)".to_string(),
+    };
+    format!(
+        "the server's TLS certificate was rejected: {problem}. HLS_SOURCE_TLS_VERIFY=YES checks it against \
+         {trusted} and the address dialled; set HLS_SOURCE_TLS_VERIFY=NO to encrypt without checking"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejected_certificate_is_named_with_what_it_was_checked_against() {
+        // Real GnuTLS lines from libav's tls protocol (FFmpeg 5.1).
+        let lines = [
+            "[tls @ 0x7f90b4002280] Peer certificate failed verification".to_string(),
+            "[rtmps @ 0x7f90b4001900] Cannot open connection tls://127.0.0.1:19443".to_string(),
+        ];
+        let problem = certificate_problem(&lines).unwrap();
+        assert_eq!(problem, "Peer certificate failed verification");
+        let tls = SourceTls { verify: true, ca_file: Some(PathBuf::from("/etc/ingest-ca.pem")) };
+        let reason = certificate_rejected(&problem, &tls);
+        assert!(reason.contains("Peer certificate failed verification"), "{reason}");
+        assert!(reason.contains("HLS_SOURCE_TLS_CA_FILE=/etc/ingest-ca.pem"), "{reason}");
+        let owner = ["The certificate's owner does not match hostname 127.0.0.1".to_string()];
+        assert!(certificate_problem(&owner).unwrap().contains("does not match hostname"));
+        assert_eq!(certificate_problem(&["Connection refused".to_string()]), None);
+    }
+
+    #[test]
+    fn tls_options_reach_libav_only_as_configured() {
+        let mut off = Dictionary::new();
+        SourceTls { verify: false, ca_file: Some("/ca.pem".into()) }.libav_options(&mut off);
+        assert_eq!((off.get("tls_verify"), off.get("ca_file")), (Some("0"), None));
+        let mut on = Dictionary::new();
+        SourceTls { verify: true, ca_file: Some("/ca.pem".into()) }.libav_options(&mut on);
+        assert_eq!((on.get("tls_verify"), on.get("ca_file")), (Some("1"), Some("/ca.pem")));
     }
 }

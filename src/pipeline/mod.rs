@@ -726,10 +726,29 @@ fn is_audio(input: &ffmpeg::format::context::Input, index: usize) -> bool {
     input.stream(index).is_some_and(|s| s.parameters().medium() == media::Type::Audio)
 }
 
+/// The largest picture H.264 allows: level 6.2's 139 264 macroblocks of 16x16 (8192x4352).
+/// No conforming stream has a bigger one, and each such picture takes hundreds of MB (a
+/// 16000x16000 one 384 MB, and the decoder holds several): measured, two seconds of black
+/// 8192x8192 in a 160x90 stream (430 kB sent) took a transcode from 60 to 358 MB. The decoder
+/// refuses them (libav's `max_pixels`), so a publisher cannot make a transcode allocate
+/// without bound.
+const MAX_SOURCE_PIXELS: u64 = 139_264 * 16 * 16;
+
 fn open_video_decoder(stream: &ffmpeg::format::stream::Stream) -> Result<ffmpeg::decoder::Video, PipelineError> {
+    let (width, height) = picture_size(&stream.parameters());
+    if width * height > MAX_SOURCE_PIXELS {
+        return Err(PipelineError::Decode {
+            reason: format!(
+                "the source picture is {width}x{height}, larger than H.264 allows (8192x4352, {MAX_SOURCE_PIXELS} \
+                 pixels): refused"
+            ),
+        });
+    }
     let mut ctx = codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| PipelineError::Decode { reason: e.to_string() })?;
     ctx.set_threading(decoder_threading(stream.parameters()));
+    // SAFETY: sets a plain field of the codec context before it is opened.
+    unsafe { (*ctx.as_mut_ptr()).max_pixels = MAX_SOURCE_PIXELS as i64 };
     ctx.decoder().video().map_err(|e| PipelineError::Decode { reason: format!("no decoder for the video stream: {e}") })
 }
 
@@ -740,9 +759,14 @@ fn open_video_decoder(stream: &ffmpeg::format::stream::Stream) -> Result<ffmpeg:
 /// the reader thread, which every rendition waits on, stays well ahead of real time.
 const SINGLE_THREAD_DECODE_MAX_PIXELS: u64 = 1920 * 1080;
 
-fn decoder_threading(params: ffmpeg::codec::Parameters) -> codec::threading::Config {
+/// Width and height in a stream's codec parameters (0 when unknown).
+fn picture_size(params: &ffmpeg::codec::Parameters) -> (u64, u64) {
     // SAFETY: reads plain fields of the stream's codec parameters.
-    let (width, height) = unsafe { ((*params.as_ptr()).width.max(0) as u64, (*params.as_ptr()).height.max(0) as u64) };
+    unsafe { ((*params.as_ptr()).width.max(0) as u64, (*params.as_ptr()).height.max(0) as u64) }
+}
+
+fn decoder_threading(params: ffmpeg::codec::Parameters) -> codec::threading::Config {
+    let (width, height) = picture_size(&params);
     if width * height <= SINGLE_THREAD_DECODE_MAX_PIXELS {
         codec::threading::Config { kind: codec::threading::Type::Slice, count: 1, ..Default::default() }
     } else {

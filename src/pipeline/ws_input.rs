@@ -19,9 +19,10 @@ use tokio::time::{interval, sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
+use super::input::SourceTls;
 use super::watchdog::Watchdog;
 use crate::redact::redact_url;
-use crate::tls::accept_any_certificate;
+use crate::tls::{accept_any_certificate, trusting_only};
 
 /// The server sends `h` every 20 s and expects the same (spec §10.3).
 const HEARTBEAT: Duration = Duration::from_secs(20);
@@ -47,16 +48,16 @@ impl WsFeed {
     }
 }
 
-/// Starts the bridge for `uri` (`ws://ip:port/{ch}/{key}`, or `wss://`). `verify_tls`:
-/// `HLS_SOURCE_TLS_VERIFY` (ingest servers are addressed by IP, so the default is not to).
-pub fn open(uri: &str, watchdog: &Arc<Watchdog>, verify_tls: bool) -> std::io::Result<WsFeed> {
+/// Starts the bridge for `uri` (`ws://ip:port/{ch}/{key}`, or `wss://`), checking a `wss://`
+/// server's certificate as `tls` says.
+pub fn open(uri: &str, watchdog: &Arc<Watchdog>, tls: &SourceTls) -> std::io::Result<WsFeed> {
     let (read_end, write_end) = pipe()?;
     let failure = Arc::new(Mutex::new(None));
     let bridge = Bridge {
         url: format!("{}/receive-clear-cache", uri.trim_end_matches('/')),
         shown: format!("{}/receive-clear-cache", redact_url(uri.trim_end_matches('/'))),
         watchdog: watchdog.clone(),
-        verify_tls,
+        tls: tls.clone(),
         failure: failure.clone(),
     };
     std::thread::Builder::new().name("ws-source".into()).spawn(move || {
@@ -96,7 +97,7 @@ struct Bridge {
     /// `url` with the stream key replaced, for every message.
     shown: String,
     watchdog: Arc<Watchdog>,
-    verify_tls: bool,
+    tls: SourceTls,
     failure: Arc<Mutex<Option<String>>>,
 }
 
@@ -112,7 +113,15 @@ impl Bridge {
     /// is requested; returning drops (closes) the pipe: libav's end of file.
     async fn run(self, mut pipe: tokio::net::unix::pipe::Sender) {
         let data_timeout = self.watchdog.timeout();
-        let connector = (!self.verify_tls).then(accept_any_certificate);
+        let connector = match (&self.tls, self.url.starts_with("wss")) {
+            (SourceTls { verify: false, .. }, _) => Some(accept_any_certificate()),
+            (SourceTls { verify: true, ca_file: Some(ca_file) }, true) => match trusting_only(ca_file) {
+                Ok(config) => Some(config),
+                Err(e) => return self.fail(format!("cannot connect to {}: {e}", self.shown)),
+            },
+            // The system's roots (or plain ws://, where no TLS happens).
+            _ => None,
+        };
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));

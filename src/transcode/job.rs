@@ -79,7 +79,7 @@ impl Job {
             None => None,
         };
         let (input, out_dir) = (a.input.clone().unwrap_or_default(), a.out_dir.clone().unwrap_or_default());
-        let source = Source::parse(&input, settings.source_tls_verify);
+        let source = Source::parse(&input, &settings.source_tls);
         // Served live, the test source plays like a live stream (a sliding window).
         let realtime = a.realtime.unwrap_or(a.serve.is_some() && source == Source::TestSrc);
         let target = Target {
@@ -115,7 +115,7 @@ impl Job {
         let config = StorageConfig::from_env(|k| std::env::var(k).ok()).context("configuring storage")?;
         let storage = Counted::new(config.build().context("configuring storage")?, config.backend());
         let target = Target {
-            source: Source::parse(&job_source_url(&spec), settings.source_tls_verify),
+            source: Source::parse(&job_source_url(&spec), &settings.source_tls),
             ladder,
             channel: spec.channel,
             stream_id: spec.stream_id,

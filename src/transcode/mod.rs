@@ -293,6 +293,7 @@ async fn transcode(job: Job, events: EventSink, follow_stdin: bool) -> anyhow::R
             let _span = span.enter();
             let result = pipeline::run(&config, &watchdog, &sink);
             drop(sink);
+            crate::logging::report_held_back_libav_lines();
             result
         })
         .context("spawning the pipeline thread")?;
