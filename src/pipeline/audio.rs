@@ -232,3 +232,100 @@ impl AudioTranscoder {
         }
     }
 }
+
+/// The source's AAC-LC packets, unchanged, for every rendition (`--original-mode copy|auto`
+/// with a qualifying source): only their timestamps move onto the run's clock, counted in
+/// samples and continuous within a run as encoded audio's are. The MPEG-TS muxer frames each
+/// with an ADTS header built from the stream's AudioSpecificConfig.
+pub struct AudioCopier {
+    params: codec::Parameters,
+    stream_tb: Rational,
+    rate: i64,
+    next_pts: Option<i64>,
+}
+
+/// Samples per AAC-LC frame, when a packet does not say.
+const AAC_FRAME: i64 = 1024;
+
+impl AudioCopier {
+    pub fn new(stream: &ffmpeg::format::stream::Stream) -> AudioCopier {
+        let params = stream.parameters().clone();
+        // SAFETY: a plain field of the stream's codec parameters.
+        let rate = unsafe { (*params.as_ptr()).sample_rate.max(1) } as i64;
+        AudioCopier { params, stream_tb: stream.time_base(), rate, next_pts: None }
+    }
+
+    pub fn parameters(&self) -> codec::Parameters {
+        self.params.clone()
+    }
+
+    pub fn time_base(&self) -> Rational {
+        Rational::new(1, self.rate as i32)
+    }
+
+    /// One source packet: dropped before the first video frame; otherwise placed right after
+    /// the previous one unless the source's own time says there was a gap (more than 50 ms).
+    pub fn on_packet(&mut self, packet: &Packet, clock: &SourceClock, out: &mut Vec<Packet>) {
+        let Some(pts) = packet.pts().or(packet.dts()) else { return };
+        let absolute = Q::new(pts * self.stream_tb.numerator() as i64, self.stream_tb.denominator() as i64);
+        let Some(t) = clock.seconds_since_start(absolute) else { return };
+        let at = (t * self.rate).round().to_integer();
+        let out_pts = match self.next_pts {
+            None if at < 0 => return,
+            Some(next) if at <= next + self.rate / 20 => next,
+            _ => at,
+        };
+        let duration = match packet.duration() {
+            d if d > 0 => (Q::new(d * self.stream_tb.numerator() as i64, self.stream_tb.denominator() as i64)
+                * self.rate)
+                .round()
+                .to_integer(),
+            _ => AAC_FRAME,
+        };
+        self.next_pts = Some(out_pts + duration);
+        let mut copy = packet.clone();
+        copy.set_pts(Some(out_pts));
+        copy.set_dts(Some(out_pts));
+        copy.set_duration(duration);
+        copy.set_position(-1);
+        out.push(copy);
+    }
+}
+
+/// How the source's audio reaches the renditions.
+pub enum AudioPath {
+    Encode(AudioTranscoder),
+    Copy(AudioCopier),
+}
+
+impl AudioPath {
+    /// What the segmenters mux: the stream's parameters and its packets' time base.
+    pub fn output(&self) -> (codec::Parameters, Rational) {
+        match self {
+            AudioPath::Encode(a) => (codec::Parameters::from(a.encoder()), a.time_base()),
+            AudioPath::Copy(c) => (c.parameters(), c.time_base()),
+        }
+    }
+
+    pub fn on_packet(
+        &mut self,
+        packet: &Packet,
+        clock: &SourceClock,
+        out: &mut Vec<Packet>,
+    ) -> Result<(), PipelineError> {
+        match self {
+            AudioPath::Encode(a) => a.on_packet(packet, clock, out),
+            AudioPath::Copy(c) => {
+                c.on_packet(packet, clock, out);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn flush(&mut self, clock: &SourceClock, out: &mut Vec<Packet>) -> Result<(), PipelineError> {
+        match self {
+            AudioPath::Encode(a) => a.flush(clock, out),
+            AudioPath::Copy(_) => Ok(()),
+        }
+    }
+}

@@ -72,6 +72,15 @@ impl SourceClock {
         Some(raw)
     }
 
+    /// Where a source timestamp lies on the reference grid as [`Self::index`] would place it
+    /// now, in seconds from the start of the run, without taking its grid point; `None`
+    /// before the first frame. For packets that are copied rather than decoded.
+    pub fn place(&self, pts: i64) -> Option<Q> {
+        let origin = self.origin?;
+        let raw = round_half_up(Q::from_integer(pts - origin) * self.time_base * self.rs) + self.shift;
+        Some(Q::from_integer(raw) / self.rs)
+    }
+
     /// Seconds from the start of the run to grid index `g`.
     pub fn time_of(&self, g: i64) -> Q {
         Q::from_integer(g) / self.rs
@@ -208,6 +217,15 @@ mod tests {
         assert_eq!(c.index(Some(33)), None);
         assert_eq!(c.index(Some(10)), None);
         assert_eq!(c.index(Some(67)), Some(2));
+    }
+
+    #[test]
+    fn a_copied_packet_is_placed_where_its_decoded_picture_lands() {
+        let mut c = SourceClock::new(q(30, 1), q(1, 1000));
+        assert_eq!(c.place(1000), None);
+        c.index(Some(1000));
+        assert_eq!(c.place(1067), Some(q(2, 30)));
+        assert_eq!(c.index(Some(1067)), Some(2));
     }
 
     #[test]
