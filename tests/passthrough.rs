@@ -91,6 +91,23 @@ fn is_contiguous_run(part: &[String], whole: &[String]) -> bool {
     !part.is_empty() && whole.windows(part.len()).any(|w| w == part)
 }
 
+/// ORIGINAL's bytes are the source's packets: a contiguous run of them (a live stream is
+/// joined at some keyframe), video and audio. Returns ORIGINAL's playlist entries.
+fn assert_copied(source: &Path, original: &Path, tmp: &Path) -> Vec<(f64, String)> {
+    let reference = tmp.join("reference.ts");
+    let mut remux = Command::new("ffmpeg");
+    remux.args(["-hide_banner", "-loglevel", "error", "-y", "-i"]).arg(source).args(["-c", "copy", "-f", "mpegts"]);
+    let done = run(remux.arg(&reference));
+    assert!(done.status.success(), "{}", describe("ffmpeg remux", &done));
+    let copied = tmp.join("original.ts");
+    let entries = concatenated(original, &copied);
+    let (ours, theirs) = (packet_hashes(&copied, "v"), packet_hashes(&reference, "v"));
+    assert!(is_contiguous_run(&ours, &theirs), "video packets differ from the source's");
+    let (ours, theirs) = (packet_hashes(&copied, "a"), packet_hashes(&reference, "a"));
+    assert!(ours.len() > 100 && is_contiguous_run(&ours[1..ours.len() - 1], &theirs), "audio packets differ");
+    entries
+}
+
 fn segment_starts(dir: &Path, entries: &[(f64, String)]) -> Vec<(bool, f64)> {
     entries.iter().map(|(_, uri)| first_video_frame(&dir.join(uri))).collect()
 }
@@ -111,20 +128,8 @@ fn copy_mode_passes_the_source_through_keyframe_aligned_with_the_transcoded_rung
     let original = stream.join("854x480-30");
     let small = stream.join("640x360-30");
 
-    // ORIGINAL's bytes are the source's packets: a contiguous run of them (the worker joins
-    // the live stream at some keyframe), video and audio.
-    let reference = dir.path().join("reference.ts");
-    let mut remux = Command::new("ffmpeg");
-    remux.args(["-hide_banner", "-loglevel", "error", "-i"]).arg(&source).args(["-c", "copy", "-f", "mpegts"]);
-    let done = run(remux.arg(&reference));
-    assert!(done.status.success(), "{}", describe("ffmpeg remux", &done));
-    let copied = dir.path().join("original.ts");
-    let entries = concatenated(&original, &copied);
+    let entries = assert_copied(&source, &original, dir.path());
     assert!(entries.len() >= 3, "{entries:?}\n{text}");
-    let (ours, theirs) = (packet_hashes(&copied, "v"), packet_hashes(&reference, "v"));
-    assert!(is_contiguous_run(&ours, &theirs), "video packets differ from the source's\n{text}");
-    let (ours, theirs) = (packet_hashes(&copied, "a"), packet_hashes(&reference, "a"));
-    assert!(ours.len() > 100 && is_contiguous_run(&ours[1..ours.len() - 1], &theirs), "audio packets differ");
 
     // Both renditions: the same segments, each starting with an IDR at the same time.
     let (small_entries, _) = playlist_entries(&small.join("live.m3u8"));
@@ -194,10 +199,11 @@ fn a_source_with_8_s_gops_is_encoded_in_auto_mode_and_says_so() {
     let source = dir.path().join("long-gop.flv");
     obs_like_source(&source, 10, "expr:gte(t,n_forced*8)");
     let out = dir.path().join("out");
+    // ORIGINAL alone: nothing is decoded until the gap shows, then from the last keyframe.
     let (_, text) = transcode_published(
         &source,
         &out,
-        &["--hls-time", "2", "--resolutions", "ORIGINAL,640x360-30", "--original-mode", "auto"],
+        &["--hls-time", "2", "--resolutions", "ORIGINAL", "--original-mode", "auto"],
     );
     assert!(text.contains("WARN") && text.contains("ORIGINAL is encoded from segment"), "{text}");
     let original = stream_dir(&out).join("854x480-30");
@@ -241,4 +247,63 @@ fn a_source_that_is_not_4_2_0_h264_is_encoded_even_in_copy_mode() {
     let segment = stream_dir(&out).join("640x360-30/0.ts");
     let v = ffprobe(&segment, &["-select_streams", "v:0", "-show_entries", "stream=pix_fmt"]);
     assert_eq!(v["streams"][0]["pix_fmt"], "yuv420p");
+}
+
+#[test]
+fn a_resolution_change_in_copied_video_is_a_discontinuity_and_the_other_rungs_keep_their_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.ts"), dir.path().join("b.ts"));
+    // No B-frames: with them the second part's first timestamps would overlap the first's.
+    let common = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-f", "mpegts"];
+    make_media(&a, &[&["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "3"][..], &common].concat());
+    make_media(
+        &b,
+        &[&["-f", "lavfi", "-i", "testsrc2=size=480x480:rate=30", "-t", "3", "-output_ts_offset", "3"][..], &common]
+            .concat(),
+    );
+    let joined = dir.path().join("joined.ts");
+    std::fs::write(&joined, [std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()].concat()).unwrap();
+    let out = dir.path().join("out");
+    let (output, _, text) = transcode(
+        joined.to_str().unwrap(),
+        &out,
+        &["--hls-time", "2", "--resolutions", "ORIGINAL,320x180-30", "--original-mode", "copy"],
+    );
+    assert!(output.status.success(), "{text}");
+    let original = stream_dir(&out).join("640x360-30");
+    let playlist = std::fs::read_to_string(original.join("live.m3u8")).unwrap();
+    let (entries, _) = playlist_entries(&original.join("live.m3u8"));
+    // 0-2 s, 2-3 s (cut at the new parameters), then the square part from 3 s.
+    let durations: Vec<f64> = entries.iter().map(|e| e.0).collect();
+    assert_eq!(durations[..2], [2.0, 1.0], "{playlist}");
+    let seam = playlist.find("#EXT-X-DISCONTINUITY").unwrap_or_else(|| panic!("{playlist}"));
+    assert!(playlist[seam..].lines().find(|l| l.ends_with(".ts")) == Some("2.ts"), "{playlist}");
+    assert_eq!(video_geometry(&original.join("1.ts")).0, 640);
+    assert_eq!(video_geometry(&original.join("2.ts")).0, 480, "ORIGINAL carries the source as it is");
+    let small = stream_dir(&out).join("320x180-30");
+    for (_, uri) in playlist_entries(&small.join("live.m3u8")).0 {
+        assert_eq!(video_geometry(&small.join(&uri)).0, 320, "{uri}");
+        assert!(first_video_frame(&small.join(&uri)).0, "{uri}");
+    }
+}
+
+#[test]
+fn the_default_job_copies_original_without_decoding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("obs.flv");
+    obs_like_source(&source, 7, "expr:gte(t,n_forced*2)");
+    let out = dir.path().join("out");
+    let (output, events, text) = transcode(
+        source.to_str().unwrap(),
+        &out,
+        &["--hls-time", "2", "--resolutions", "ORIGINAL", "--original-mode", "copy"],
+    );
+    assert!(output.status.success(), "{text}");
+    let original = stream_dir(&out).join("854x480-30");
+    let entries = assert_copied(&source, &original, dir.path());
+    let durations: Vec<f64> = entries.iter().map(|e| e.0).collect();
+    assert_eq!(durations, [2.0, 2.0, 2.0, 1.0], "{text}");
+    assert_eq!(events_of(&events, "segment").len(), 4);
+    let master = std::fs::read_to_string(stream_dir(&out).join("master.m3u8")).unwrap();
+    assert!(master.contains("CODECS=\"avc1.4d401f,mp4a.40.2\""), "{master}");
 }

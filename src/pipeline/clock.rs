@@ -42,6 +42,11 @@ impl SourceClock {
         self.rs
     }
 
+    /// Whether the run's first frame was seen.
+    pub fn started(&self) -> bool {
+        self.origin.is_some()
+    }
+
     /// The reference-grid index of a frame, or `None` when the frame must be dropped
     /// (it falls on a grid point already taken: denser than the grid, or small jitter back).
     pub fn index(&mut self, pts: Option<i64>) -> Option<i64> {

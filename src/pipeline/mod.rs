@@ -206,6 +206,7 @@ fn run_pipeline(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> 
     let audio_params = demux.audio.as_ref().map(AudioPath::output);
     let original = copy.as_ref().map(|(i, annexb)| (*i, annexb.output_parameters()));
     let keyframe_cuts = original.is_some();
+    let skip_decoding = keyframe_cuts && renditions.len() == 1 && cfg.previews.is_none();
     let (roots, original_tx, mut threads) =
         spawn_renditions(cfg, &renditions, source, segments, original, audio_params, sink)?;
     let (preview_tx, preview_thread) = spawn_previews(cfg.previews, sink);
@@ -220,6 +221,7 @@ fn run_pipeline(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> 
         clock: SourceClock::new(rs, time_base),
         segments,
         copy,
+        skip_decoding,
         roots,
         preview_tx,
         previews: cfg.previews,
@@ -267,6 +269,8 @@ struct Demux {
     audio: Option<AudioPath>,
     decode_errors: u64,
     late_audio_tried: bool,
+    /// Video packets since the last keyframe, while nothing is decoded.
+    group: Vec<Packet>,
 }
 
 impl Demux {
@@ -310,6 +314,7 @@ impl Demux {
             audio,
             decode_errors: 0,
             late_audio_tried: false,
+            group: Vec::new(),
         })
     }
 
@@ -362,18 +367,9 @@ impl Demux {
                 return Ok(EndReason::Stopped);
             }
             if packet.stream() == self.video_index {
-                reader.copy_packet(&packet)?;
-                if let Err(e) = self.decoder.send_packet(&packet) {
-                    self.decode_errors += 1;
-                    if self.decode_errors == 1 || self.decode_errors.is_multiple_of(100) {
-                        tracing::warn!(errors = self.decode_errors, "video decode error (packet skipped): {e}");
-                    }
-                    continue;
-                }
-                if let Some(reason) = reader.receive_frames(&mut self.decoder)? {
+                if let Some(reason) = self.on_video_packet(packet, reader)? {
                     return Ok(reason);
                 }
-                reader.release_copied();
             } else if Some(packet.stream()) == self.audio_index {
                 if let Some(a) = self.audio.as_mut() {
                     a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
@@ -389,6 +385,47 @@ impl Demux {
                 }
             }
         }
+    }
+
+    /// One source video packet: copied (when ORIGINAL is) and decoded, unless nothing needs
+    /// the pictures (ORIGINAL alone, copied, no previews). Then the packets of the current
+    /// group of pictures are kept, so that decoding can start from its keyframe the moment
+    /// ORIGINAL has to be encoded. `Some(reason)` when a stop limit was reached.
+    fn on_video_packet(&mut self, packet: Packet, reader: &mut Reader) -> Result<Option<EndReason>, PipelineError> {
+        if !reader.skip_decoding {
+            reader.copy_packet(&packet)?;
+            return self.decode(&packet, reader);
+        }
+        if let Some(reason) = reader.copy_undecoded(&packet)? {
+            return Ok(Some(reason));
+        }
+        if packet.is_key() {
+            self.group.clear();
+        }
+        self.group.push(packet);
+        if reader.copy.as_ref().is_some_and(|c| c.cuts().copying()) {
+            return Ok(None);
+        }
+        reader.skip_decoding = false;
+        for packet in std::mem::take(&mut self.group) {
+            if let Some(reason) = self.decode(&packet, reader)? {
+                return Ok(Some(reason));
+            }
+        }
+        Ok(None)
+    }
+
+    fn decode(&mut self, packet: &Packet, reader: &mut Reader) -> Result<Option<EndReason>, PipelineError> {
+        if let Err(e) = self.decoder.send_packet(packet) {
+            self.decode_errors += 1;
+            if self.decode_errors == 1 || self.decode_errors.is_multiple_of(100) {
+                tracing::warn!(errors = self.decode_errors, "video decode error (packet skipped): {e}");
+            }
+            return Ok(None);
+        }
+        let reason = reader.receive_frames(&mut self.decoder)?;
+        reader.release_copied();
+        Ok(reason)
     }
 
     /// Drains the decoders into the renditions (unless a limit already cut the run); returns
@@ -609,6 +646,9 @@ struct Reader {
     segments: SegmentGrid,
     /// The copied ORIGINAL, which then chooses the boundaries.
     copy: Option<CopySource>,
+    /// Nothing needs decoded pictures: the packets drive the clock (until ORIGINAL has to
+    /// be encoded).
+    skip_decoding: bool,
     roots: Vec<SyncSender<RungInput>>,
     preview_tx: Option<PreviewSender>,
     previews: Option<PreviewSpec>,
@@ -654,6 +694,38 @@ impl Reader {
             self.stop_at_fragment_limit(stop);
         }
         Ok(())
+    }
+
+    /// A packet that is copied and not decoded: it moves the clock, the stop limits and the
+    /// progress as its picture would have. `Some(reason)` when a stop limit was reached.
+    fn copy_undecoded(&mut self, packet: &Packet) -> Result<Option<EndReason>, PipelineError> {
+        // The run starts at the first keyframe, as the decoder would.
+        if self.clock.started() || packet.is_key() {
+            if let Some(g) = self.clock.index(packet.pts().or(packet.dts())) {
+                let t = self.clock.time_of(g);
+                if let Some((limit, reason)) = self.stop_at {
+                    if t >= limit {
+                        return Ok(Some(reason));
+                    }
+                }
+                if let Some(pace) = &mut self.pace {
+                    pace.wait(t);
+                }
+                self.last_g = Some(g);
+                self.frames += 1;
+                self.report_progress(t);
+            }
+        }
+        self.copy_packet(packet)?;
+        Ok(None)
+    }
+
+    fn report_progress(&mut self, t: Q) {
+        if self.last_progress.elapsed() >= Duration::from_secs(1) {
+            self.last_progress = Instant::now();
+            let media_seconds = clock::to_f64(t);
+            self.sink.send(MediaOutput::Progress { media_seconds, frames: self.frames });
+        }
     }
 
     /// Copied packets that waited for the first decoded picture.
@@ -717,11 +789,7 @@ impl Reader {
                 // Every rendition thread has failed; they report why when joined.
                 return Ok(Some(EndReason::Stopped));
             }
-            if self.last_progress.elapsed() >= Duration::from_secs(1) {
-                self.last_progress = Instant::now();
-                let media_seconds = clock::to_f64(t);
-                self.sink.send(MediaOutput::Progress { media_seconds, frames: self.frames });
-            }
+            self.report_progress(t);
         }
     }
 

@@ -83,25 +83,26 @@ pub fn audio_qualifies(params: &Parameters) -> bool {
         && matches!(channels, 1 | 2)
 }
 
-/// NAL unit types of an Annex B access unit.
-fn nal_types(annexb: &[u8]) -> impl Iterator<Item = u8> + '_ {
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i + 3 < annexb.len() {
-            if annexb[i] == 0 && annexb[i + 1] == 0 && annexb[i + 2] == 1 {
-                i += 3;
-                return Some(annexb[i] & 0x1f);
-            }
-            i += 1;
-        }
-        None
-    })
+/// The NAL units of an Annex B access unit, each from its header byte on (trailing zero
+/// bytes of a following 4-byte start code included, which comparisons tolerate).
+fn nal_units(annexb: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    let starts: Vec<usize> = (0..annexb.len().saturating_sub(3))
+        .filter(|&i| annexb[i] == 0 && annexb[i + 1] == 0 && annexb[i + 2] == 1)
+        .map(|i| i + 3)
+        .collect();
+    let ends: Vec<usize> = starts.iter().skip(1).map(|s| s - 3).chain([annexb.len()]).collect();
+    starts.into_iter().zip(ends).map(move |(s, e)| &annexb[s..e])
 }
 
 /// Whether an Annex B access unit is an IDR picture: the only place a segment of copied
 /// video can start, since nothing after it refers to anything before it.
 pub fn is_idr(annexb: &[u8]) -> bool {
-    nal_types(annexb).any(|t| t == 5)
+    nal_units(annexb).any(|nal| nal.first().is_some_and(|h| h & 0x1f == 5))
+}
+
+/// The access unit's sequence parameter set, if it carries one.
+fn sps(annexb: &[u8]) -> Option<&[u8]> {
+    nal_units(annexb).find(|nal| nal.first().is_some_and(|h| h & 0x1f == 7))
 }
 
 /// libav's `h264_mp4toannexb` bitstream filter: length-prefixed NAL units (RTMP, FLV, MP4)
@@ -188,6 +189,9 @@ pub struct CopySource {
     time_base: Q,
     /// Packets read before the first picture was decoded (the clock has no origin yet).
     held: VecDeque<Packet>,
+    /// The sequence parameter set of the latest IDR: a new one (a resolution change) starts
+    /// a new segment and timeline in ORIGINAL.
+    sps: Option<Vec<u8>>,
     last_dts: Option<i64>,
     /// No packet presented at or after this run time is copied (`--duration`, the fragment
     /// limit).
@@ -219,6 +223,7 @@ impl CopySource {
             original,
             time_base,
             held: VecDeque::new(),
+            sps: None,
             last_dts: None,
             stop,
             first_segment,
@@ -261,8 +266,21 @@ impl CopySource {
     }
 
     fn dispatch(&mut self, mut packet: Packet, pts: i64, t: Q, roots: &mut Vec<SyncSender<RungInput>>) -> Option<Q> {
-        let idr = is_idr(packet.data().unwrap_or(&[]));
-        let plan = self.cuts.on_packet(t, idr);
+        let data = packet.data().unwrap_or(&[]);
+        let idr = is_idr(data);
+        let new_sequence = match sps(data).filter(|_| idr) {
+            Some(sps) if self.sps.as_deref().is_some_and(|old| old.trim_ascii_end() != sps.trim_ascii_end()) => {
+                self.sps = Some(sps.to_vec());
+                tracing::info!("the source's sequence parameters changed: ORIGINAL starts a new segment and timeline");
+                true
+            }
+            Some(sps) => {
+                self.sps.get_or_insert_with(|| sps.to_vec());
+                false
+            }
+            None => false,
+        };
+        let plan = self.cuts.on_packet(t, idr, new_sequence);
         for cut in &plan.announce {
             roots.retain(|root| root.send(RungInput::Boundary(*cut)).is_ok());
         }
@@ -292,7 +310,8 @@ impl CopySource {
         packet.set_dts(Some(dts));
         packet.set_duration(ticks(Q::from_integer(packet.duration().max(0)) * self.time_base));
         packet.set_position(-1);
-        let _ = self.original.send(RungInput::Source { packet, starts });
+        let new_timeline = new_sequence && starts.is_some();
+        let _ = self.original.send(RungInput::Source { packet, starts, new_timeline });
         plan.stop_at
     }
 }
@@ -379,8 +398,9 @@ impl KeyframeCuts {
     }
 
     /// One source video packet presented at run time `t` (on the reference grid); `idr`:
-    /// it is an IDR picture.
-    pub fn on_packet(&mut self, t: Q, idr: bool) -> PacketPlan {
+    /// it is an IDR picture; `new_sequence`: with new sequence parameters, which starts a
+    /// segment however soon after the last boundary.
+    pub fn on_packet(&mut self, t: Q, idr: bool, new_sequence: bool) -> PacketPlan {
         let mut plan = PacketPlan::default();
         self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
         if let Some(until) = self.copy_until {
@@ -399,7 +419,7 @@ impl KeyframeCuts {
                 plan.copy = Some(Some(0));
                 return plan;
             }
-            if t >= self.last().at + self.hls_time {
+            if t >= self.last().at + self.hls_time || (new_sequence && t > self.last().at) {
                 let k = self.last().k + 1;
                 if self.cut(t, &mut plan) {
                     plan.copy = Some(Some(k));
@@ -460,7 +480,7 @@ mod tests {
 
     /// Frames at 30 fps with an IDR every `gop` frames, fed through the cuts.
     fn feed(cuts: &mut KeyframeCuts, frames: std::ops::Range<i64>, idr: impl Fn(i64) -> bool) -> Vec<PacketPlan> {
-        frames.map(|g| cuts.on_packet(q(g, 30), idr(g))).collect()
+        frames.map(|g| cuts.on_packet(q(g, 30), idr(g), false)).collect()
     }
 
     #[test]
@@ -505,10 +525,21 @@ mod tests {
     }
 
     #[test]
-    fn idr_pictures_are_told_from_other_access_units() {
+    fn new_sequence_parameters_start_a_segment_at_once() {
+        let mut cuts = KeyframeCuts::new(3, q(30, 1), None);
+        feed(&mut cuts, 0..31, |g| g == 0);
+        let plan = cuts.on_packet(q(31, 30), true, true);
+        assert_eq!(plan.announce, [Cut { k: 1, at: q(31, 30) }]);
+        assert_eq!(plan.copy, Some(Some(1)));
+    }
+
+    #[test]
+    fn idr_pictures_and_their_parameters_are_found_in_annex_b() {
         let idr = [0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0, 0, 1, 0x68, 0xee, 0, 0, 1, 0x65, 0x88];
         let p = [0, 0, 0, 1, 0x09, 0x30, 0, 0, 1, 0x41, 0x9a];
         assert!(is_idr(&idr));
         assert!(!is_idr(&p));
+        assert_eq!(sps(&idr).map(|s| s.trim_ascii_end()), Some(&[0x67, 0x64][..]));
+        assert_eq!(sps(&p), None);
     }
 }

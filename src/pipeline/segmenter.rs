@@ -46,6 +46,9 @@ pub struct Segmenter {
     /// A different video stream from the next segment on (a copied ORIGINAL that is encoded
     /// from now on); that segment starts a new timeline.
     next_video: Option<VideoTrack>,
+    /// The next segment starts a new timeline (CODECS read again from its first IDR).
+    new_timeline: bool,
+    /// The segment being opened starts a new timeline.
     discontinuity: bool,
     audio: Option<(Parameters, Rational)>,
     /// Audio that began after the source opened: muxed from run-local segment `.2` on.
@@ -89,6 +92,7 @@ impl Segmenter {
             first_n,
             video,
             next_video: None,
+            new_timeline: false,
             discontinuity: false,
             audio,
             pending_audio: None,
@@ -108,6 +112,11 @@ impl Segmenter {
         self
     }
 
+    /// The next segment starts a new timeline (new sequence parameters in copied video).
+    pub fn new_timeline(&mut self) {
+        self.new_timeline = true;
+    }
+
     /// From the next segment on, video packets come as `track` describes (after a
     /// discontinuity).
     pub fn switch_video(&mut self, track: VideoTrack) {
@@ -125,6 +134,9 @@ impl Segmenter {
             self.close(start)?;
             if let Some(track) = next {
                 self.video = track;
+                self.new_timeline = true;
+            }
+            if std::mem::take(&mut self.new_timeline) {
                 self.video_codec = None;
                 self.discontinuity = true;
             }

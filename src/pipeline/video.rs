@@ -34,8 +34,9 @@ pub enum RungInput {
     /// sent before any picture at or after it.
     Boundary(Cut),
     /// A source packet for a copied ORIGINAL (Annex B, timestamps in 1/90000 s of run time);
-    /// `starts`: the run-local segment it starts.
-    Source { packet: Packet, starts: Option<i64> },
+    /// `starts`: the run-local segment it starts; `new_timeline`: that segment follows a
+    /// change of the source's sequence parameters.
+    Source { packet: Packet, starts: Option<i64>, new_timeline: bool },
     /// The copied ORIGINAL is encoded from this boundary on.
     EncodeFrom(Cut),
     /// End of the run: cover `[0, end)` and reach the boundary `last_boundary`.
@@ -208,7 +209,12 @@ impl RungWorker {
                         queue.push_back(cut);
                     }
                 }
-                RungInput::Source { packet, starts } => self.on_source(packet, starts)?,
+                RungInput::Source { packet, starts, new_timeline } => {
+                    if new_timeline {
+                        self.segmenter.new_timeline();
+                    }
+                    self.on_source(packet, starts)?
+                }
                 RungInput::EncodeFrom(cut) => self.encode_from(cut)?,
                 RungInput::End { end, last_boundary } => {
                     self.forward(|| RungInput::End { end, last_boundary });
