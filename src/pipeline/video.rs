@@ -207,6 +207,11 @@ impl RungWorker {
                     self.forward(|| RungInput::Boundary(cut));
                     if let Cuts::Announced(queue) = &mut self.cuts {
                         queue.push_back(cut);
+                        // A copying rendition uses none of them until it is told to encode
+                        // from one, which comes with the latest few.
+                        if matches!(self.copying, Copying::Yes) && queue.len() > 4 {
+                            queue.pop_front();
+                        }
                     }
                 }
                 RungInput::Source { packet, starts, new_timeline } => {
