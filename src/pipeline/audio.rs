@@ -249,10 +249,13 @@ const AAC_FRAME: i64 = 1024;
 
 impl AudioCopier {
     pub fn new(stream: &ffmpeg::format::stream::Stream) -> AudioCopier {
-        let params = stream.parameters().clone();
+        AudioCopier::of(stream.parameters().clone(), stream.time_base())
+    }
+
+    fn of(params: codec::Parameters, stream_tb: Rational) -> AudioCopier {
         // SAFETY: a plain field of the stream's codec parameters.
         let rate = unsafe { (*params.as_ptr()).sample_rate.max(1) } as i64;
-        AudioCopier { params, stream_tb: stream.time_base(), rate, next_pts: None }
+        AudioCopier { params, stream_tb, rate, next_pts: None }
     }
 
     pub fn parameters(&self) -> codec::Parameters {
@@ -327,5 +330,37 @@ impl AudioPath {
             AudioPath::Encode(a) => a.flush(clock, out),
             AudioPath::Copy(_) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet_at(ms: i64) -> Packet {
+        let mut p = Packet::new(8);
+        p.set_pts(Some(ms));
+        p.set_dts(Some(ms));
+        p
+    }
+
+    #[test]
+    fn copied_audio_counts_samples_through_jitter_and_keeps_real_gaps() {
+        let mut params = codec::Parameters::new();
+        // SAFETY: a plain field of parameters this test owns.
+        unsafe { (*params.as_mut_ptr()).sample_rate = 48_000 };
+        let mut copier = AudioCopier::of(params, Rational::new(1, 1000));
+        let mut clock = SourceClock::new(Q::new(30, 1), Q::new(1, 1000));
+        let mut out = Vec::new();
+        copier.on_packet(&packet_at(990), &clock, &mut out);
+        assert!(out.is_empty(), "nothing before the first video frame");
+        clock.index(Some(1000));
+        // Millisecond timestamps of 1024-sample frames (21.33 ms), then 300 ms missing.
+        for ms in [1000, 1021, 1043, 1064, 1385] {
+            copier.on_packet(&packet_at(ms), &clock, &mut out);
+        }
+        let pts: Vec<_> = out.iter().map(|p| p.pts().unwrap()).collect();
+        assert_eq!(pts, [0, 1024, 2048, 3072, 18_480]);
+        assert!(out.iter().all(|p| p.dts() == p.pts() && p.duration() == 1024));
     }
 }
