@@ -13,6 +13,13 @@
 #   BENCH_FFMPEG_SCALE  direct (default): ffmpeg scales every rung from the decoded source;
 #                       cascade: from the rung hls-ladder scales it from (smaller rungs from
 #                       the next larger one), so both do the same scaling work
+#   BENCH_PASSTHROUGH=1 also the passthrough case (issue 9): hls-ladder with
+#                       --original-mode copy against one ffmpeg doing the same (ORIGINAL
+#                       -c:v copy, the other rungs keyed on the source's keyframes), against
+#                       the fully re-encoding ffmpeg above (the Go worker's shape), and the
+#                       ORIGINAL-only default job in copy and in encode mode; then the latency
+#                       from a group's last source frame to its publication, at real-time pace,
+#                       for that job in encode and copy mode
 #   BENCH_DIR           work directory (default target/bench)
 #   BENCH_SKIP_BUILD=1  use the existing target/release/hls-ladder as is
 #
@@ -139,3 +146,54 @@ timed ffmpeg "$DIR/ffmpeg.log" ffmpeg "${FF_ARGS[@]}"
 echo "== measuring quality (PSNR against the source scaled with the same scaler)"
 python3 scripts/bench_report.py report --dir "$DIR" --source "$SRC" \
     --seconds "$SECONDS_OF_MEDIA" --audio-mode "$AUDIO_MODE" --scale-mode "$SCALE_MODE" --threads "${THREADS:-auto}"
+
+[[ ${BENCH_PASSTHROUGH:-} == 1 ]] || exit 0
+
+# 6. Passthrough: the source (2 s GOP, as OBS is set up for streaming platforms) copied into
+# ORIGINAL, the other rungs keyed on its keyframes.
+P=$DIR/passthrough
+rm -rf "$P" && mkdir -p "$P"
+HL_COPY=(transcode "$SRC" "$P/hls-ladder" --events jsonl --record --original-mode copy)
+[[ -n $THREADS ]] && HL_COPY+=(--encoder-threads "$THREADS")
+save_cmd "$P/hls-ladder.cmd" "$BIN" "${HL_COPY[@]}"
+timed passthrough/hls-ladder "$P/hls-ladder.log" "$BIN" "${HL_COPY[@]}" >"$P/hls-ladder.events.jsonl"
+
+# ffmpeg: stream 0 is the source's video copied; the scaled rungs follow the source's
+# keyframes. The filter graph drops ORIGINAL (rung 0) and renumbers the others from 1.
+graph=$(python3 scripts/bench_report.py graph "$DIR/ladder.json" "$SCALE_MODE" --skip-original)
+FF_COPY=(-hide_banner -nostdin -y -loglevel warning -i "$SRC" -filter_complex "$graph" -map 0:v)
+TEE=""
+CAPS=()
+for i in "${!RUNGS[@]}"; do
+    read -r label kbps <<<"${RUNGS[$i]}"
+    out=$P/ffmpeg/$label
+    mkdir -p "$out"
+    ((i > 0)) && FF_COPY+=(-map "[v$i]") && CAPS+=("-maxrate:v:$i" "${kbps}k" "-bufsize:v:$i" "$((2 * kbps))k")
+    TEE+="${TEE:+|}[select=\\'v:$i,a\\':f=hls:$HLS_OPTS:hls_segment_filename=$out/%d.ts]$out/index.m3u8"
+done
+FF_COPY+=(-map 0:a -c:v libx264 -preset veryfast -crf 23 -g 900 -forced-idr 1
+    -x264-params scenecut=0:open-gop=0 -force_key_frames:v source -c:v:0 copy "${CAPS[@]}")
+[[ -n $THREADS ]] && FF_COPY+=(-threads:v "$THREADS")
+# The source's AAC is copied too, as hls-ladder copies it.
+FF_COPY+=(-c:a copy -f tee "$TEE")
+save_cmd "$P/ffmpeg.cmd" ffmpeg "${FF_COPY[@]}"
+timed passthrough/ffmpeg "$P/ffmpeg.log" ffmpeg "${FF_COPY[@]}"
+
+# The coordinator's default job: ORIGINAL alone, copied and encoded.
+for mode in copy encode; do
+    ONE=(transcode "$SRC" "$P/original-$mode" --events jsonl --resolutions ORIGINAL --original-mode "$mode")
+    save_cmd "$P/original-$mode.cmd" "$BIN" "${ONE[@]}"
+    timed "passthrough/original-$mode" "$P/original-$mode.log" "$BIN" "${ONE[@]}" >/dev/null
+done
+
+# Latency of the default job at the media's own pace: each event line is stamped as it
+# arrives. (The whole ladder does not keep up with real time on a loaded 2-core machine,
+# and then the figure measures the backlog.)
+for mode in encode copy; do
+    echo "== latency, $mode" >&2
+    "$BIN" transcode "$SRC" "$P/latency-$mode" --events jsonl --realtime --resolutions ORIGINAL \
+        --original-mode "$mode" \
+        2>"$P/latency-$mode.log" | python3 scripts/bench_report.py stamp >"$P/latency-$mode.jsonl"
+done
+
+python3 scripts/bench_report.py passthrough --dir "$DIR" --source "$SRC" --seconds "$SECONDS_OF_MEDIA"

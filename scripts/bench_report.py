@@ -11,14 +11,21 @@
   bench_report.py report --dir DIR --source SRC --seconds N --audio-mode M --threads T
       Reads the GNU time files and outputs of both runs, measures per-rung PSNR and bit rate,
       prints the report and writes it to DIR/report.md.
+  bench_report.py stamp
+      Copies JSON lines from stdin to stdout, each with "wall": the time it arrived.
+  bench_report.py passthrough --dir DIR --source SRC --seconds N
+      The passthrough case (BENCH_PASSTHROUGH=1): CPU, memory, PSNR per rung and latency,
+      printed and written to DIR/passthrough/report.md.
 """
 
 import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 # What the default profile gives a 1280x720@30 source (profiles/default.toml); a different
@@ -82,9 +89,14 @@ def cmd_graph(args):
         parents = [None] * len(ladder)
     # Each picture (the source, or a scaled rung) is split between its encoder and the
     # rungs scaled from it; a split with one output is harmless.
-    children = {p: [i for i, q in enumerate(parents) if q == p] for p in [None, *range(len(ladder))]}
+    # --skip-original: ORIGINAL is copied, not scaled (it is never a cascade parent).
+    skip = {i for i, r in enumerate(ladder) if args.skip_original and r["original"]}
+    children = {p: [i for i, q in enumerate(parents) if q == p and i not in skip]
+                for p in [None, *range(len(ladder))]}
     parts = ["[0:v]split=%d%s" % (len(children[None]), "".join(f"[from_src_to{i}]" for i in children[None]))]
     for i, r in enumerate(ladder):
+        if i in skip:
+            continue
         src = "from_src" if parents[i] is None else f"from{parents[i]}"
         num, den = r["rate"]
         chain = f"[{src}_to{i}]scale={r['encoded_width']}:{r['encoded_height']}:flags=bicubic,fps={num}/{den}"
@@ -246,6 +258,90 @@ def cmd_report(a):
     print(f"(written to {a.dir / 'report.md'})")
 
 
+def cmd_stamp(_args):
+    for line in sys.stdin:
+        event = json.loads(line)
+        event["wall"] = time.time()
+        print(json.dumps(event), flush=True)
+
+
+def latency(path, rate=30):
+    """Per published group: seconds from its last source frame entering the pipeline to its
+    `segment` event, which the publisher emits once the group's playlists are written. At
+    real-time pace, media time t enters at `first + t`; `first` comes from the `progress`
+    events (sent as frame t is read, through the same channel and stamper as the segment
+    events, so their own delay cancels out): the earliest `wall - media_seconds`."""
+    events = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    anchors = [e["wall"] - e["media_seconds"] for e in events if e.get("event") == "progress"]
+    if not anchors:
+        die(f"no progress events in {path}")
+    first, out = min(anchors), []
+    for event in events:
+        if event.get("event") == "segment":
+            end = event["timeline_end"]
+            end = end[0] / end[1] if isinstance(end, list) else float(end)
+            out.append(event["wall"] - (first + end - 1 / rate))
+    if not out:
+        die(f"no segment events in {path}")
+    return out
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def cmd_passthrough(a):
+    d, p, s = a.dir, a.dir / "passthrough", a.seconds
+    ladder = load_ladder(d / "ladder.json")
+    check_closed_cleanly(p / "hls-ladder.events.jsonl")
+    runs = {
+        "hls-ladder copy": p / "hls-ladder.time",
+        "ffmpeg copy": p / "ffmpeg.time",
+        "hls-ladder encode": d / "hls-ladder.time",
+        "ffmpeg encode (Go worker's shape)": d / "ffmpeg.time",
+        "ORIGINAL only, copy": p / "original-copy.time",
+        "ORIGINAL only, encode": p / "original-encode.time",
+    }
+    t = {name: read_time(path) for name, path in runs.items()}
+    go = t["ffmpeg encode (Go worker's shape)"]["cpu"]
+    lines = ["# hls-ladder passthrough benchmark", "",
+             f"Source: `{a.source}` ({s} s, H.264 with a keyframe every 2 s); ladder "
+             f"{', '.join(r['label'] for r in ladder)}.", "",
+             "| run | CPU s per media s | / Go worker's shape | peak RSS MB | wall s |",
+             "|---|---:|---:|---:|---:|"]
+    for name, v in t.items():
+        lines.append(f"| {name} | {v['cpu'] / s:.3f} | {v['cpu'] / go:.2f} | {v['rss_mb']:.0f} | {v['wall']:.1f} |")
+    hl, ff = t["hls-ladder copy"]["cpu"], t["ffmpeg copy"]["cpu"]
+    one = t["ORIGINAL only, copy"]["cpu"] / t["ORIGINAL only, encode"]["cpu"]
+    lines += ["", f"hls-ladder copy / ffmpeg copy: {hl / ff:.2f} (target at most 0.95); "
+              f"/ Go worker's shape: {hl / go:.2f} (target at most 0.5); "
+              f"ORIGINAL only, copy / encode: {one:.3f} (expected well under 0.1).", "",
+              "| rung | hls-ladder copy PSNR Y dB | kbps | ffmpeg copy PSNR Y dB | kbps |",
+              "|---|---:|---:|---:|---:|"]
+    for r in ladder:
+        w, h, label = r["encoded_width"], r["encoded_height"], r["label"]
+        cells = []
+        for tool, playlist in [("hls-ladder", hls_ladder_playlist(p / "hls-ladder", label)),
+                               ("ffmpeg", p / "ffmpeg" / label / "index.m3u8")]:
+            kbps, _ = playlist_rate(playlist)
+            y, _, _ = psnr(playlist, a.source, w, h, p / f"psnr-{tool}-{label}.log")
+            cells.append(f"{y:.2f} | {kbps:.0f}")
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+    lines += ["", "Latency of the ORIGINAL-only job, last source frame of a group to its playlists "
+              "written (real-time pace):", "",
+              "| ORIGINAL | groups | median s | p95 s |", "|---|---:|---:|---:|"]
+    for mode in ("encode", "copy"):
+        values = latency(p / f"latency-{mode}.jsonl")
+        lines.append(f"| {mode} | {len(values)} | {statistics.median(values):.3f} | {percentile(values, 95):.3f} |")
+    lines += ["", "Commands:", "", "```sh"]
+    lines += [(p / f"{n}.cmd").read_text().strip() for n in ("hls-ladder", "ffmpeg", "original-copy", "original-encode")]
+    lines += ["```", ""]
+    report = "\n".join(lines)
+    (p / "report.md").write_text(report)
+    print(report)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -255,6 +351,7 @@ def main():
     g = sub.add_parser("graph")
     g.add_argument("ladder")
     g.add_argument("mode", choices=["direct", "cascade"])
+    g.add_argument("--skip-original", action="store_true")
     g.set_defaults(func=cmd_graph)
     rep = sub.add_parser("report")
     rep.add_argument("--dir", type=Path, required=True)
@@ -264,6 +361,13 @@ def main():
     rep.add_argument("--scale-mode", required=True)
     rep.add_argument("--threads", required=True)
     rep.set_defaults(func=cmd_report)
+    st = sub.add_parser("stamp")
+    st.set_defaults(func=cmd_stamp)
+    pt = sub.add_parser("passthrough")
+    pt.add_argument("--dir", type=Path, required=True)
+    pt.add_argument("--source", type=Path, required=True)
+    pt.add_argument("--seconds", type=int, required=True)
+    pt.set_defaults(func=cmd_passthrough)
     args = p.parse_args()
     args.func(args)
 

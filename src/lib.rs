@@ -15,7 +15,7 @@
 //! - `probe`          source streams and the ladder the fitting algorithm picks
 //! - `serve`          a storage root over HTTP: stream list, player page (hls.js), files
 //! - `ladder`         resolution grammar, ladder fitting, profiles (pure)
-//! - `pipeline`       libav: input, clock, video renditions, audio, segmenter, previews
+//! - `pipeline`       libav: input, clock, video renditions, audio, segmenter, previews, passthrough
 //! - `publisher`      sans-IO publication core (durable before listed) and its upload shell
 //! - `cdn`            the HLS WebSocket CDN push (one connection per rendition)
 //! - `hls`            playlist texts and the stream's publication state machine (pure)

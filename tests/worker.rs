@@ -236,14 +236,28 @@ async fn a_recorded_job_announces_each_index_once_then_closes_after_the_publishe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_pipeline_is_restarted_and_numbering_continues_without_losing_a_segment() {
+    killed_pipeline_resumes(&[], "320x180-30", 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_pipeline_copying_original_resumes_numbering_and_timeline() {
+    let worker = killed_pipeline_resumes(&[("HLS_ORIGINAL_MODE", "copy")], "ORIGINAL,160x90-30", 4).await;
+    let log = worker.log();
+    assert!(log.matches("original=\"copied\"").count() >= 2, "both runs copy ORIGINAL:\n{log}");
+}
+
+/// Kills the transcode child of a recorded job mid-stream: the restarted run continues the
+/// numbering, the playlists and the media timeline. `announcements`: HLS-LIVE and HLS-VOD
+/// of every rendition. The recording checked is that of the first rendition, 320x180-30.
+async fn killed_pipeline_resumes(env: &[(&str, &str)], resolutions: &str, announcements: usize) -> Worker {
     let nginx = Nginx::start(&["c1"]);
-    let (fake, worker) = connected_worker(&[]).await;
+    let (fake, worker) = connected_worker(env).await;
     let uri = nginx.url("c1", KEY);
-    fake.send_text(&encode_start("c1", ID, &uri, "320x180-30", true, "False"));
+    fake.send_text(&encode_start("c1", ID, &uri, resolutions, true, "False"));
     let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", true, 16);
     let live = worker.storage().join(format!("hls/c1/{ID}/320x180-30/live.m3u8"));
     let vod = live.with_file_name("vod-0.m3u8");
-    announced(&fake, &worker, ID, 2).await;
+    announced(&fake, &worker, ID, announcements).await;
     // Let a few segments be published, then crash the pipeline as a segfault would.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = listed_numbers(&vod);
@@ -257,7 +271,7 @@ async fn a_killed_pipeline_is_restarted_and_numbering_continues_without_losing_a
     assert!(publisher.wait());
     let frames = fake.frames();
     assert_eq!(closed_for(&frames, ID)[0].param("Error-Code"), None, "the stream ended normally");
-    assert_eq!(available_for(&frames, ID).len(), 2, "HLS-LIVE and HLS-VOD once each, across the restart");
+    assert_eq!(available_for(&frames, ID).len(), announcements, "HLS-LIVE and HLS-VOD once each, across the restart");
     assert_invariants(&fake, &worker);
 
     let after = listed_numbers(&vod);
@@ -298,6 +312,7 @@ async fn a_killed_pipeline_is_restarted_and_numbering_continues_without_losing_a
     let duration: f64 = probe["streams"][0]["duration"].as_str().unwrap().parse().unwrap();
     assert!((duration - listed).abs() <= 1.0 / 30.0 + 0.001, "MP4 video {duration} s, EXTINF sum {listed} s");
     drop(nginx);
+    worker
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ use clap::Args;
 use super::parse_bool;
 use crate::pipeline::audio::AudioSettings;
 use crate::pipeline::input::SourceTls;
+use crate::pipeline::passthrough::OriginalMode;
 use crate::pipeline::video::{EncoderFamily, VideoEncoder, VideoSettings};
 
 /// How every stream is encoded and published, whoever runs it: `transcode` by hand, or each
@@ -41,6 +42,10 @@ pub struct JobSettings {
     /// Encoder threads per rendition (0: the encoder decides).
     #[arg(long, env = "HLS_ENCODER_THREADS", default_value_t = 0)]
     pub encoder_threads: usize,
+    /// ORIGINAL: `encode` it, `copy` the source's H.264 and AAC packets (keyframe-aligned
+    /// segments), or `auto`: copy when the source qualifies, else encode.
+    #[arg(long, env = "HLS_ORIGINAL_MODE", value_enum, default_value = "encode")]
+    pub original_mode: OriginalMode,
     /// Audio encoder.
     #[arg(long, env = "HLS_AUDIO_CODEC", default_value = "aac")]
     pub audio_codec: String,
@@ -95,6 +100,7 @@ impl JobSettings {
             ("--preset", preset),
             ("--pixel-format", self.pixel_format.clone()),
             ("--encoder-threads", self.encoder_threads.to_string()),
+            ("--original-mode", self.original_mode.as_str().to_string()),
             ("--audio-codec", self.audio_codec.clone()),
             ("--audio-kbps", self.audio_kbps.to_string()),
             ("--source-timeout", self.source_timeout.to_string()),
@@ -119,6 +125,7 @@ pub struct EncodeSettings {
     pub fragment_limit: u64,
     pub video: VideoSettings,
     pub audio: AudioSettings,
+    pub original_mode: OriginalMode,
     /// At least one second.
     pub source_timeout: Duration,
     /// `None`: never drop GOPs to catch up with a live source.
@@ -163,6 +170,7 @@ impl TryFrom<&JobSettings> for EncodeSettings {
             fragment_limit: s.fragment_limit,
             video: VideoSettings { encoder, preset, pixel_format, threads: s.encoder_threads },
             audio: AudioSettings { codec: s.audio_codec.clone(), bitrate_kbps: s.audio_kbps },
+            original_mode: s.original_mode,
             source_timeout: Duration::from_secs(s.source_timeout.max(1)),
             drop_behind: (s.drop_behind > 0).then(|| Duration::from_secs(s.drop_behind)),
             master: s.master,
@@ -203,12 +211,15 @@ mod tests {
             "YES",
             "--source-tls-ca-file",
             "/etc/ingest ca.pem",
+            "--original-mode",
+            "auto",
         ]);
         let again = Flags::parse_from(std::iter::once("x".to_string()).chain(custom.to_args())).settings;
         assert_eq!(again, custom);
         assert_eq!((again.hls_time, again.master, again.source_tls_verify), (2, false, true));
         assert_eq!(again.source_tls_ca_file, Some(PathBuf::from("/etc/ingest ca.pem")));
         assert!(!settings(&[]).to_args().contains(&"--source-tls-ca-file".to_string()));
+        assert_eq!(again.original_mode, OriginalMode::Auto);
     }
 
     #[test]

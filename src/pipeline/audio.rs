@@ -232,3 +232,135 @@ impl AudioTranscoder {
         }
     }
 }
+
+/// The source's AAC-LC packets, unchanged, for every rendition (`--original-mode copy|auto`
+/// with a qualifying source): only their timestamps move onto the run's clock, counted in
+/// samples and continuous within a run as encoded audio's are. The MPEG-TS muxer frames each
+/// with an ADTS header built from the stream's AudioSpecificConfig.
+pub struct AudioCopier {
+    params: codec::Parameters,
+    stream_tb: Rational,
+    rate: i64,
+    next_pts: Option<i64>,
+}
+
+/// Samples per AAC-LC frame, when a packet does not say.
+const AAC_FRAME: i64 = 1024;
+
+impl AudioCopier {
+    pub fn new(stream: &ffmpeg::format::stream::Stream) -> AudioCopier {
+        AudioCopier::of(stream.parameters().clone(), stream.time_base())
+    }
+
+    fn of(params: codec::Parameters, stream_tb: Rational) -> AudioCopier {
+        // SAFETY: a plain field of the stream's codec parameters.
+        let rate = unsafe { (*params.as_ptr()).sample_rate.max(1) } as i64;
+        AudioCopier { params, stream_tb, rate, next_pts: None }
+    }
+
+    pub fn parameters(&self) -> codec::Parameters {
+        self.params.clone()
+    }
+
+    pub fn time_base(&self) -> Rational {
+        Rational::new(1, self.rate as i32)
+    }
+
+    /// One source packet: dropped before the first video frame; otherwise placed right after
+    /// the previous one unless the source's own time says there was a gap (more than 50 ms).
+    pub fn on_packet(&mut self, packet: &Packet, clock: &SourceClock, out: &mut Vec<Packet>) {
+        let Some(pts) = packet.pts().or(packet.dts()) else { return };
+        let absolute = Q::new(pts * self.stream_tb.numerator() as i64, self.stream_tb.denominator() as i64);
+        let Some(t) = clock.seconds_since_start(absolute) else { return };
+        let at = (t * self.rate).round().to_integer();
+        let out_pts = match self.next_pts {
+            None if at < 0 => return,
+            Some(next) if at <= next + self.rate / 20 => next,
+            _ => at,
+        };
+        let duration = match packet.duration() {
+            d if d > 0 => (Q::new(d * self.stream_tb.numerator() as i64, self.stream_tb.denominator() as i64)
+                * self.rate)
+                .round()
+                .to_integer(),
+            _ => AAC_FRAME,
+        };
+        self.next_pts = Some(out_pts + duration);
+        let mut copy = packet.clone();
+        copy.set_pts(Some(out_pts));
+        copy.set_dts(Some(out_pts));
+        copy.set_duration(duration);
+        copy.set_position(-1);
+        out.push(copy);
+    }
+}
+
+/// How the source's audio reaches the renditions.
+pub enum AudioPath {
+    Encode(AudioTranscoder),
+    Copy(AudioCopier),
+}
+
+impl AudioPath {
+    /// What the segmenters mux: the stream's parameters and its packets' time base.
+    pub fn output(&self) -> (codec::Parameters, Rational) {
+        match self {
+            AudioPath::Encode(a) => (codec::Parameters::from(a.encoder()), a.time_base()),
+            AudioPath::Copy(c) => (c.parameters(), c.time_base()),
+        }
+    }
+
+    pub fn on_packet(
+        &mut self,
+        packet: &Packet,
+        clock: &SourceClock,
+        out: &mut Vec<Packet>,
+    ) -> Result<(), PipelineError> {
+        match self {
+            AudioPath::Encode(a) => a.on_packet(packet, clock, out),
+            AudioPath::Copy(c) => {
+                c.on_packet(packet, clock, out);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn flush(&mut self, clock: &SourceClock, out: &mut Vec<Packet>) -> Result<(), PipelineError> {
+        match self {
+            AudioPath::Encode(a) => a.flush(clock, out),
+            AudioPath::Copy(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet_at(ms: i64) -> Packet {
+        let mut p = Packet::new(8);
+        p.set_pts(Some(ms));
+        p.set_dts(Some(ms));
+        p
+    }
+
+    #[test]
+    fn copied_audio_counts_samples_through_jitter_and_keeps_real_gaps() {
+        let mut params = codec::Parameters::new();
+        // SAFETY: a plain field of parameters this test owns.
+        unsafe { (*params.as_mut_ptr()).sample_rate = 48_000 };
+        let mut copier = AudioCopier::of(params, Rational::new(1, 1000));
+        let mut clock = SourceClock::new(Q::new(30, 1), Q::new(1, 1000));
+        let mut out = Vec::new();
+        copier.on_packet(&packet_at(990), &clock, &mut out);
+        assert!(out.is_empty(), "nothing before the first video frame");
+        clock.index(Some(1000));
+        // Millisecond timestamps of 1024-sample frames (21.33 ms), then 300 ms missing.
+        for ms in [1000, 1021, 1043, 1064, 1385] {
+            copier.on_packet(&packet_at(ms), &clock, &mut out);
+        }
+        let pts: Vec<_> = out.iter().map(|p| p.pts().unwrap()).collect();
+        assert_eq!(pts, [0, 1024, 2048, 3072, 18_480]);
+        assert!(out.iter().all(|p| p.dts() == p.pts() && p.duration() == 1024));
+    }
+}

@@ -42,6 +42,11 @@ impl SourceClock {
         self.rs
     }
 
+    /// Whether the run's first frame was seen.
+    pub fn started(&self) -> bool {
+        self.origin.is_some()
+    }
+
     /// The reference-grid index of a frame, or `None` when the frame must be dropped
     /// (it falls on a grid point already taken: denser than the grid, or small jitter back).
     pub fn index(&mut self, pts: Option<i64>) -> Option<i64> {
@@ -76,6 +81,15 @@ impl SourceClock {
     /// frames after the gap continue right after the last one instead of leaving a hole.
     pub fn skip(&mut self, seconds: Q) {
         self.shift -= round_half_up(seconds * self.rs).max(0);
+    }
+
+    /// Where a source timestamp lies on the reference grid as [`Self::index`] would place it
+    /// now, in seconds from the start of the run, without taking its grid point; `None`
+    /// before the first frame. For packets that are copied rather than decoded.
+    pub fn place(&self, pts: i64) -> Option<Q> {
+        let origin = self.origin?;
+        let raw = round_half_up(Q::from_integer(pts - origin) * self.time_base * self.rs) + self.shift;
+        Some(Q::from_integer(raw) / self.rs)
     }
 
     /// Seconds from the start of the run to grid index `g`.
@@ -214,6 +228,15 @@ mod tests {
         assert_eq!(c.index(Some(33)), None);
         assert_eq!(c.index(Some(10)), None);
         assert_eq!(c.index(Some(67)), Some(2));
+    }
+
+    #[test]
+    fn a_copied_packet_is_placed_where_its_decoded_picture_lands() {
+        let mut c = SourceClock::new(q(30, 1), q(1, 1000));
+        assert_eq!(c.place(1000), None);
+        c.index(Some(1000));
+        assert_eq!(c.place(1067), Some(q(2, 30)));
+        assert_eq!(c.index(Some(1067)), Some(2));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod audio;
 pub mod clock;
 pub mod input;
 pub mod live_edge;
+pub mod passthrough;
 pub mod picture;
 pub mod preview;
 pub mod segmenter;
@@ -26,12 +27,14 @@ use ffmpeg_next as ffmpeg;
 
 use crate::ladder::Profile;
 use crate::ladder::{Rendition, RequestItem, SourceVideo};
+use audio::AudioPath;
 use clock::{SegmentGrid, SourceClock, Q};
 use input::Source;
+use passthrough::{AnnexB, CopySource, KeyframeCuts, OriginalMode};
 use picture::Picture;
 use preview::PreviewSpec;
 use sink::{MediaOutput, Sink};
-use video::{RungInput, RungWorker, VideoSettings};
+use video::{Cuts, RungInput, RungWorker, VideoSettings};
 use watchdog::Watchdog;
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +116,8 @@ pub struct PipelineConfig {
     pub hls_time: u32,
     pub video: VideoSettings,
     pub audio: audio::AudioSettings,
+    /// Whether ORIGINAL (and the audio) may carry the source's own packets.
+    pub original_mode: OriginalMode,
     pub previews: Option<PreviewSpec>,
     pub source_timeout: Duration,
     /// Stop after this much media time (`--duration`).
@@ -197,24 +202,38 @@ fn run_pipeline(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> 
         LadderChoice::Profile(profile) => profile.fit(&demux.source),
         LadderChoice::Fixed(r) => r.clone(),
     };
-    announce(&demux, &renditions, sink);
+    let copy = demux.copy_original(cfg, &renditions);
+    announce(&demux, &renditions, copy.is_some(), sink);
 
     let source = &demux.source;
     let rs = source.rs();
     let segments = SegmentGrid { rs, hls_time: cfg.hls_time as i64 };
-    let audio_params = demux.audio.as_ref().map(|a| (codec::Parameters::from(a.encoder()), a.time_base()));
-    let (roots, mut threads) = spawn_renditions(cfg, &renditions, source, segments, audio_params, sink)?;
+    let time_base = to_q(demux.video_time_base).unwrap_or(Q::new(1, 1000));
+    let audio_params = demux.audio.as_ref().map(AudioPath::output);
+    let original = copy.as_ref().map(|(i, annexb)| (*i, annexb.output_parameters()));
+    let keyframe_cuts = original.is_some();
+    let skip_decoding = keyframe_cuts && renditions.len() == 1 && cfg.previews.is_none();
+    let (roots, original_tx, mut threads) =
+        spawn_renditions(cfg, &renditions, source, segments, original, audio_params, sink)?;
     let (preview_tx, preview_thread) = spawn_previews(cfg.previews, sink);
     threads.extend(preview_thread);
+    let copy = copy.zip(original_tx).map(|((_, annexb), tx)| {
+        let limit = cfg.max_segments.map(|m| m as i64);
+        let cuts = KeyframeCuts::new(cfg.hls_time as i64, rs, limit);
+        let stop = cfg.max_media.map(|d| Q::new(d.as_millis() as i64, 1000));
+        CopySource::new(cfg.original_mode, annexb, cuts, tx, time_base, stop, cfg.first_segment)
+    });
     let mut reader = Reader {
-        clock: SourceClock::new(rs, to_q(demux.video_time_base).unwrap_or(Q::new(1, 1000))),
+        clock: SourceClock::new(rs, time_base),
         segments,
+        copy,
+        skip_decoding,
         roots,
         preview_tx,
         previews: cfg.previews,
         next_preview: 0,
         first_preview: cfg.first_preview,
-        stop_at: stop_time(cfg, segments),
+        stop_at: stop_time(cfg, segments, keyframe_cuts),
         last_g: None,
         frames: 0,
         last_progress: Instant::now(),
@@ -253,7 +272,7 @@ struct Demux {
     video_index: usize,
     video_time_base: ffmpeg::Rational,
     audio_index: Option<usize>,
-    audio: Option<audio::AudioTranscoder>,
+    audio: Option<AudioPath>,
     decode_errors: u64,
     late_audio_tried: bool,
     /// How late a live source is read; drops GOPs when hopelessly behind.
@@ -263,6 +282,8 @@ struct Demux {
     /// Video packets dropped to catch up in the current drop.
     dropped_packets: u64,
     stats: Arc<stats::PipelineStats>,
+    /// Video packets since the last keyframe, while nothing is decoded.
+    group: Vec<Packet>,
 }
 
 impl Demux {
@@ -283,11 +304,16 @@ impl Demux {
         };
         let audio_stream = input.streams().best(media::Type::Audio);
         let audio_index = audio_stream.as_ref().map(|s| s.index());
-        let audio = audio_stream.and_then(|stream| match audio::AudioTranscoder::new(&stream, &cfg.audio) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                tracing::warn!("audio stream ignored: {e}");
-                None
+        let audio = audio_stream.and_then(|stream| {
+            if cfg.original_mode != OriginalMode::Encode && passthrough::audio_qualifies(&stream.parameters()) {
+                return Some(AudioPath::Copy(audio::AudioCopier::new(&stream)));
+            }
+            match audio::AudioTranscoder::new(&stream, &cfg.audio) {
+                Ok(a) => Some(AudioPath::Encode(a)),
+                Err(e) => {
+                    tracing::warn!("audio stream ignored: {e}");
+                    None
+                }
             }
         });
         Ok(Demux {
@@ -308,11 +334,36 @@ impl Demux {
             stats: cfg.stats.clone(),
             last_video_seconds: None,
             dropped_packets: 0,
+            group: Vec::new(),
         })
     }
 
+    /// Whether ORIGINAL carries the source's packets in this run: its index in the ladder and
+    /// the Annex B filter, when the mode allows it, ORIGINAL is in the ladder and the source
+    /// qualifies (logged as the mode says when it does not).
+    fn copy_original(&self, cfg: &PipelineConfig, renditions: &[Rendition]) -> Option<(usize, AnnexB)> {
+        let index = renditions.iter().position(|r| r.original)?;
+        if cfg.original_mode == OriginalMode::Encode {
+            return None;
+        }
+        let stream = self.input.stream(self.video_index)?;
+        let params = stream.parameters();
+        if let Some(why) = passthrough::video_disqualified(&params, self.decoder.format()) {
+            cfg.original_mode.log_fallback(&why);
+            return None;
+        }
+        match AnnexB::new(&params, self.video_time_base) {
+            Ok(annexb) => Some((index, annexb)),
+            Err(why) => {
+                cfg.original_mode.log_fallback(&why);
+                None
+            }
+        }
+    }
+
     /// Reads packets until the source ends, a stop is requested or a limit is reached; video
-    /// goes to the decoder and on to the renditions, audio to the audio transcoder.
+    /// goes to the decoder and on to the renditions (and, copied, to ORIGINAL), audio to the
+    /// audio transcoder or copier.
     fn read_until_end(
         &mut self,
         reader: &mut Reader,
@@ -339,14 +390,7 @@ impl Demux {
                 continue;
             }
             if packet.stream() == self.video_index {
-                if let Err(e) = self.decoder.send_packet(&packet) {
-                    self.decode_errors += 1;
-                    if self.decode_errors == 1 || self.decode_errors.is_multiple_of(100) {
-                        tracing::warn!(errors = self.decode_errors, "video decode error (packet skipped): {e}");
-                    }
-                    continue;
-                }
-                if let Some(reason) = reader.receive_frames(&mut self.decoder)? {
+                if let Some(reason) = self.on_video_packet(packet, reader)? {
                     return Ok(reason);
                 }
             } else if Some(packet.stream()) == self.audio_index {
@@ -358,7 +402,7 @@ impl Demux {
                 self.late_audio_tried = true;
                 if let Some(late) = start_late_audio(&self.input, packet.stream(), cfg, reader) {
                     self.audio_index = Some(packet.stream());
-                    let a = self.audio.insert(late);
+                    let a = self.audio.insert(AudioPath::Encode(late));
                     a.on_packet(&packet, &reader.clock, &mut reader.audio_packets)?;
                     reader.send_audio();
                 }
@@ -409,6 +453,47 @@ impl Demux {
         }
     }
 
+    /// One source video packet: copied (when ORIGINAL is) and decoded, unless nothing needs
+    /// the pictures (ORIGINAL alone, copied, no previews). Then the packets of the current
+    /// group of pictures are kept, so that decoding can start from its keyframe the moment
+    /// ORIGINAL has to be encoded. `Some(reason)` when a stop limit was reached.
+    fn on_video_packet(&mut self, packet: Packet, reader: &mut Reader) -> Result<Option<EndReason>, PipelineError> {
+        if !reader.skip_decoding {
+            reader.copy_packet(&packet)?;
+            return self.decode(&packet, reader);
+        }
+        if let Some(reason) = reader.copy_undecoded(&packet)? {
+            return Ok(Some(reason));
+        }
+        if packet.is_key() {
+            self.group.clear();
+        }
+        self.group.push(packet);
+        if reader.copy.as_ref().is_some_and(|c| c.cuts().copying()) {
+            return Ok(None);
+        }
+        reader.skip_decoding = false;
+        for packet in std::mem::take(&mut self.group) {
+            if let Some(reason) = self.decode(&packet, reader)? {
+                return Ok(Some(reason));
+            }
+        }
+        Ok(None)
+    }
+
+    fn decode(&mut self, packet: &Packet, reader: &mut Reader) -> Result<Option<EndReason>, PipelineError> {
+        if let Err(e) = self.decoder.send_packet(packet) {
+            self.decode_errors += 1;
+            if self.decode_errors == 1 || self.decode_errors.is_multiple_of(100) {
+                tracing::warn!(errors = self.decode_errors, "video decode error (packet skipped): {e}");
+            }
+            return Ok(None);
+        }
+        let reason = reader.receive_frames(&mut self.decoder)?;
+        reader.release_copied();
+        Ok(reason)
+    }
+
     /// Drains the decoders into the renditions (unless a limit already cut the run); returns
     /// the run's end, which a limit reached while flushing may change.
     fn flush(&mut self, reader: &mut Reader, mut reason: EndReason) -> Result<EndReason, PipelineError> {
@@ -428,14 +513,19 @@ impl Demux {
 
 /// Logs the source and the ladder, and hands the ladder to the publisher (once, before any
 /// segment).
-fn announce(demux: &Demux, renditions: &[Rendition], sink: &Sink) {
+fn announce(demux: &Demux, renditions: &[Rendition], copied: bool, sink: &Sink) {
     let source = &demux.source;
     tracing::info!(
         source = %demux.source_url,
         width = source.width,
         height = source.height,
         rate = %format_rate(source.r0()),
-        audio = demux.audio.is_some(),
+        audio = match demux.audio {
+            None => "none",
+            Some(AudioPath::Copy(_)) => "copied",
+            Some(AudioPath::Encode(_)) => "encoded",
+        },
+        original = if copied { "copied" } else { "encoded" },
         ladder = %renditions.iter().map(|r| r.label.as_str()).collect::<Vec<_>>().join(","),
         "source opened"
     );
@@ -490,11 +580,17 @@ fn start_late_audio(
     };
     // The next boundary ahead of the video read so far: no segment that is already being
     // encoded changes its streams.
-    let from_k = match reader.last_g {
-        Some(g) => reader.segments.segment_at(reader.clock.time_of(g)) + 1,
-        None => 0,
+    let (from_k, boundary) = match (&reader.copy, reader.last_g) {
+        (Some(copy), _) => {
+            let next = copy.cuts().next_estimate();
+            (next.k, next.at)
+        }
+        (None, Some(g)) => {
+            let k = reader.segments.segment_at(reader.clock.time_of(g)) + 1;
+            (k, reader.segments.boundary(k))
+        }
+        (None, None) => (0, Q::from_integer(0)),
     };
-    let boundary = reader.segments.boundary(from_k);
     let seconds = clock::to_f64(boundary);
     tracing::warn!(
         from_segment = cfg.first_segment + from_k as u64,
@@ -507,9 +603,11 @@ fn start_late_audio(
     Some(transcoder.starting_at(boundary))
 }
 
-/// The run-local time at which reading stops, and why.
-fn stop_time(cfg: &PipelineConfig, segments: SegmentGrid) -> Option<(Q, EndReason)> {
-    let by_segments = cfg.max_segments.map(|m| (segments.boundary(m as i64), EndReason::FragmentLimit));
+/// The run-local time at which reading stops, and why. Boundaries that follow the source's
+/// keyframes are not known ahead: the fragment limit is found as they come.
+fn stop_time(cfg: &PipelineConfig, segments: SegmentGrid, keyframe_cuts: bool) -> Option<(Q, EndReason)> {
+    let by_segments =
+        cfg.max_segments.filter(|_| !keyframe_cuts).map(|m| (segments.boundary(m as i64), EndReason::FragmentLimit));
     let by_duration = cfg.max_media.map(|d| (Q::new(d.as_millis() as i64, 1000), EndReason::DurationReached));
     match (by_segments, by_duration) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
@@ -521,14 +619,18 @@ type RungHandle = JoinHandle<Result<(), PipelineError>>;
 /// Decoded pictures for the preview thread, with the preview number each one is taken for.
 type PreviewSender = SyncSender<(u64, Arc<Picture>)>;
 
+/// One thread per rendition; returns the inputs of those that take decoded pictures, the
+/// input of the copied ORIGINAL (`original`: its index and the parameters of the source's
+/// video after Annex B conversion), and the threads.
 fn spawn_renditions(
     cfg: &PipelineConfig,
     renditions: &[Rendition],
     source: &SourceVideo,
     segments: SegmentGrid,
+    original: Option<(usize, codec::Parameters)>,
     audio: Option<(codec::Parameters, ffmpeg::Rational)>,
     sink: &Sink,
-) -> Result<(Vec<SyncSender<RungInput>>, Vec<RungHandle>), PipelineError> {
+) -> Result<Spawned, PipelineError> {
     let parents = cascade_parents(renditions, source.width as u32, source.height as u32);
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
@@ -545,6 +647,7 @@ fn spawn_renditions(
             None => roots.push(senders[i].clone()),
         }
     }
+    let original_tx = original.as_ref().map(|(i, _)| senders[*i].clone());
     drop(senders);
     let mut video = cfg.video.clone();
     if video.threads == 0 {
@@ -556,11 +659,16 @@ fn spawn_renditions(
         let label = rendition.label.clone();
         let first_n = cfg.first_segment;
         let audio = audio.clone();
-        let rate = rendition.rate;
         let stats = cfg.stats.rung(&rendition.label);
         let outputs = std::mem::take(&mut children[i]);
-        let worker = RungWorker::new(i, rendition.clone(), segments, &video, outputs, stats, |enc| {
-            let segmenter = segmenter::Segmenter::new(i, label, first_n, enc, rate, audio, segmenter_sink);
+        let cuts = match original {
+            Some(_) => Cuts::Announced(Default::default()),
+            None => Cuts::Grid(segments),
+        };
+        let copy = original.as_ref().filter(|(o, _)| *o == i).map(|(_, params)| params.clone());
+        let timing = (segments.rs, cuts, segments.hls_time);
+        let worker = RungWorker::new(i, rendition.clone(), timing, &video, copy, outputs, stats, |track| {
+            let segmenter = segmenter::Segmenter::new(i, label, first_n, track, audio, segmenter_sink);
             segmenter.shifted_by(cfg.timeline_offset)
         })?;
         let rx = receivers[i].take().expect("one receiver per rendition");
@@ -572,8 +680,10 @@ fn spawn_renditions(
     }
     // Before the first picture: a restarted run sheds what the runs before it shed.
     cfg.stats.set_ladder(renditions);
-    Ok((roots, handles))
+    Ok((roots, original_tx, handles))
 }
+
+type Spawned = (Vec<SyncSender<RungInput>>, Option<SyncSender<RungInput>>, Vec<RungHandle>);
 
 /// Turns transparent huge pages off for this process. x264 asks for huge pages for every
 /// buffer of 1.75 MB or more and rounds each up to whole 2 MB pages, which a partly used
@@ -600,7 +710,13 @@ fn default_encoder_threads(renditions: usize) -> usize {
 /// The decode side of the reader thread: clock, stop conditions, previews, fan-out.
 struct Reader {
     clock: SourceClock,
+    /// Segment boundaries when ORIGINAL is encoded.
     segments: SegmentGrid,
+    /// The copied ORIGINAL, which then chooses the boundaries.
+    copy: Option<CopySource>,
+    /// Nothing needs decoded pictures: the packets drive the clock (until ORIGINAL has to
+    /// be encoded).
+    skip_decoding: bool,
     roots: Vec<SyncSender<RungInput>>,
     preview_tx: Option<PreviewSender>,
     previews: Option<PreviewSpec>,
@@ -639,6 +755,74 @@ impl Pace {
 }
 
 impl Reader {
+    /// A source video packet before it is decoded: to the copied ORIGINAL, if any.
+    fn copy_packet(&mut self, packet: &Packet) -> Result<(), PipelineError> {
+        if let Some(copy) = self.copy.as_mut() {
+            let stop = copy.on_packet(packet, &self.clock, &mut self.roots)?;
+            self.stop_at_fragment_limit(stop);
+        }
+        Ok(())
+    }
+
+    /// A packet that is copied and not decoded: it moves the clock, the stop limits and the
+    /// progress as its picture would have. `Some(reason)` when a stop limit was reached.
+    fn copy_undecoded(&mut self, packet: &Packet) -> Result<Option<EndReason>, PipelineError> {
+        // The run starts at the first keyframe, as the decoder would.
+        if self.clock.started() || packet.is_key() {
+            if let Some(g) = self.clock.index(packet.pts().or(packet.dts())) {
+                let t = self.clock.time_of(g);
+                if let Some((limit, reason)) = self.stop_at {
+                    if t >= limit {
+                        return Ok(Some(reason));
+                    }
+                }
+                if let Some(pace) = &mut self.pace {
+                    pace.wait(t);
+                }
+                self.last_g = Some(g);
+                self.frames += 1;
+                self.report_progress(t);
+            }
+        }
+        self.copy_packet(packet)?;
+        Ok(None)
+    }
+
+    fn report_progress(&mut self, t: Q) {
+        if self.last_progress.elapsed() >= Duration::from_secs(1) {
+            self.last_progress = Instant::now();
+            let media_seconds = clock::to_f64(t);
+            self.sink.send(MediaOutput::Progress { media_seconds, frames: self.frames });
+        }
+    }
+
+    /// Copied packets that waited for the first decoded picture.
+    fn release_copied(&mut self) {
+        if let Some(copy) = self.copy.as_mut() {
+            let stop = copy.release(&self.clock, &mut self.roots);
+            self.stop_at_fragment_limit(stop);
+        }
+    }
+
+    fn stop_at_fragment_limit(&mut self, at: Option<Q>) {
+        if let Some(at) = at {
+            if self.stop_at.is_none_or(|(s, _)| at < s) {
+                self.stop_at = Some((at, EndReason::FragmentLimit));
+            }
+        }
+    }
+
+    /// The latest boundary (from boundary 1 on) at or before `t`.
+    fn last_boundary_before(&self, t: Q) -> Option<Q> {
+        match &self.copy {
+            Some(copy) => copy.cuts().last_boundary_before(t),
+            None => {
+                let k = self.segments.segment_at(t);
+                (k >= 1).then(|| self.segments.boundary(k))
+            }
+        }
+    }
+
     /// Receives decoded frames; `Some(reason)` when a stop limit was reached.
     fn receive_frames(&mut self, decoder: &mut ffmpeg::decoder::Video) -> Result<Option<EndReason>, PipelineError> {
         loop {
@@ -673,11 +857,7 @@ impl Reader {
                 // Every rendition thread has failed; they report why when joined.
                 return Ok(Some(EndReason::Stopped));
             }
-            if self.last_progress.elapsed() >= Duration::from_secs(1) {
-                self.last_progress = Instant::now();
-                let media_seconds = clock::to_f64(t);
-                self.sink.send(MediaOutput::Progress { media_seconds, frames: self.frames });
-            }
+            self.report_progress(t);
         }
     }
 
@@ -706,14 +886,9 @@ impl Reader {
     fn end(&mut self) {
         let (end, last_boundary) = match (self.stop_at, self.last_g) {
             (Some((limit, _)), Some(g)) if self.clock.time_of(g + 1) >= limit => {
-                let k = self.segments.segment_at(limit - Q::new(1, 1_000_000));
-                (limit, (k >= 1).then(|| self.segments.boundary(k)))
+                (limit, self.last_boundary_before(limit - Q::new(1, 1_000_000)))
             }
-            (_, Some(g)) => {
-                let last = self.clock.time_of(g);
-                let k = self.segments.segment_at(last);
-                (self.clock.time_of(g + 1), (k >= 1).then(|| self.segments.boundary(k)))
-            }
+            (_, Some(g)) => (self.clock.time_of(g + 1), self.last_boundary_before(self.clock.time_of(g))),
             (_, None) => (Q::from_integer(0), None),
         };
         for root in self.roots.drain(..) {

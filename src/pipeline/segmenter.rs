@@ -1,5 +1,6 @@
-//! Cuts one rendition into MPEG-TS segments in memory: video packets from its encoder,
-//! the shared audio packets interleaved by time, a new segment at each forced IDR.
+//! Cuts one rendition into MPEG-TS segments in memory: video packets from its encoder (or
+//! the source's own, for a copied ORIGINAL), the shared audio packets interleaved by time, a
+//! new segment at each IDR that starts one.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -18,13 +19,37 @@ use super::PipelineError;
 /// time stay positive in the transport stream.
 const TS_OFFSET_90K: i64 = 10 * 90_000;
 
+/// The video stream a segment carries: its parameters, and the time base of the packets'
+/// timestamps.
+#[derive(Clone)]
+pub struct VideoTrack {
+    pub params: Parameters,
+    pub time_base: Rational,
+}
+
+impl VideoTrack {
+    pub fn of_encoder(encoder: &ffmpeg::encoder::Video) -> VideoTrack {
+        VideoTrack { params: Parameters::from(encoder), time_base: encoder.time_base() }
+    }
+
+    /// Seconds of `ticks` in this time base.
+    fn seconds(&self, ticks: i64) -> Q {
+        Q::new(ticks * self.time_base.numerator() as i64, self.time_base.denominator() as i64)
+    }
+}
+
 pub struct Segmenter {
     rung: usize,
     label: String,
     first_n: u64,
-    video: Parameters,
-    video_tb: Rational,
-    video_rate: Q,
+    video: VideoTrack,
+    /// A different video stream from the next segment on (a copied ORIGINAL that is encoded
+    /// from now on); that segment starts a new timeline.
+    next_video: Option<VideoTrack>,
+    /// The next segment starts a new timeline (CODECS read again from its first IDR).
+    new_timeline: bool,
+    /// The segment being opened starts a new timeline.
+    discontinuity: bool,
     audio: Option<(Parameters, Rational)>,
     /// Audio that began after the source opened: muxed from run-local segment `.2` on.
     pending_audio: Option<(Parameters, Rational, i64)>,
@@ -42,7 +67,9 @@ pub struct Segmenter {
 
 struct OpenSegment {
     k: i64,
-    first_slot: i64,
+    /// Run time of its first picture.
+    start: Q,
+    discontinuity: bool,
     output: Output,
     buffer: SharedBuffer,
     video_tb: Rational,
@@ -55,8 +82,7 @@ impl Segmenter {
         rung: usize,
         label: String,
         first_n: u64,
-        encoder: &ffmpeg::encoder::Video,
-        video_rate: Q,
+        video: VideoTrack,
         audio: Option<(Parameters, Rational)>,
         sink: Sink,
     ) -> Self {
@@ -64,9 +90,10 @@ impl Segmenter {
             rung,
             label,
             first_n,
-            video: Parameters::from(encoder),
-            video_tb: encoder.time_base(),
-            video_rate,
+            video,
+            next_video: None,
+            new_timeline: false,
+            discontinuity: false,
             audio,
             pending_audio: None,
             current: None,
@@ -85,27 +112,48 @@ impl Segmenter {
         self
     }
 
-    /// A video packet; `starts` is the run-local segment number when it is a forced IDR.
+    /// The next segment starts a new timeline (new sequence parameters in copied video).
+    pub fn new_timeline(&mut self) {
+        self.new_timeline = true;
+    }
+
+    /// From the next segment on, video packets come as `track` describes (after a
+    /// discontinuity).
+    pub fn switch_video(&mut self, track: VideoTrack) {
+        self.next_video = Some(track);
+    }
+
+    /// A video packet; `starts` is the run-local segment number when it is an IDR that
+    /// starts one.
     pub fn on_video(&mut self, mut packet: Packet, starts: Option<i64>) -> Result<(), PipelineError> {
+        let pts = packet.pts().unwrap_or(0);
+        if let Some(k) = starts {
+            let next = self.next_video.take();
+            let start = next.as_ref().unwrap_or(&self.video).seconds(pts);
+            self.write_audio_before(start)?;
+            self.close(start)?;
+            if let Some(track) = next {
+                self.video = track;
+                self.new_timeline = true;
+            }
+            if std::mem::take(&mut self.new_timeline) {
+                self.video_codec = None;
+                self.discontinuity = true;
+            }
+            self.open(k, start)?;
+        }
         if self.video_codec.is_none() && packet.is_key() {
             let sps = avc1_codec(packet.data().unwrap_or(&[]));
             self.video_codec = Some(sps.unwrap_or_else(|| "avc1.64001f".to_string()));
-        }
-        let pts = packet.pts().unwrap_or(0);
-        if let Some(k) = starts {
-            let start = Q::new(pts, 1) / self.video_rate;
-            self.write_audio_before(start)?;
-            self.close(pts)?;
-            self.open(k, pts)?;
         }
         let Some(seg) = self.current.as_mut() else {
             // Packets before the first IDR cannot be decoded on their own: drop them.
             return Ok(());
         };
         let dts = packet.dts().unwrap_or(pts);
-        self.video_clock = Some(Q::new(dts, 1) / self.video_rate);
+        self.video_clock = Some(self.video.seconds(dts));
         packet.set_stream(0);
-        write(seg, &mut packet, self.video_tb, 0, self.shift).map_err(|e| self.mux_error(e))?;
+        write(seg, &mut packet, self.video.time_base, 0, self.shift).map_err(|e| self.mux_error(e))?;
         if let Some(clock) = self.video_clock {
             self.write_audio_before(clock)?;
         }
@@ -128,20 +176,19 @@ impl Segmenter {
         Ok(())
     }
 
-    /// The rendition is shed (overload): the segment open now ends at `end_slot`, the
+    /// The rendition is shed (overload): the segment open now ends at run time `end`, the
     /// publisher learns that groups from run-local segment `k` on come without it.
-    pub fn shed(&mut self, end_slot: i64, k: i64) -> Result<(), PipelineError> {
-        self.finish(end_slot)?;
+    pub fn shed(&mut self, end: Q, k: i64) -> Result<(), PipelineError> {
+        self.finish(end)?;
         self.sink.send(MediaOutput::RenditionShed { rung: self.rung, n: self.first_n + k.max(0) as u64 });
         Ok(())
     }
 
-    /// End of the run: the last segment ends at `end_slot` (after its last frame).
-    pub fn finish(&mut self, end_slot: i64) -> Result<(), PipelineError> {
-        let end = Q::new(end_slot, 1) / self.video_rate;
+    /// End of the run: the last segment ends at run time `end` (after its last frame).
+    pub fn finish(&mut self, end: Q) -> Result<(), PipelineError> {
         self.write_audio_before(end)?;
         self.audio_queue.clear();
-        self.close(end_slot)
+        self.close(end)
     }
 
     fn write_audio_before(&mut self, limit: Q) -> Result<(), PipelineError> {
@@ -169,7 +216,7 @@ impl Segmenter {
         Ok(())
     }
 
-    fn open(&mut self, k: i64, first_slot: i64) -> Result<(), PipelineError> {
+    fn open(&mut self, k: i64, start: Q) -> Result<(), PipelineError> {
         if self.pending_audio.as_ref().is_some_and(|(_, _, from_k)| k >= *from_k) {
             let (params, tb, _) = self.pending_audio.take().expect("checked");
             self.audio = Some((params, tb));
@@ -180,8 +227,8 @@ impl Segmenter {
         {
             let mut st =
                 output.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None)).map_err(|e| self.mux_error(e))?;
-            st.set_parameters(self.video.clone());
-            st.set_time_base(self.video_tb);
+            st.set_parameters(self.video.params.clone());
+            st.set_time_base(self.video.time_base);
         }
         if let Some((params, tb)) = &self.audio {
             let mut st =
@@ -213,26 +260,27 @@ impl Segmenter {
         let video_tb = output.stream(0).expect("video stream").time_base();
         let audio_tb = output.stream(1).map_or(video_tb, |s| s.time_base());
         let has_audio = self.audio.is_some();
-        self.current = Some(OpenSegment { k, first_slot, output, buffer, video_tb, audio_tb, has_audio });
+        let discontinuity = std::mem::take(&mut self.discontinuity);
+        self.current = Some(OpenSegment { k, start, discontinuity, output, buffer, video_tb, audio_tb, has_audio });
         Ok(())
     }
 
-    fn close(&mut self, end_slot: i64) -> Result<(), PipelineError> {
+    fn close(&mut self, end: Q) -> Result<(), PipelineError> {
         let Some(mut seg) = self.current.take() else {
             return Ok(());
         };
         seg.output.write_trailer().map_err(|e| self.mux_error(e))?;
         drop(seg.output);
         let bytes = seg.buffer.take();
-        let duration = Q::new(end_slot - seg.first_slot, 1) / self.video_rate;
-        let start = Q::new(seg.first_slot, 1) / self.video_rate;
+        let duration = end - seg.start;
+        let start = seg.start;
         let n = self.first_n + seg.k as u64;
         let codecs = match (&self.video_codec, seg.has_audio) {
             (Some(video), true) => format!("{video},mp4a.40.2"),
             (Some(video), false) => video.clone(),
             (None, _) => String::new(),
         };
-        self.sink.segment(self.rung, n, bytes, duration, start, codecs);
+        self.sink.segment(self.rung, n, bytes, duration, start, codecs, seg.discontinuity);
         Ok(())
     }
 

@@ -15,8 +15,9 @@ use crate::ladder::Rendition;
 pub enum MediaOutput {
     /// The ladder chosen for this run, once, before any segment.
     Ladder { renditions: Vec<Rendition>, audio: bool, source: String },
-    /// Segment `n` of rendition `rung` is complete in memory.
-    Segment { rung: usize, n: u64, data: Vec<u8>, duration: Q, start: Q, codecs: String },
+    /// Segment `n` of rendition `rung` is complete in memory; `discontinuity`: it starts a
+    /// new timeline in that rendition (a copied ORIGINAL encoded from now on).
+    Segment { rung: usize, n: u64, data: Vec<u8>, duration: Q, start: Q, codecs: String, discontinuity: bool },
     /// Segment `n` of `rung` was dropped because the upload queue was full.
     SegmentDropped { rung: usize, n: u64 },
     /// Rendition `rung` was shed under overload: it has no segment `n` or later.
@@ -77,9 +78,19 @@ impl Sink {
         let _ = self.tx.send(out);
     }
 
-    pub fn segment(&self, rung: usize, n: u64, data: Vec<u8>, duration: Q, start: Q, codecs: String) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn segment(
+        &self,
+        rung: usize,
+        n: u64,
+        data: Vec<u8>,
+        duration: Q,
+        start: Q,
+        codecs: String,
+        discontinuity: bool,
+    ) {
         if self.budget.try_reserve(data.len()) {
-            self.send(MediaOutput::Segment { rung, n, data, duration, start, codecs });
+            self.send(MediaOutput::Segment { rung, n, data, duration, start, codecs, discontinuity });
         } else {
             tracing::error!(rung, n, queued_bytes = self.budget.used(), "upload queue full: segment dropped");
             self.send(MediaOutput::SegmentDropped { rung, n });

@@ -1,5 +1,6 @@
 //! One rendition: constant-frame-rate slotting, fit-and-pad scaling, H.264 encoding with
-//! keyframes forced on the segment grid, and segmenting. Runs on its own OS thread.
+//! keyframes forced on the segment boundaries, and segmenting; or, for a copied ORIGINAL,
+//! the source's own packets segmented as they come. Runs on its own OS thread.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -12,8 +13,9 @@ use ffmpeg::{Dictionary, Packet};
 use ffmpeg_next as ffmpeg;
 
 use super::clock::{SegmentGrid, SlotGrid, Q};
+use super::passthrough::Cut;
 use super::picture::{Fit, FitScaler, Picture};
-use super::segmenter::Segmenter;
+use super::segmenter::{Segmenter, VideoTrack};
 use super::stats::RungStats;
 use super::{drain, PipelineError};
 use crate::ladder::Rendition;
@@ -28,8 +30,38 @@ pub enum RungInput {
     /// Audio began after the source opened: the encoder's parameters and time base, and
     /// the run-local segment from which every rendition carries it.
     AudioStart { params: ffmpeg::codec::Parameters, time_base: ffmpeg::Rational, from_k: i64 },
+    /// A segment boundary chosen by the reader (ORIGINAL follows the source's keyframes):
+    /// sent before any picture at or after it.
+    Boundary(Cut),
+    /// A source packet for a copied ORIGINAL (Annex B, timestamps in 1/90000 s of run time);
+    /// `starts`: the run-local segment it starts; `new_timeline`: that segment follows a
+    /// change of the source's sequence parameters.
+    Source { packet: Packet, starts: Option<i64>, new_timeline: bool },
+    /// The copied ORIGINAL is encoded from this boundary on.
+    EncodeFrom(Cut),
     /// End of the run: cover `[0, end)` and reach the boundary `last_boundary`.
     End { end: Q, last_boundary: Option<Q> },
+}
+
+/// Where a rendition starts its segments.
+#[derive(Debug, Clone)]
+pub enum Cuts {
+    /// Every `T` on the reference grid (output-layout §5).
+    Grid(SegmentGrid),
+    /// Where the reader says ([`RungInput::Boundary`]), oldest first.
+    Announced(VecDeque<Cut>),
+}
+
+/// Time base of a copied ORIGINAL's packets: MPEG-TS's own.
+pub const COPY_TIME_BASE: ffmpeg::Rational = ffmpeg::Rational(1, 90_000);
+
+/// Whether a rendition copies the source's packets.
+enum Copying {
+    No,
+    /// Every packet until told otherwise.
+    Yes,
+    /// The packets presented before this time; pictures from it on are encoded.
+    Until(Q),
 }
 
 /// Which kind of H.264 encoder `HLS_VIDEO_CODEC` names: its options and default preset
@@ -88,9 +120,13 @@ pub struct RungWorker {
     pub index: usize,
     pub rendition: Rendition,
     pub grid: SlotGrid,
-    pub segments: SegmentGrid,
+    pub cuts: Cuts,
     pub scaler: FitScaler,
-    pub encoder: ffmpeg::encoder::Video,
+    /// Opened when the first picture is to be encoded (a copied ORIGINAL may never need it).
+    encoder: Option<ffmpeg::encoder::Video>,
+    settings: VideoSettings,
+    hls_time: i64,
+    copying: Copying,
     pub children: Vec<SyncSender<RungInput>>,
     pub segmenter: Segmenter,
     /// Slots whose frame was forced to IDR, with the segment (run-local k) it starts.
@@ -106,29 +142,41 @@ pub struct RungWorker {
 }
 
 impl RungWorker {
+    /// `copy`: the source's parameters after Annex B conversion, when this rendition copies
+    /// the source's packets instead of encoding.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         index: usize,
         rendition: Rendition,
-        segments: SegmentGrid,
+        (rs, cuts, hls_time): (Q, Cuts, i64),
         settings: &VideoSettings,
+        copy: Option<ffmpeg::codec::Parameters>,
         children: Vec<SyncSender<RungInput>>,
         stats: Arc<RungStats>,
-        segmenter_for: impl FnOnce(&ffmpeg::encoder::Video) -> Segmenter,
+        segmenter_for: impl FnOnce(VideoTrack) -> Segmenter,
     ) -> Result<Self, PipelineError> {
-        let encoder = open_encoder(&rendition, settings, segments.hls_time).map_err(|e| PipelineError::Encode {
-            rung: rendition.label.clone(),
-            reason: format!("cannot open encoder {}: {e}", settings.encoder.name),
-        })?;
         let fit = if rendition.original { Fit::OriginalOrCentered } else { Fit::Centered };
         let scaler = FitScaler::new(rendition.encoded_width, rendition.encoded_height, settings.pixel_format, fit);
-        let segmenter = segmenter_for(&encoder);
+        let (encoder, track, copying) = match copy {
+            Some(params) => (None, VideoTrack { params, time_base: COPY_TIME_BASE }, Copying::Yes),
+            None => {
+                let encoder =
+                    open_encoder(&rendition, settings, hls_time).map_err(|e| encoder_error(&rendition, settings, e))?;
+                let track = VideoTrack::of_encoder(&encoder);
+                (Some(encoder), track, Copying::No)
+            }
+        };
+        let segmenter = segmenter_for(track);
         Ok(RungWorker {
             index,
-            grid: SlotGrid::new(rendition.rate, segments.rs),
+            grid: SlotGrid::new(rendition.rate, rs),
             rendition,
-            segments,
+            cuts,
             scaler,
             encoder,
+            settings: settings.clone(),
+            hls_time,
+            copying,
             children,
             segmenter,
             forced: VecDeque::new(),
@@ -176,6 +224,25 @@ impl RungWorker {
                 self.segmenter.add_audio(params, time_base, from_k);
                 Ok(())
             }
+            RungInput::Boundary(cut) => {
+                self.forward(|| RungInput::Boundary(cut));
+                if let Cuts::Announced(queue) = &mut self.cuts {
+                    queue.push_back(cut);
+                    // A copying rendition uses none of them until it is told to encode
+                    // from one, which comes with the latest few.
+                    if matches!(self.copying, Copying::Yes) && queue.len() > 4 {
+                        queue.pop_front();
+                    }
+                }
+                Ok(())
+            }
+            RungInput::Source { packet, starts, new_timeline } => {
+                if new_timeline {
+                    self.segmenter.new_timeline();
+                }
+                self.on_source(packet, starts)
+            }
+            RungInput::EncodeFrom(cut) => self.encode_from(cut),
             RungInput::End { end, last_boundary } => {
                 self.forward(|| RungInput::End { end, last_boundary });
                 return Some(if self.shed { Ok(()) } else { self.finish(end, last_boundary) });
@@ -186,6 +253,16 @@ impl RungWorker {
 
     fn on_picture(&mut self, picture: Arc<Picture>, g: i64, read_at: Instant) -> Result<(), PipelineError> {
         let plan = self.grid.plan(g);
+        match self.copying {
+            Copying::Yes => return Ok(()),
+            Copying::Until(at) => {
+                if plan.slot.is_none_or(|s| self.grid.slot_time(s) < at) {
+                    return Ok(());
+                }
+                self.copying = Copying::No;
+            }
+            Copying::No => {}
+        }
         let Some(slot) = plan.slot else {
             RungStats::add(&self.stats.dropped, 1);
             return Ok(());
@@ -212,7 +289,37 @@ impl RungWorker {
         Ok(())
     }
 
+    /// A copied source packet: segmented as it is while this rendition copies.
+    fn on_source(&mut self, packet: Packet, starts: Option<i64>) -> Result<(), PipelineError> {
+        if matches!(self.copying, Copying::No) {
+            return Ok(());
+        }
+        if let Some(pts) = packet.pts() {
+            let media = Q::new(pts, 90_000) + Q::new(1, 1) / self.grid.rate();
+            let us = (media * 1_000_000).to_integer().max(0) as u64;
+            self.stats.media_us.fetch_max(us, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.segmenter.on_video(packet, starts)
+    }
+
+    /// The source stopped qualifying for copying: encode from boundary `cut` on, a new
+    /// timeline in this rendition.
+    fn encode_from(&mut self, cut: Cut) -> Result<(), PipelineError> {
+        if self.encoder.is_none() {
+            let encoder = open_encoder(&self.rendition, &self.settings, self.hls_time)
+                .map_err(|e| encoder_error(&self.rendition, &self.settings, e))?;
+            self.segmenter.switch_video(VideoTrack::of_encoder(&encoder));
+            self.encoder = Some(encoder);
+        }
+        self.copying = Copying::Until(cut.at);
+        Ok(())
+    }
+
     fn finish(&mut self, end: Q, last_boundary: Option<Q>) -> Result<(), PipelineError> {
+        if !matches!(self.copying, Copying::No) {
+            // Still copying (or the run ended before the first picture to encode).
+            return self.segmenter.finish(end);
+        }
         if let Some(last) = self.last_picture.clone() {
             let now = Instant::now();
             for s in self.grid.tail(end, last_boundary) {
@@ -220,10 +327,14 @@ impl RungWorker {
                 self.encode(&last, s, now)?;
             }
         }
-        self.encoder.send_eof().map_err(|e| self.encode_error(format!("flush failed: {e}")))?;
+        self.encoder_mut().send_eof().map_err(|e| self.encode_error(format!("flush failed: {e}")))?;
         self.receive_packets()?;
-        let end_slot = self.grid.next_slot();
-        self.segmenter.finish(end_slot)
+        let end = self.grid.slot_time(self.grid.next_slot());
+        self.segmenter.finish(end)
+    }
+
+    fn encoder_mut(&mut self) -> &mut ffmpeg::encoder::Video {
+        self.encoder.as_mut().expect("opened before the first picture is encoded")
     }
 
     fn encode(&mut self, picture: &Arc<Picture>, slot: i64, read_at: Instant) -> Result<(), PipelineError> {
@@ -235,8 +346,21 @@ impl RungWorker {
         let mut frame = picture.reference();
         frame.set_pts(Some(slot));
         let t = self.grid.slot_time(slot);
-        if slot == 0 || t >= self.segments.boundary(self.next_k.max(1)) {
-            let k = if slot == 0 { 0 } else { self.next_k };
+        let starts = match &mut self.cuts {
+            _ if slot == 0 => Some(0),
+            Cuts::Grid(grid) => (t >= grid.boundary(self.next_k.max(1))).then_some(self.next_k),
+            // The latest boundary reached (a copied ORIGINAL that starts encoding has passed
+            // every earlier one).
+            Cuts::Announced(queue) => {
+                let mut k = None;
+                while let Some(cut) = queue.front().filter(|c| t >= c.at) {
+                    k = Some(cut.k);
+                    queue.pop_front();
+                }
+                k
+            }
+        };
+        if let Some(k) = starts {
             if RungStats::flag(&self.stats.shed_requested) {
                 self.read_times.pop_back();
                 return self.shed_at(slot, k);
@@ -247,7 +371,7 @@ impl RungWorker {
         } else {
             frame.set_kind(ffmpeg::picture::Type::None);
         }
-        self.encoder.send_frame(&frame).map_err(|e| self.encode_error(format!("encoding failed: {e}")))?;
+        self.encoder_mut().send_frame(&frame).map_err(|e| self.encode_error(format!("encoding failed: {e}")))?;
         self.receive_packets()
     }
 
@@ -260,16 +384,16 @@ impl RungWorker {
         self.stats.shed.store(true, std::sync::atomic::Ordering::Relaxed);
         self.last_picture = None;
         if slot > 0 {
-            self.encoder.send_eof().map_err(|e| self.encode_error(format!("flush failed: {e}")))?;
+            self.encoder_mut().send_eof().map_err(|e| self.encode_error(format!("flush failed: {e}")))?;
             self.receive_packets()?;
         }
-        self.segmenter.shed(slot, k)
+        self.segmenter.shed(self.grid.slot_time(slot), k)
     }
 
     fn receive_packets(&mut self) -> Result<(), PipelineError> {
         loop {
             let mut packet = Packet::empty();
-            match drain(self.encoder.receive_packet(&mut packet)) {
+            match drain(self.encoder_mut().receive_packet(&mut packet)) {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
                 Err(e) => return Err(self.encode_error(format!("encoder error: {e}"))),
@@ -309,6 +433,10 @@ impl RungWorker {
     fn encode_error(&self, reason: String) -> PipelineError {
         PipelineError::Encode { rung: self.rendition.label.clone(), reason }
     }
+}
+
+fn encoder_error(r: &Rendition, s: &VideoSettings, e: ffmpeg::Error) -> PipelineError {
+    PipelineError::Encode { rung: r.label.clone(), reason: format!("cannot open encoder {}: {e}", s.encoder.name) }
 }
 
 /// Opens the H.264 encoder for one rendition: CFR time base, keyframes only where we

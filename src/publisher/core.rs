@@ -32,7 +32,9 @@ pub enum Input {
     /// of PROGRAM-DATE-TIME for this run).
     Ladder { renditions: Vec<Rendition>, audio: bool, source: String, now_ms: i64 },
     /// Segment `n` of rendition `rung` is complete in memory.
-    Segment { rung: usize, n: u64, data: Bytes, duration: Q, start: Q, codecs: String },
+    /// `discontinuity`: the segment starts a new timeline in its rendition; the group is
+    /// published with `#EXT-X-DISCONTINUITY`.
+    Segment { rung: usize, n: u64, data: Bytes, duration: Q, start: Q, codecs: String, discontinuity: bool },
     /// Segment `n` of some rendition was dropped by the pipeline (upload queue full).
     SegmentDropped { n: u64 },
     /// Rendition `rung` was shed under overload: groups from `n` on come without it.
@@ -84,6 +86,8 @@ struct Group {
     parts: Vec<Option<Part>>,
     /// Per rendition: the segment's master `CODECS` (video, and audio when it carries any).
     codecs: Vec<String>,
+    /// Some rendition starts a new timeline with this group.
+    discontinuity: bool,
     dropped: bool,
     in_flight: usize,
 }
@@ -200,8 +204,9 @@ impl PublisherCore {
                 }
                 self.publish_ready(&mut out);
             }
-            Input::Segment { rung, n, data, duration, start, codecs } => {
-                self.on_segment(rung, n, data, Part { duration, start, bytes: 0, durable: false }, codecs, &mut out)
+            Input::Segment { rung, n, data, duration, start, codecs, discontinuity } => {
+                let part = Part { duration, start, bytes: 0, durable: false };
+                self.on_segment(rung, n, data, part, (codecs, discontinuity), &mut out)
             }
             Input::SegmentDropped { n } => {
                 if n >= self.next_n {
@@ -220,7 +225,15 @@ impl PublisherCore {
         out
     }
 
-    fn on_segment(&mut self, rung: usize, n: u64, data: Bytes, mut part: Part, codecs: String, out: &mut Vec<Action>) {
+    fn on_segment(
+        &mut self,
+        rung: usize,
+        n: u64,
+        data: Bytes,
+        mut part: Part,
+        (codecs, discontinuity): (String, bool),
+        out: &mut Vec<Action>,
+    ) {
         if n < self.next_n || rung >= self.ladder.len() {
             tracing::error!(n, rung, "segment for a group already decided or an unknown rendition: ignored");
             return;
@@ -233,6 +246,7 @@ impl PublisherCore {
         let group = self.group(n);
         group.parts[rung] = Some(part);
         group.codecs[rung] = codecs;
+        group.discontinuity |= discontinuity;
         group.in_flight += 1;
         let path = self.segment_path(rung, n);
         let retry = if self.settings.record { Retry::WhileRunning } else { Retry::UntilDeadline };
@@ -299,7 +313,7 @@ impl PublisherCore {
         };
         let mut record = GroupRecord {
             n,
-            discontinuity: false,
+            discontinuity: group.discontinuity,
             program_date_time_ms: self.run_start_ms + (first.start * 1000).round().to_integer(),
             renditions: parts.iter().map(|p| RenditionSegment { duration: p.duration, bytes: p.bytes }).collect(),
             tracks: None,

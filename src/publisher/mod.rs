@@ -194,13 +194,13 @@ impl Publisher {
                 // The source is open and decoding starts now: PROGRAM-DATE-TIME counts from here.
                 Input::Ladder { renditions, audio, source, now_ms: now_ms() }
             }
-            MediaOutput::Segment { rung, n, data, duration, start, codecs } => {
+            MediaOutput::Segment { rung, n, data, duration, start, codecs, discontinuity } => {
                 self.segment_ready.insert(n, Instant::now());
                 let data = Bytes::from(data);
                 if let Some(cdn) = self.cdn.as_mut() {
                     cdn.segments.insert((n, rung), Segment { duration, data: data.clone() });
                 }
-                Input::Segment { rung, n, data, duration, start, codecs }
+                Input::Segment { rung, n, data, duration, start, codecs, discontinuity }
             }
             MediaOutput::SegmentDropped { n, .. } => Input::SegmentDropped { n },
             MediaOutput::RenditionShed { rung, n } => Input::RenditionShed { rung, n },

@@ -148,6 +148,7 @@ impl Job {
             hls_time: s.hls_time,
             video: s.video.clone(),
             audio: audio.clone(),
+            original_mode: s.original_mode,
             previews: t.previews,
             source_timeout: s.source_timeout,
             max_media: t.max_media,

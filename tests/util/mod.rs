@@ -212,6 +212,14 @@ impl RtmpPublisher {
         RtmpPublisher { child: cmd.spawn().expect("ffmpeg is installed by scripts/install-deps.sh") }
     }
 
+    /// Publishes a media file as it is (`-c copy`), in real time.
+    pub fn file(url: &str, path: &Path) -> RtmpPublisher {
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-hide_banner", "-loglevel", "error", "-re", "-i"]).arg(path);
+        cmd.args(["-c", "copy", "-f", "flv", url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+        RtmpPublisher { child: cmd.spawn().expect("ffmpeg is installed by scripts/install-deps.sh") }
+    }
+
     pub fn wait(mut self) -> bool {
         self.child.wait().map(|s| s.success()).unwrap_or(false)
     }

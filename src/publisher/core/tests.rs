@@ -62,6 +62,7 @@ pub(super) fn segment(rung: usize, n: u64) -> Input {
         duration: Ratio::new(1, 1),
         start: Ratio::new(n as i64, 1),
         codecs: "avc1.64001f".into(),
+        discontinuity: false,
     }
 }
 
