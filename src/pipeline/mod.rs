@@ -764,24 +764,33 @@ impl Reader {
         Ok(())
     }
 
+    /// Frame `g` (decoded, or a copied packet) enters the run: the stop limit, the
+    /// `--realtime` pace, the counters. Its run time, or the end the limit reached.
+    fn enter(&mut self, g: i64) -> Result<Q, EndReason> {
+        let t = self.clock.time_of(g);
+        if let Some((limit, reason)) = self.stop_at {
+            if t >= limit {
+                return Err(reason);
+            }
+        }
+        if let Some(pace) = &mut self.pace {
+            pace.wait(t);
+        }
+        self.last_g = Some(g);
+        self.frames += 1;
+        Ok(t)
+    }
+
     /// A packet that is copied and not decoded: it moves the clock, the stop limits and the
     /// progress as its picture would have. `Some(reason)` when a stop limit was reached.
     fn copy_undecoded(&mut self, packet: &Packet) -> Result<Option<EndReason>, PipelineError> {
         // The run starts at the first keyframe, as the decoder would.
         if self.clock.started() || packet.is_key() {
             if let Some(g) = self.clock.index(packet.pts().or(packet.dts())) {
-                let t = self.clock.time_of(g);
-                if let Some((limit, reason)) = self.stop_at {
-                    if t >= limit {
-                        return Ok(Some(reason));
-                    }
+                match self.enter(g) {
+                    Ok(t) => self.report_progress(t),
+                    Err(reason) => return Ok(Some(reason)),
                 }
-                if let Some(pace) = &mut self.pace {
-                    pace.wait(t);
-                }
-                self.last_g = Some(g);
-                self.frames += 1;
-                self.report_progress(t);
             }
         }
         self.copy_packet(packet)?;
@@ -838,17 +847,10 @@ impl Reader {
             let Some(g) = self.clock.index(frame.timestamp().or(frame.pts())) else {
                 continue;
             };
-            let t = self.clock.time_of(g);
-            if let Some((limit, reason)) = self.stop_at {
-                if t >= limit {
-                    return Ok(Some(reason));
-                }
-            }
-            if let Some(pace) = &mut self.pace {
-                pace.wait(t);
-            }
-            self.last_g = Some(g);
-            self.frames += 1;
+            let t = match self.enter(g) {
+                Ok(t) => t,
+                Err(reason) => return Ok(Some(reason)),
+            };
             let picture = Picture::new(frame);
             self.take_previews(t, &picture);
             let read_at = Instant::now();
