@@ -11,8 +11,8 @@
 #                       each with its own AAC encoder (ffmpeg cannot share an encoder across
 #                       outputs), which charges ffmpeg three extra audio encodes
 #   BENCH_FFMPEG_SCALE  direct (default): ffmpeg scales every rung from the decoded source;
-#                       cascade: from the rung hls-ladder scales it from (smaller rungs from
-#                       the next larger one), so both do the same scaling work
+#                       cascade: from the rung hls-ladder scales it from (a rung at least
+#                       twice as large, else the source), so both do the same scaling work
 #   BENCH_PASSTHROUGH=1 also the passthrough case (issue 9): hls-ladder with
 #                       --original-mode copy against one ffmpeg doing the same (ORIGINAL
 #                       -c:v copy, the other rungs keyed on the source's keyframes), against
@@ -20,6 +20,9 @@
 #                       ORIGINAL-only default job in copy and in encode mode; then the latency
 #                       from a group's last source frame to its publication, at real-time pace,
 #                       for that job in encode and copy mode
+#   BENCH_PAIRS         how many back-to-back runs of each tool (default 1); CPU-seconds on a
+#                       shared machine move by several per cent between runs, so the report
+#                       gives the ratio of every pair and their median
 #   BENCH_DIR           work directory (default target/bench)
 #   BENCH_SKIP_BUILD=1  use the existing target/release/hls-ladder as is
 #
@@ -31,6 +34,7 @@ SECONDS_OF_MEDIA=${BENCH_SECONDS:-60}
 THREADS=${BENCH_THREADS:-}
 AUDIO_MODE=${BENCH_FFMPEG_AUDIO:-shared}
 SCALE_MODE=${BENCH_FFMPEG_SCALE:-direct}
+PAIRS=${BENCH_PAIRS:-1}
 DIR=${BENCH_DIR:-target/bench}
 BIN=./target/release/hls-ladder
 AUDIO_KBPS=128   # the default profile's audio_kbps
@@ -49,6 +53,7 @@ need cargo "https://rustup.rs"
     || die "missing GNU time at /usr/bin/time (install: apt-get install -y time)"
 [[ $SECONDS_OF_MEDIA =~ ^[0-9]+$ && $SECONDS_OF_MEDIA -gt 0 ]] || die "BENCH_SECONDS must be a positive integer"
 [[ -z $THREADS || $THREADS =~ ^[0-9]+$ ]] || die "BENCH_THREADS must be a number"
+[[ $PAIRS =~ ^[0-9]+$ && $PAIRS -gt 0 ]] || die "BENCH_PAIRS must be a positive integer"
 [[ $AUDIO_MODE == shared || $AUDIO_MODE == per-output ]] || die "BENCH_FFMPEG_AUDIO must be shared or per-output"
 [[ $SCALE_MODE == direct || $SCALE_MODE == cascade ]] || die "BENCH_FFMPEG_SCALE must be direct or cascade"
 
@@ -102,7 +107,6 @@ rm -rf "$DIR/hls-ladder"
 HL_ARGS=(transcode "$SRC" "$DIR/hls-ladder" --events jsonl --record)
 [[ -n $THREADS ]] && HL_ARGS+=(--encoder-threads "$THREADS")
 save_cmd "$DIR/hls-ladder.cmd" "$BIN" "${HL_ARGS[@]}"
-timed hls-ladder "$DIR/hls-ladder.log" "$BIN" "${HL_ARGS[@]}" >"$DIR/hls-ladder.events.jsonl"
 
 # 3. One ffmpeg process: decode once, split, scale (bicubic, like hls-ladder's swscale call)
 # and encode every rung with hls-ladder's x264 settings. hls-ladder's GOP is 910 frames;
@@ -140,7 +144,15 @@ else
         -c:a aac -b:a "${AUDIO_KBPS}k" -f tee "$TEE")
 fi
 save_cmd "$DIR/ffmpeg.cmd" ffmpeg "${FF_ARGS[@]}"
-timed ffmpeg "$DIR/ffmpeg.log" ffmpeg "${FF_ARGS[@]}"
+
+# The runs, pair by pair: run k writes NAME.time for k = 1 and NAME.k.time after it.
+suffix() { (($1 == 1)) || echo ".$1"; }
+rm -f "$DIR"/*.time
+for ((k = 1; k <= PAIRS; k++)); do
+    rm -rf "$DIR/hls-ladder"
+    timed "hls-ladder$(suffix $k)" "$DIR/hls-ladder.log" "$BIN" "${HL_ARGS[@]}" >"$DIR/hls-ladder.events.jsonl"
+    timed "ffmpeg$(suffix $k)" "$DIR/ffmpeg.log" ffmpeg "${FF_ARGS[@]}"
+done
 
 # 4 and 5. Quality, bit rates and the report.
 echo "== measuring quality (PSNR against the source scaled with the same scaler)"
@@ -156,7 +168,6 @@ rm -rf "$P" && mkdir -p "$P"
 HL_COPY=(transcode "$SRC" "$P/hls-ladder" --events jsonl --record --original-mode copy)
 [[ -n $THREADS ]] && HL_COPY+=(--encoder-threads "$THREADS")
 save_cmd "$P/hls-ladder.cmd" "$BIN" "${HL_COPY[@]}"
-timed passthrough/hls-ladder "$P/hls-ladder.log" "$BIN" "${HL_COPY[@]}" >"$P/hls-ladder.events.jsonl"
 
 # ffmpeg: stream 0 is the source's video copied; the scaled rungs follow the source's
 # keyframes. The filter graph drops ORIGINAL (rung 0) and renumbers the others from 1.
@@ -177,7 +188,15 @@ FF_COPY+=(-map 0:a -c:v libx264 -preset veryfast -crf 23 -g 900 -forced-idr 1
 # The source's AAC is copied too, as hls-ladder copies it.
 FF_COPY+=(-c:a copy -f tee "$TEE")
 save_cmd "$P/ffmpeg.cmd" ffmpeg "${FF_COPY[@]}"
-timed passthrough/ffmpeg "$P/ffmpeg.log" ffmpeg "${FF_COPY[@]}"
+
+# Each round runs the three ladders back to back: hls-ladder copying ORIGINAL, ffmpeg copying
+# it, and ffmpeg re-encoding everything (the Go worker's shape, the command of step 3 again).
+for ((k = 1; k <= PAIRS; k++)); do
+    rm -rf "$P/hls-ladder"
+    timed "passthrough/hls-ladder$(suffix $k)" "$P/hls-ladder.log" "$BIN" "${HL_COPY[@]}" >"$P/hls-ladder.events.jsonl"
+    timed "passthrough/ffmpeg$(suffix $k)" "$P/ffmpeg.log" ffmpeg "${FF_COPY[@]}"
+    timed "passthrough/go-shape$(suffix $k)" "$P/go-shape.log" ffmpeg "${FF_ARGS[@]}"
+done
 
 # The coordinator's default job: ORIGINAL alone, copied and encoded.
 for mode in copy encode; do

@@ -61,8 +61,9 @@ def source_size(probe):
 
 
 def cascade_parents(ladder, source_w, source_h):
-    """hls-ladder's rule, restated: a rung scales from the smallest larger unpadded rung
-    that is smaller than the source and has at least its frame rate."""
+    """hls-ladder's rule, restated: a rung scales from the smallest unpadded rung at least
+    twice its size in both dimensions that is smaller than the source and has at least its
+    frame rate; otherwise from the source."""
     def area(r):
         return r["encoded_width"] * r["encoded_height"]
 
@@ -72,9 +73,9 @@ def cascade_parents(ladder, source_w, source_h):
     parents = []
     for child in ladder:
         candidates = [(area(p), i) for i, p in enumerate(ladder)
-                      if not p["original"] and area(child) < area(p) < source_w * source_h
-                      and p["encoded_width"] >= child["encoded_width"]
-                      and p["encoded_height"] >= child["encoded_height"]
+                      if not p["original"] and area(p) < source_w * source_h
+                      and p["encoded_width"] >= 2 * child["encoded_width"]
+                      and p["encoded_height"] >= 2 * child["encoded_height"]
                       and rate(p) >= rate(child)]
         parents.append(min(candidates)[1] if candidates else None)
     return parents
@@ -113,6 +114,23 @@ def read_time(path):
     """GNU time's "user sys maxrss_kb wall" (its last line; a failed command adds one above)."""
     user, sys_, rss_kb, wall = Path(path).read_text().splitlines()[-1].split()
     return {"cpu": float(user) + float(sys_), "rss_mb": int(rss_kb) / 1024, "wall": float(wall)}
+
+
+def read_times(d, name):
+    """Every run of NAME in directory d, in order: NAME.time, then NAME.2.time, NAME.3.time..."""
+    runs = [read_time(d / f"{name}.time")]
+    k = 2
+    while (d / f"{name}.{k}.time").is_file():
+        runs.append(read_time(d / f"{name}.{k}.time"))
+        k += 1
+    return runs
+
+
+def pairs_line(label, hl, ff):
+    """The CPU ratio of each back-to-back pair and their median, for BENCH_PAIRS > 1."""
+    ratios = [h["cpu"] / f["cpu"] for h, f in zip(hl, ff)]
+    return (f"{label}, {len(ratios)} pairs: " + " / ".join(f"{r:.2f}" for r in ratios)
+            + f"; median {statistics.median(ratios):.2f}.")
 
 
 def check_closed_cleanly(events_path):
@@ -192,13 +210,13 @@ def ffmpeg_version():
 
 
 def render(a, ladder, times, rows):
-    hl, ff = times["hls-ladder"], times["ffmpeg"]
+    hl, ff = times["hls-ladder"][0], times["ffmpeg"][0]
     s = a.seconds
     audio = ("shared: one AAC encode, copied into every rung by the tee muxer (as hls-ladder does)"
              if a.audio_mode == "shared" else
              "per-output: one AAC encode per rung (4x; ffmpeg cannot share an encoder between outputs)")
-    scale = ("direct: every rung scaled from the source (hls-ladder cascades smaller rungs from the "
-             "next larger one, so it scales less and its small rungs lose a little PSNR)"
+    scale = ("direct: every rung scaled from the source (hls-ladder scales a rung from another "
+             "at least twice its size where there is one, so it scales less)"
              if a.scale_mode == "direct" else
              "cascade: rungs scaled from the same parents as in hls-ladder")
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -221,6 +239,9 @@ def render(a, ladder, times, rows):
                                   ("wall s", "wall", 1, "{:.1f}")]:
         x, y = hl[key] * scale, ff[key] * scale
         lines.append(f"| {name} | {fmt.format(x)} | {fmt.format(y)} | {x / y:.2f} |")
+    if len(times["hls-ladder"]) > 1:
+        lines += ["", "The table shows the first pair. "
+                  + pairs_line("CPU hls-ladder / ffmpeg", times["hls-ladder"], times["ffmpeg"])]
     lines += [
         "",
         "| rung | hls-ladder PSNR Y / avg dB | hls-ladder kbps | ffmpeg PSNR Y / avg dB | ffmpeg kbps |",
@@ -250,7 +271,7 @@ def render(a, ladder, times, rows):
 def cmd_report(a):
     ladder = load_ladder(a.dir / "ladder.json")
     check_closed_cleanly(a.dir / "hls-ladder.events.jsonl")
-    times = {tool: read_time(a.dir / f"{tool}.time") for tool in ("hls-ladder", "ffmpeg")}
+    times = {tool: read_times(a.dir, tool) for tool in ("hls-ladder", "ffmpeg")}
     rows = measure_rungs(a.dir, a.source, ladder, a.seconds)
     report = render(a, ladder, times, rows)
     (a.dir / "report.md").write_text(report)
@@ -296,14 +317,14 @@ def cmd_passthrough(a):
     ladder = load_ladder(d / "ladder.json")
     check_closed_cleanly(p / "hls-ladder.events.jsonl")
     runs = {
-        "hls-ladder copy": p / "hls-ladder.time",
-        "ffmpeg copy": p / "ffmpeg.time",
-        "hls-ladder encode": d / "hls-ladder.time",
-        "ffmpeg encode (Go worker's shape)": d / "ffmpeg.time",
-        "ORIGINAL only, copy": p / "original-copy.time",
-        "ORIGINAL only, encode": p / "original-encode.time",
+        "hls-ladder copy": read_times(p, "hls-ladder"),
+        "ffmpeg copy": read_times(p, "ffmpeg"),
+        "ffmpeg encode (Go worker's shape)": read_times(p, "go-shape"),
+        "hls-ladder encode": read_times(d, "hls-ladder"),
+        "ORIGINAL only, copy": read_times(p, "original-copy"),
+        "ORIGINAL only, encode": read_times(p, "original-encode"),
     }
-    t = {name: read_time(path) for name, path in runs.items()}
+    t = {name: v[0] for name, v in runs.items()}
     go = t["ffmpeg encode (Go worker's shape)"]["cpu"]
     lines = ["# hls-ladder passthrough benchmark", "",
              f"Source: `{a.source}` ({s} s, H.264 with a keyframe every 2 s); ladder "
@@ -316,7 +337,13 @@ def cmd_passthrough(a):
     one = t["ORIGINAL only, copy"]["cpu"] / t["ORIGINAL only, encode"]["cpu"]
     lines += ["", f"hls-ladder copy / ffmpeg copy: {hl / ff:.2f} (target at most 0.95); "
               f"/ Go worker's shape: {hl / go:.2f} (target at most 0.5); "
-              f"ORIGINAL only, copy / encode: {one:.3f} (expected well under 0.1).", "",
+              f"ORIGINAL only, copy / encode: {one:.3f} (expected well under 0.1)."]
+    if len(runs["hls-ladder copy"]) > 1:
+        lines += ["", "The tables show the first round. "
+                  + pairs_line("hls-ladder copy / ffmpeg copy", runs["hls-ladder copy"], runs["ffmpeg copy"]) + " "
+                  + pairs_line("hls-ladder copy / Go worker's shape", runs["hls-ladder copy"],
+                               runs["ffmpeg encode (Go worker's shape)"])]
+    lines += ["",
               "| rung | hls-ladder copy PSNR Y dB | kbps | ffmpeg copy PSNR Y dB | kbps |",
               "|---|---:|---:|---:|---:|"]
     for r in ladder:
