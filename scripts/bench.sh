@@ -16,7 +16,8 @@
 #   BENCH_PASSTHROUGH=1 also the passthrough case (issue 9): hls-ladder with
 #                       --original-mode copy against one ffmpeg doing the same (ORIGINAL
 #                       -c:v copy, the other rungs keyed on the source's keyframes), against
-#                       the fully re-encoding ffmpeg above (the Go worker's shape), and the
+#                       ffmpeg re-encoding everything as the Go worker runs it (one output
+#                       per rendition, each with its own AAC encoder), and the
 #                       ORIGINAL-only default job in copy and in encode mode; then the latency
 #                       from a group's last source frame to its publication, at real-time pace,
 #                       for that job in encode and copy mode
@@ -111,38 +112,42 @@ save_cmd "$DIR/hls-ladder.cmd" "$BIN" "${HL_ARGS[@]}"
 # 3. One ffmpeg process: decode once, split, scale (bicubic, like hls-ladder's swscale call)
 # and encode every rung with hls-ladder's x264 settings. hls-ladder's GOP is 910 frames;
 # either way no periodic keyframe falls inside a 3 s segment, only the forced ones.
-rm -rf "$DIR/ffmpeg"
-graph=$(python3 scripts/bench_report.py graph "$DIR/ladder.json" "$SCALE_MODE")
 VIDEO_OPTS=(-c:v libx264 -preset veryfast -crf 23 -g 900 -forced-idr 1
     -x264-params scenecut=0:open-gop=0 -force_key_frames:v 'expr:gte(t,n_forced*3)')
 [[ -n $THREADS ]] && VIDEO_OPTS+=(-threads:v "$THREADS")
 HLS_OPTS="hls_time=3:hls_playlist_type=vod"
-FF_ARGS=(-hide_banner -nostdin -y -loglevel warning -i "$SRC")
-OUTPUTS=()   # per-output mode: one output per rung
-TEE=""       # shared mode: one tee output whose slaves each select a rung plus the audio
-MAPS=()
-CAPS=()
-for i in "${!RUNGS[@]}"; do
-    read -r label kbps <<<"${RUNGS[$i]}"
-    out=$DIR/ffmpeg/$label
-    mkdir -p "$out"
-    if [[ $AUDIO_MODE == per-output ]]; then
-        OUTPUTS+=(-map "[v$i]" -map 0:a "${VIDEO_OPTS[@]}" -maxrate "${kbps}k" -bufsize "$((2 * kbps))k"
-            -c:a aac -b:a "${AUDIO_KBPS}k" -f hls -hls_time 3 -hls_playlist_type vod
-            -hls_segment_filename "$out/%d.ts" "$out/index.m3u8")
+
+# ffmpeg_ladder AUDIO_MODE SCALE_MODE OUT_DIR: sets FF to the arguments of that ffmpeg run.
+ffmpeg_ladder() {
+    local audio=$1 scale=$2 dest=$3 graph i label kbps out
+    local outputs=()   # per-output mode: one output per rung
+    local tee=""       # shared mode: one tee output whose slaves each select a rung plus the audio
+    local maps=() caps=()
+    rm -rf "$dest"
+    graph=$(python3 scripts/bench_report.py graph "$DIR/ladder.json" "$scale")
+    for i in "${!RUNGS[@]}"; do
+        read -r label kbps <<<"${RUNGS[$i]}"
+        out=$dest/$label
+        mkdir -p "$out"
+        if [[ $audio == per-output ]]; then
+            outputs+=(-map "[v$i]" -map 0:a "${VIDEO_OPTS[@]}" -maxrate "${kbps}k" -bufsize "$((2 * kbps))k"
+                -c:a aac -b:a "${AUDIO_KBPS}k" -f hls -hls_time 3 -hls_playlist_type vod
+                -hls_segment_filename "$out/%d.ts" "$out/index.m3u8")
+        else
+            maps+=(-map "[v$i]")
+            caps+=("-maxrate:v:$i" "${kbps}k" "-bufsize:v:$i" "$((2 * kbps))k")
+            tee+="${tee:+|}[select=\\'v:$i,a\\':f=hls:$HLS_OPTS:hls_segment_filename=$out/%d.ts]$out/index.m3u8"
+        fi
+    done
+    FF=(-hide_banner -nostdin -y -loglevel warning -i "$SRC" -filter_complex "$graph")
+    if [[ $audio == per-output ]]; then
+        FF+=("${outputs[@]}")
     else
-        MAPS+=(-map "[v$i]")
-        CAPS+=("-maxrate:v:$i" "${kbps}k" "-bufsize:v:$i" "$((2 * kbps))k")
-        TEE+="${TEE:+|}[select=\\'v:$i,a\\':f=hls:$HLS_OPTS:hls_segment_filename=$out/%d.ts]$out/index.m3u8"
+        FF+=("${maps[@]}" -map 0:a "${VIDEO_OPTS[@]}" "${caps[@]}" -c:a aac -b:a "${AUDIO_KBPS}k" -f tee "$tee")
     fi
-done
-FF_ARGS+=(-filter_complex "$graph")
-if [[ $AUDIO_MODE == per-output ]]; then
-    FF_ARGS+=("${OUTPUTS[@]}")
-else
-    FF_ARGS+=("${MAPS[@]}" -map 0:a "${VIDEO_OPTS[@]}" "${CAPS[@]}"
-        -c:a aac -b:a "${AUDIO_KBPS}k" -f tee "$TEE")
-fi
+}
+ffmpeg_ladder "$AUDIO_MODE" "$SCALE_MODE" "$DIR/ffmpeg"
+FF_ARGS=("${FF[@]}")
 save_cmd "$DIR/ffmpeg.cmd" ffmpeg "${FF_ARGS[@]}"
 
 # The runs, pair by pair: run k writes NAME.time for k = 1 and NAME.k.time after it.
@@ -189,13 +194,21 @@ FF_COPY+=(-map 0:a -c:v libx264 -preset veryfast -crf 23 -g 900 -forced-idr 1
 FF_COPY+=(-c:a copy -f tee "$TEE")
 save_cmd "$P/ffmpeg.cmd" ffmpeg "${FF_COPY[@]}"
 
+# The Go worker's shape: its ffmpeg command (tcp-video-streaming hls-encoder, ffmpeg.go) gives
+# every rendition its own output with `-vcodec libx264 -acodec aac` and `-vf scale=W:H`, so it
+# re-encodes ORIGINAL, scales every rung from the source and encodes the audio once per
+# rendition. The x264 options stay those of step 3, so the video work is the same.
+ffmpeg_ladder per-output direct "$P/go-shape"
+GO_ARGS=("${FF[@]}")
+save_cmd "$P/go-shape.cmd" ffmpeg "${GO_ARGS[@]}"
+
 # Each round runs the three ladders back to back: hls-ladder copying ORIGINAL, ffmpeg copying
-# it, and ffmpeg re-encoding everything (the Go worker's shape, the command of step 3 again).
+# it, and ffmpeg as the Go worker runs it.
 for ((k = 1; k <= PAIRS; k++)); do
     rm -rf "$P/hls-ladder"
     timed "passthrough/hls-ladder$(suffix $k)" "$P/hls-ladder.log" "$BIN" "${HL_COPY[@]}" >"$P/hls-ladder.events.jsonl"
     timed "passthrough/ffmpeg$(suffix $k)" "$P/ffmpeg.log" ffmpeg "${FF_COPY[@]}"
-    timed "passthrough/go-shape$(suffix $k)" "$P/go-shape.log" ffmpeg "${FF_ARGS[@]}"
+    timed "passthrough/go-shape$(suffix $k)" "$P/go-shape.log" ffmpeg "${GO_ARGS[@]}"
 done
 
 # The coordinator's default job: ORIGINAL alone, copied and encoded.

@@ -362,7 +362,7 @@ def cmd_passthrough(a):
         values = latency(p / f"latency-{mode}.jsonl")
         lines.append(f"| {mode} | {len(values)} | {statistics.median(values):.3f} | {percentile(values, 95):.3f} |")
     lines += ["", "Commands:", "", "```sh"]
-    lines += [(p / f"{n}.cmd").read_text().strip() for n in ("hls-ladder", "ffmpeg", "original-copy", "original-encode")]
+    lines += [(p / f"{n}.cmd").read_text().strip() for n in ("hls-ladder", "ffmpeg", "go-shape", "original-copy", "original-encode")]
     lines += ["```", ""]
     report = "\n".join(lines)
     (p / "report.md").write_text(report)
