@@ -310,6 +310,18 @@ impl Metrics {
                     self.storage_requests.get_or_create(&labels).inc_by(c.count);
                 }
             }
+            Event::RenditionShed { rendition, .. } => {
+                // The child reports nothing more for a shed rendition, so its gauges would
+                // keep the last (slow) value until the stream closes and hold the
+                // slower-than-real-time alert on. Its frame counters stay: they are final.
+                let labels = RenditionLabels {
+                    channel: stream.channel.clone(),
+                    stream_id: stream.stream_id.clone(),
+                    rendition: rendition.clone(),
+                };
+                self.rendition_speed.remove(&labels);
+                self.rendition_lag.remove(&labels);
+            }
             _ => {}
         }
     }
@@ -495,5 +507,19 @@ mod tests {
         assert!(text.contains(r#"hls_ladder_jobs_closed_total{error_code="PIPELINE_FAILED"} 1"#), "{text}");
         assert!(text.contains(r#"hls_ladder_storage_requests_total{backend="http",op="put",result="ok"} 6"#));
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn a_shed_rendition_leaves_its_gauges_and_keeps_its_counts() {
+        let m = Metrics::new();
+        m.on_event(&stream(), &stats(30));
+        m.on_event(&stream(), &Event::RenditionShed { rung: 0, rendition: "640x360-30".into(), n: 4 });
+        let text = m.encode();
+        assert!(!text.contains("hls_ladder_rendition_speed{"), "{text}");
+        assert!(!text.contains("hls_ladder_rendition_lag_seconds{"), "{text}");
+        let frames = r#"hls_ladder_rendition_frames_total{channel="c1",stream_id="s1",rendition="640x360-30",kind="encoded"} 30"#;
+        assert!(text.contains(frames), "{text}");
+        m.stream_closed(&stream(), None);
+        assert!(!m.encode().contains("stream_id=\"s1\""));
     }
 }
