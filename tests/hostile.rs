@@ -12,6 +12,7 @@ mod fake_coordinator;
 #[path = "hostile/flv.rs"]
 mod flv;
 mod util;
+mod worker_process;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use fake_coordinator::{FakeCoordinator, Recorded};
 use flv::Flv;
-use util::{bin, make_media, Nginx, RtmpPublisher};
+use util::{make_media, Nginx, RtmpPublisher};
+use worker_process::{rss_kb, OnDrop, Worker};
 
 const SECRET: &str = "s";
 const GOOD: &str = "0000018f4a2b3c4d00000001a1b2c3d4";
@@ -27,88 +29,6 @@ const BAD: &str = "0000018f4a2b3c4d00000002a1b2c3d4";
 const KEY: &str = "hostilekey";
 /// The well-behaved stream's only rendition.
 const GOOD_RUNG: &str = "160x90-15";
-
-/// A worker process with its storage in a temp dir and its log kept for assertions.
-struct Worker {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Worker {
-    fn start(coordinator: &FakeCoordinator) -> Worker {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("storage")).unwrap();
-        let log = std::fs::File::create(dir.path().join("worker.log")).unwrap();
-        let child = Command::new(bin())
-            .arg("worker")
-            .current_dir(dir.path())
-            .env_remove("RUST_LOG")
-            .env("CONTROL_BASE_URL", coordinator.base_url())
-            .env("CONTROL_SECRET", SECRET)
-            .env("HLS_FILESYSTEM_PATH", dir.path().join("storage"))
-            .env("HLS_TIME_SECONDS", "1")
-            .env("HLS_SOURCE_TIMEOUT_SECONDS", "10")
-            .env("HLS_SHUTDOWN_TIMEOUT_SECONDS", "1")
-            .env("HLS_H264_PRESET", "ultrafast")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the worker starts");
-        Worker { child, dir }
-    }
-
-    fn storage(&self) -> PathBuf {
-        self.dir.path().join("storage")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("worker.log")).unwrap_or_default()
-    }
-
-    /// The worker's `transcode` children (their parent is the worker).
-    fn transcode_pids(&self) -> Vec<i32> {
-        let me = self.child.id() as i32;
-        let mut pids = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-            let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-            if after.split(' ').nth(1).and_then(|p| p.parse::<i32>().ok()) == Some(me) {
-                pids.push(pid);
-            }
-        }
-        pids
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        // SIGTERM first, so the worker stops its children before it goes.
-        // SAFETY: signals our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && self.child.try_wait().ok().flatten().is_none() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Resident memory of a process, kB (0 once it is gone).
-fn rss_kb(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn encode_start(channel: &str, id: &str, uri: &str, resolutions: &str, previews: &str) -> String {
     format!(
@@ -237,7 +157,8 @@ struct Verdict {
 async fn hostile_job(resolutions: &str, watch: Watch, publish: impl FnOnce(&str) -> Publisher) -> Verdict {
     let nginx = Nginx::start(&["good", "bad"]);
     let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let mut worker = Worker::start(&fake);
+    let env = [("HLS_SHUTDOWN_TIMEOUT_SECONDS", "1"), ("HLS_H264_PRESET", "ultrafast")];
+    let mut worker = Worker::start(&fake.base_url(), SECRET, &env, OnDrop::Terminate);
     let registered = fake.wait_for(Duration::from_secs(10), |f| f.iter().any(|f| f.method == "REGISTER")).await;
     assert!(registered, "the worker never registered; log:\n{}", worker.log());
 
@@ -376,15 +297,8 @@ fn assert_played_to_the_end(v: &Verdict, seconds: f64, slack: f64) -> Vec<(Strin
         let text = std::fs::read_to_string(&vod).unwrap_or_else(|e| panic!("{}: {e}", vod.display()));
         assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
         let mp4 = v.output.join(format!("{label}.mp4"));
-        let convert = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "warning", "-y", "-i"])
-            .arg(&vod)
-            .args(["-c", "copy"])
-            .arg(&mp4)
-            .output()
-            .unwrap();
-        let warnings = String::from_utf8_lossy(&convert.stderr);
-        assert!(convert.status.success() && warnings.is_empty(), "{label}: {warnings}\n{text}");
+        let (converted, warnings) = util::to_mp4(&vod, &mp4);
+        assert!(converted && warnings.is_empty(), "{label}: {warnings}\n{text}");
         let decode = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-i"])
             .arg(&mp4)

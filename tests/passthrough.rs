@@ -252,17 +252,7 @@ fn a_source_that_is_not_4_2_0_h264_is_encoded_even_in_copy_mode() {
 #[test]
 fn a_resolution_change_in_copied_video_is_a_discontinuity_and_the_other_rungs_keep_their_size() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a.ts"), dir.path().join("b.ts"));
-    // No B-frames: with them the second part's first timestamps would overlap the first's.
-    let common = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-f", "mpegts"];
-    make_media(&a, &[&["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "3"][..], &common].concat());
-    make_media(
-        &b,
-        &[&["-f", "lavfi", "-i", "testsrc2=size=480x480:rate=30", "-t", "3", "-output_ts_offset", "3"][..], &common]
-            .concat(),
-    );
-    let joined = dir.path().join("joined.ts");
-    std::fs::write(&joined, [std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()].concat()).unwrap();
+    let joined = make_resolution_change(dir.path());
     let out = dir.path().join("out");
     let (output, _, text) = transcode(
         joined.to_str().unwrap(),

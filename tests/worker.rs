@@ -6,14 +6,16 @@
 mod fake_coordinator;
 mod support;
 mod util;
+mod worker_process;
 mod ws_ingest;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fake_coordinator::{FakeCoordinator, Recorded};
 use util::{bin, make_media, playlist_entries, Nginx, RtmpPublisher};
+use worker_process::{OnDrop, Worker};
 use ws_ingest::WsIngest;
 
 const SECRET: &str = "s";
@@ -21,84 +23,10 @@ const ID: &str = "0000018f4a2b3c4d00000007a1b2c3d4";
 const ID2: &str = "0000018f4a2b3c4d00000008b1b2c3d4";
 const KEY: &str = "publisherkey42";
 
-/// A worker process with its storage in a temp dir and its stderr kept for assertions.
-struct Worker {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Worker {
-    fn start(coordinator: &FakeCoordinator, env: &[(&str, &str)]) -> Worker {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("storage")).unwrap();
-        let log = std::fs::File::create(dir.path().join("worker.log")).unwrap();
-        let mut cmd = Command::new(bin());
-        cmd.arg("worker")
-            .current_dir(dir.path())
-            .env_remove("RUST_LOG")
-            .env("CONTROL_BASE_URL", coordinator.base_url())
-            .env("CONTROL_SECRET", SECRET)
-            .env("HLS_FILESYSTEM_PATH", dir.path().join("storage"))
-            .env("HLS_TIME_SECONDS", "1")
-            .env("HLS_SOURCE_TIMEOUT_SECONDS", "10")
-            .env("LOG_DEBUG", "YES")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("the worker starts");
-        Worker { child, dir }
-    }
-
-    fn storage(&self) -> PathBuf {
-        self.dir.path().join("storage")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("worker.log")).unwrap_or_default()
-    }
-
-    /// The worker's `transcode` children (their parent is the worker).
-    fn transcode_pids(&self) -> Vec<i32> {
-        let me = self.child.id() as i32;
-        let mut pids = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-            // Fields after the command name, which is in parentheses: state, ppid, ...
-            let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-            if after.split(' ').nth(1).and_then(|p| p.parse::<i32>().ok()) == Some(me) {
-                pids.push(pid);
-            }
-        }
-        pids
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: sends a signal to our own child process.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    /// Waits for the process to exit; `None` if it did not within `limit`.
-    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = std::time::Instant::now() + limit;
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status.code().unwrap_or(-1));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A worker with the tests' defaults (debug logging) and `env` on top, ended with SIGKILL.
+fn start_worker(coordinator: &FakeCoordinator, env: &[(&str, &str)]) -> Worker {
+    let all: Vec<(&str, &str)> = [("LOG_DEBUG", "YES")].into_iter().chain(env.iter().copied()).collect();
+    Worker::start(&coordinator.base_url(), SECRET, &all, OnDrop::Kill)
 }
 
 fn encode_start(channel: &str, id: &str, uri: &str, resolutions: &str, record: bool, previews: &str) -> String {
@@ -124,7 +52,7 @@ fn available_for<'a>(frames: &'a [Recorded], id: &str) -> Vec<&'a Recorded> {
 /// The fake coordinator and a worker with `env` (on top of the tests' defaults), registered.
 async fn connected_worker(env: &[(&str, &str)]) -> (FakeCoordinator, Worker) {
     let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, env);
+    let worker = start_worker(&fake, env);
     let ok = fake.wait_for(Duration::from_secs(10), |f| !of(f, "REGISTER").is_empty()).await;
     assert!(ok, "the worker never registered; log:\n{}", worker.log());
     (fake, worker)
@@ -287,15 +215,8 @@ async fn killed_pipeline_resumes(env: &[(&str, &str)], resolutions: &str, announ
 
     // The recording plays straight through the seam: what users do with it works.
     let mp4 = worker.storage().join("recording.mp4");
-    let convert = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "warning", "-y", "-i"])
-        .arg(&vod)
-        .args(["-c", "copy"])
-        .arg(&mp4)
-        .output()
-        .unwrap();
-    let warnings = String::from_utf8_lossy(&convert.stderr);
-    assert!(convert.status.success(), "{warnings}");
+    let (converted, warnings) = util::to_mp4(&vod, &mp4);
+    assert!(converted, "{warnings}");
     assert!(!warnings.contains("monoton"), "timestamps go back across the seam:\n{warnings}");
     let master = worker.storage().join(format!("hls/c1/{ID}/master-vod-0.m3u8"));
     let play = Command::new("ffmpeg")
@@ -1077,12 +998,8 @@ async fn a_flood_of_encode_starts_honours_capacity_and_closes_each_job_exactly_o
     assert!(util::tree(&worker.storage()).is_empty(), "{:?}", util::tree(&worker.storage()));
     let _ = invalid;
     // The worker is still alive and well, and did not balloon.
-    let rss_kb: u64 = std::fs::read_to_string(format!("/proc/{}/status", worker.child.id()))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap();
+    let rss_kb = worker_process::rss_kb(worker.child.id() as i32);
+    assert!(rss_kb > 0, "the worker is alive");
     assert!(rss_kb < 200_000, "worker RSS {rss_kb} kB after the flood");
     assert_invariants(&fake, &worker);
     drop(nginx);
@@ -1157,7 +1074,7 @@ async fn auto_capacity_measures_the_machine_and_admits_by_the_cpu_a_ladder_needs
     // A tenth of a core for jobs: an idle worker still takes one job, nothing fits beside it.
     let env = [("SERVER_CAPACITY", "auto"), ("HLS_CAPACITY_CORES", "0.1")];
     let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
-    let worker = Worker::start(&fake, &env);
+    let worker = start_worker(&fake, &env);
     let ok = fake.wait_for(Duration::from_secs(60), |f| !of(f, "REGISTER").is_empty()).await;
     assert!(ok, "the worker never registered; log:\n{}", worker.log());
     let log = worker.log();

@@ -59,6 +59,36 @@ pub fn make_media(path: &Path, args: &[&str]) {
     assert!(out.status.success(), "{}", describe(&format!("{cmd:?}"), &out));
 }
 
+/// An MPEG-TS whose video changes size mid-stream: 3 s of 640x360 then 3 s of 480x480 (H.264,
+/// a keyframe every second, no B-frames: with them the second part's first timestamps would
+/// overlap the first's), the two parts concatenated byte for byte as a live source would
+/// send them. Written to `dir/joined.ts`.
+pub fn make_resolution_change(dir: &Path) -> PathBuf {
+    let (a, b) = (dir.join("a.ts"), dir.join("b.ts"));
+    let common = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-f", "mpegts"];
+    make_media(&a, &[&["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "3"][..], &common].concat());
+    make_media(
+        &b,
+        &[&["-f", "lavfi", "-i", "testsrc2=size=480x480:rate=30", "-t", "3", "-output_ts_offset", "3"][..], &common]
+            .concat(),
+    );
+    let joined = dir.join("joined.ts");
+    std::fs::write(&joined, [std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()].concat()).unwrap();
+    joined
+}
+
+/// Converts an HLS playlist to one MP4 with `ffmpeg -c copy`, as a user keeps a recording:
+/// whether it succeeded, and what ffmpeg said at warning level or above (nothing, when the
+/// timeline is sound).
+pub fn to_mp4(playlist: &Path, mp4: &Path) -> (bool, String) {
+    let out = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "warning", "-y", "-i"])
+        .arg(playlist)
+        .args(["-c", "copy"])
+        .arg(mp4));
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// ffprobe as JSON.
 pub fn ffprobe(path: &Path, args: &[&str]) -> Value {
     let mut cmd = Command::new("ffprobe");
