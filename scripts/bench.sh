@@ -25,7 +25,9 @@
 #                       shared machine move by several per cent between runs, so the report
 #                       gives the ratio of every pair and their median
 #   BENCH_DIR           work directory (default target/bench)
-#   BENCH_SKIP_BUILD=1  use the existing target/release/hls-ladder as is
+#   BENCH_SKIP_BUILD=1  use the existing binary as is
+#   BENCH_BIN           the binary to measure (default target/release/hls-ladder; the test
+#                       that keeps this script working points it at the debug build)
 #
 # Output: a table on stdout and the same markdown in $BENCH_DIR/report.md.
 set -euo pipefail
@@ -37,7 +39,7 @@ AUDIO_MODE=${BENCH_FFMPEG_AUDIO:-shared}
 SCALE_MODE=${BENCH_FFMPEG_SCALE:-direct}
 PAIRS=${BENCH_PAIRS:-1}
 DIR=${BENCH_DIR:-target/bench}
-BIN=./target/release/hls-ladder
+BIN=${BENCH_BIN:-./target/release/hls-ladder}
 AUDIO_KBPS=128   # the default profile's audio_kbps
 
 die() { echo "bench: $*" >&2; exit 1; }

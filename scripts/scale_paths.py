@@ -23,8 +23,10 @@ Standard library only; needs ffmpeg. Writes DIR/report.md.
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 SOURCE = (1280, 720)
@@ -108,6 +110,16 @@ def kbps(path, seconds):
     return path.stat().st_size * 8 / seconds / 1000
 
 
+def check_size(source):
+    """The rungs and paths measured are the 720p default ladder's: the source must be 720p."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=width,height", "-of", "csv=p=0", str(source)], capture_output=True, text=True)
+    found = re.match(r"(\d+),(\d+)", out.stdout.strip())
+    size = (int(found.group(1)), int(found.group(2))) if found else None
+    if size != SOURCE:
+        die(f"{source} is {size}, not {SOURCE[0]}x{SOURCE[1]} (the default ladder's 720p source)")
+
+
 def frame_count(source):
     err = run(["ffmpeg", "-hide_banner", "-nostdin", "-i", str(source), "-map", "0:v", "-f", "null", "-"])
     return int(re.findall(r"frame=\s*(\d+)", err)[-1])
@@ -122,8 +134,8 @@ def main():
     if not a.source.is_file():
         die(f"no {a.source}: run BENCH_SECONDS=20 scripts/bench.sh first (it makes the source)")
     a.dir.mkdir(parents=True, exist_ok=True)
-    shm = Path("/dev/shm") / "hls-ladder-scale-paths"
-    shm.mkdir(exist_ok=True)
+    check_size(a.source)
+    shm = Path(tempfile.mkdtemp(prefix="hls-ladder-scale-paths-", dir="/dev/shm"))
     frames = frame_count(a.source)
     seconds = frames / RATE
     rows = []
@@ -142,9 +154,7 @@ def main():
                                  psnr_y(enc, a.source, out, "bicubic"), psnr_y(enc, a.source, out, "lanczos"),
                                  kbps(enc, seconds)))
     finally:
-        for f in shm.iterdir():
-            f.unlink()
-        shm.rmdir()
+        shutil.rmtree(shm)
     lines = [f"Scaling paths, {a.source} ({frames} frames), best of {a.repeat} runs for the cost.", "",
              "| rung | scaled from | filter | ms per frame | CPU s per media s | PSNR Y vs bicubic ref | "
              "PSNR Y vs lanczos ref | kbps |",

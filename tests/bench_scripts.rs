@@ -1,0 +1,103 @@
+//! The measurement scripts still run end to end and report every figure they promise:
+//! `scripts/bench.sh` (with the passthrough case and back-to-back pairs) and
+//! `scripts/scale_paths.py`. A benchmark is a measurement, so the numbers themselves are not
+//! judged here, only that each one is there and is a number; short media and the debug build
+//! keep this to a couple of minutes.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The cells of the markdown table row that starts with `| first |`.
+fn row<'a>(report: &'a str, first: &str) -> Vec<&'a str> {
+    let prefix = format!("| {first} |");
+    let line = report.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no row {first}:\n{report}"));
+    line.trim_matches('|').split('|').map(str::trim).collect()
+}
+
+fn number(cell: &str) -> f64 {
+    let first = cell.split_whitespace().next().unwrap_or("");
+    if first == "inf" {
+        return f64::INFINITY;
+    }
+    first.parse().unwrap_or_else(|_| panic!("not a number: {cell:?}"))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_benchmark_and_the_scaling_measurement_run_and_report_every_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg("scripts/bench.sh")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("BENCH_SKIP_BUILD", "1")
+        .env("BENCH_BIN", env!("CARGO_BIN_EXE_hls-ladder"))
+        .env("BENCH_SECONDS", "7")
+        .env("BENCH_PAIRS", "2")
+        .env("BENCH_PASSTHROUGH", "1")
+        .env("BENCH_DIR", dir.path())
+        .output()
+        .unwrap();
+    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{log}");
+
+    let main = read(&dir.path().join("report.md"));
+    for figure in ["CPU s per media s", "peak RSS MB"] {
+        let cells = row(&main, figure);
+        assert!(cells[1..].iter().all(|c| number(c) > 0.0), "{cells:?}");
+    }
+    assert!(main.contains("CPU hls-ladder / ffmpeg, 2 pairs:") && main.contains("; median "), "{main}");
+    let rungs = ["1280x720-30", "854x480-30~1400", "640x360-30~800", "426x240-30~400"];
+    for rung in rungs {
+        // hls-ladder PSNR / avg, kbps, ffmpeg PSNR / avg, kbps.
+        let cells = row(&main, rung);
+        assert!(number(cells[1]) > 30.0 && number(cells[3]) > 30.0, "{rung}: {cells:?}");
+        assert!(number(cells[2]) > 0.0 && number(cells[4]) > 0.0, "{rung}: {cells:?}");
+    }
+
+    let pass = read(&dir.path().join("passthrough/report.md"));
+    for run in ["hls-ladder copy", "ffmpeg copy", "ffmpeg encode (Go worker's shape)", "ORIGINAL only, copy"] {
+        let cells = row(&pass, run);
+        assert!(number(cells[1]) > 0.0 && number(cells[3]) > 0.0, "{run}: {cells:?}");
+    }
+    assert!(pass.contains("hls-ladder copy / ffmpeg copy, 2 pairs:"), "{pass}");
+    assert!(pass.contains("hls-ladder copy / Go worker's shape, 2 pairs:"), "{pass}");
+    // ORIGINAL is the source's own video in copy mode.
+    assert_eq!(number(row(&pass, "1280x720-30")[1]), f64::INFINITY, "{pass}");
+    for rung in &rungs[1..] {
+        let cells = row(&pass, rung);
+        assert!(number(cells[1]) > 30.0 && number(cells[3]) > 30.0, "{rung}: {cells:?}");
+    }
+    for mode in ["encode", "copy"] {
+        // Groups, median and p95 latency.
+        let cells = row(&pass, mode);
+        assert!(number(cells[1]) >= 1.0 && number(cells[2]) > 0.0 && number(cells[3]) >= number(cells[2]), "{cells:?}");
+    }
+
+    let source = dir.path().join("src-720p30-7s.mp4");
+    let scale_dir = dir.path().join("scale-paths");
+    let out = Command::new("python3")
+        .arg("scripts/scale_paths.py")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--repeat", "1", "--source"])
+        .arg(&source)
+        .arg("--dir")
+        .arg(&scale_dir)
+        .output()
+        .unwrap();
+    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    let scale = read(&scale_dir.join("report.md"));
+    let rows: Vec<&str> = scale.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| rung")).collect();
+    // 854x480: the source; 640x360: the source or 854x480; 426x240: the source, 640x360 or
+    // 854x480; four filters each.
+    assert_eq!(rows.len(), (1 + 2 + 3) * 4, "{scale}");
+    for line in rows {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        // Cost, CPU share, PSNR against two references, kbps.
+        assert!(number(cells[3]) >= 0.0 && number(cells[5]) > 30.0 && number(cells[6]) > 30.0, "{line}");
+        assert!(number(cells[7]) > 0.0, "{line}");
+    }
+}
