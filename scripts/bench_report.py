@@ -61,9 +61,9 @@ def source_size(probe):
 
 
 def cascade_parents(ladder, source_w, source_h):
-    """hls-ladder's rule, restated: a rung scales from the smallest unpadded rung at least
-    twice its size in both dimensions that is smaller than the source and has at least its
-    frame rate; otherwise from the source."""
+    """hls-ladder's rule, restated: a rung scales from the smallest non-ORIGINAL rung at
+    least twice its size in both dimensions that is smaller than the source and has at least
+    its frame rate; otherwise from the source."""
     def area(r):
         return r["encoded_width"] * r["encoded_height"]
 

@@ -162,7 +162,10 @@ pub fn drain(result: Result<(), ffmpeg::Error>) -> Result<bool, ffmpeg::Error> {
 /// For each rendition, the index of the rendition it scales from (`None` = the decoded
 /// source). A rendition cascades from the smallest rung at least twice its size in both
 /// dimensions, when that rung is smaller than the source, has at least its frame rate and
-/// carries no padding; otherwise it scales from the source.
+/// is not ORIGINAL (whose picture may be padded by a pixel to an even size, which the
+/// child would inherit off-centre); otherwise it scales from the source. A letterboxed
+/// parent passes its bars on, scaled with the picture (the same bars direct scaling gives
+/// when both rungs have the same aspect ratio, as every ladder of the profiles has).
 ///
 /// Why twice: a bicubic cascade through a rung only a little larger loses detail that direct
 /// scaling keeps. Measured with `scripts/scale_paths.py` (PSNR Y against the source scaled
