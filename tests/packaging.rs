@@ -278,6 +278,69 @@ fn both_dockerfiles_pass_hadolint() {
     }
 }
 
+/// The ARM image's binary comes from the recipe scripts/cross-test.sh checks.
+#[test]
+fn the_arm_build_stage_builds_with_the_cross_build_script() {
+    let stage = build_stage("Dockerfile.arm");
+    let runs: Vec<&str> = stage.args("RUN").filter(|r| r.contains("scripts/cross-build.sh")).collect();
+    assert!(runs.iter().any(|r| !r.contains("--install-only")), "Dockerfile.arm does not build with the script");
+    let copied = stage.context_copies().into_iter().flat_map(|(sources, _)| sources).collect::<Vec<_>>();
+    assert!(copied.iter().any(|s| s == "scripts/cross-build.sh"), "COPY lines: {copied:?}");
+}
+
+// ---- GitHub workflows ----
+
+fn workflows() -> Vec<PathBuf> {
+    let dir = root().join(".github/workflows");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_github_workflows_pass_actionlint() {
+    let actionlint = installed("venv/bin/actionlint");
+    let files = workflows();
+    assert!(!files.is_empty());
+    // With shellcheck on PATH, actionlint also checks every `run:` script.
+    run_ok(Command::new(&actionlint).arg("-no-color").args(&files).current_dir(root()));
+}
+
+#[test]
+fn the_image_workflow_builds_each_platform_from_its_dockerfile_and_smoke_tests_it() {
+    let workflow = yaml_documents(&[root().join(".github/workflows/images.yml")], None).remove(0);
+    let image = &workflow["jobs"]["image"];
+    let built: BTreeMap<String, String> = image["strategy"]["matrix"]["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["platform"].as_str().unwrap().to_string(), m["dockerfile"].as_str().unwrap().to_string()))
+        .collect();
+    let want =
+        [("linux/amd64", "Dockerfile.amd64"), ("linux/arm/v7", "Dockerfile.arm"), ("linux/arm64", "Dockerfile.arm")];
+    assert_eq!(built, want.iter().map(|(p, d)| (p.to_string(), d.to_string())).collect());
+    let steps = image["steps"].as_array().unwrap();
+    let position = |what: &dyn Fn(&Value) -> bool| steps.iter().position(what);
+    let uses = |action: &'static str| move |s: &Value| s["uses"].as_str().is_some_and(|u| u.starts_with(action));
+    let qemu = position(&uses("docker/setup-qemu-action@")).expect("no QEMU for the ARM images");
+    let smoke = position(&|s| {
+        let run = s["run"].as_str().unwrap_or_default();
+        run.contains("--version") && run.contains("transcode testsrc")
+    })
+    .expect("no smoke test running --version and a transcode");
+    let push = steps.iter().position(|s| s["with"]["outputs"].as_str().is_some_and(|o| o.contains("push=true")));
+    let push = push.expect("nothing is pushed");
+    assert!(qemu < smoke && smoke < push, "QEMU, then the smoke test, then the push");
+    // PyYAML reads YAML 1.1, where a bare `on` key is the boolean true.
+    let on = if workflow["on"].is_null() { &workflow["true"] } else { &workflow["on"] };
+    let on_tags = on["push"]["tags"].as_array().unwrap();
+    assert_eq!(on_tags, &[Value::from("v*")], "releases are tagged v1.2.3");
+}
+
 // ---- YAML: compose and Kubernetes ----
 
 /// Every YAML document of the files, as JSON; with a schema, each must satisfy it.

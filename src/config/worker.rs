@@ -77,6 +77,13 @@ pub struct WorkerArgs {
     /// e.g. 0.0.0.0:9090; empty: off.
     #[arg(long, env = "METRICS_ADDR", default_value = "")]
     pub metrics_addr: String,
+    /// Words put before this program when the worker starts a job's `transcode` process, e.g.
+    /// `nice -n 5`, or `qemu-aarch64 -L /` for a worker that itself runs under user-mode
+    /// emulation without binfmt_misc (the kernel cannot start the ARM child on its own then).
+    /// Split on whitespace, no shell; empty: none. The wrapper must exec the program in its
+    /// own process (as nice, taskset and qemu do): the worker watches the child's pid.
+    #[arg(long, env = "HLS_TRANSCODE_WRAPPER", default_value = "")]
+    pub transcode_wrapper: String,
     /// What every job does; passed to each job's process as flags.
     #[command(flatten)]
     pub settings: JobSettings,
@@ -173,7 +180,8 @@ impl WorkerConfig {
         tracing::info!(capacity = %a.server_capacity, storage = %storage.describe(), hls_time = encode.hls_time,
             codec = %encode.video.encoder.name, preset = %encode.video.preset, %metrics, %cleanup, %cdn, "worker configuration");
         let exe = std::env::current_exe().context("locating this program to run jobs with")?;
-        let children = ChildConfig { exe, args: a.settings.to_args(), stall };
+        let wrapper = transcode_wrapper(&a.transcode_wrapper).context("HLS_TRANSCODE_WRAPPER")?;
+        let children = ChildConfig { exe, wrapper, args: a.settings.to_args(), stall };
         let session = SessionConfig::new(url, a.control_secret.clone());
         let cleanup = a.cleanup_after_end.then(|| CleanupConfig {
             storage,
@@ -194,6 +202,20 @@ impl WorkerConfig {
         });
         Ok(WorkerConfig { session, table: a.table(), children, metrics_addr, cleanup, overload, auto_capacity })
     }
+}
+
+/// The wrapper's words; its program must be found now, else every job would fail to start.
+fn transcode_wrapper(text: &str) -> anyhow::Result<Vec<String>> {
+    let words: Vec<String> = text.split_whitespace().map(String::from).collect();
+    if let Some(program) = words.first() {
+        let found = if program.contains('/') {
+            std::path::Path::new(program).is_file()
+        } else {
+            std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+        };
+        anyhow::ensure!(found, "{program:?} is not a file nor found on PATH: install it or give its full path");
+    }
+    Ok(words)
 }
 
 /// `host:port` to listen on (`0.0.0.0:9090`, `[::]:9090`, `127.0.0.1:9090`); empty is `None`.
@@ -230,6 +252,17 @@ mod tests {
         assert_eq!(parse_listen_addr("[::]:9090").unwrap(), Some("[::]:9090".parse().unwrap()));
         assert!(parse_listen_addr("localhost:9090").is_err());
         assert!(parse_listen_addr(":9090").is_err());
+    }
+
+    #[test]
+    fn the_transcode_wrapper_is_split_on_whitespace_and_its_program_must_exist() {
+        assert!(transcode_wrapper("").unwrap().is_empty());
+        assert!(transcode_wrapper("  ").unwrap().is_empty());
+        assert_eq!(transcode_wrapper(" nice  -n 5 ").unwrap(), ["nice", "-n", "5"]);
+        assert_eq!(transcode_wrapper("/bin/sh -c").unwrap(), ["/bin/sh", "-c"]);
+        let err = transcode_wrapper("no-such-emulator-here -L /").unwrap_err().to_string();
+        assert!(err.contains("\"no-such-emulator-here\" is not a file nor found on PATH"), "{err}");
+        assert!(transcode_wrapper("/no/such/qemu-arm").is_err());
     }
 
     #[test]

@@ -11,7 +11,6 @@
 //! [`Action::Kill`]: super::Action::Kill
 
 use std::collections::VecDeque;
-use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Instant;
 
@@ -19,7 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::JobId;
+use super::{ChildConfig, JobId};
 use crate::child_protocol::{ChildCommand, ChildJob, Event};
 
 /// Lines of the child's stderr kept for the report of an abnormal exit.
@@ -73,18 +72,19 @@ impl ChildHandle {
     }
 }
 
-/// Starts a run of `job` with the job `settings` as flags. Every run that starts ends with exactly one [`ChildReport::Exited`].
+/// Starts a run of `job` with the job settings of `config` as flags. Every run that starts ends with exactly one [`ChildReport::Exited`].
 pub fn spawn(
-    exe: &Path,
+    config: &ChildConfig,
     id: JobId,
     job: &ChildJob,
-    settings: &[String],
     reports: mpsc::Sender<ChildReport>,
 ) -> std::io::Result<ChildHandle> {
-    let mut command = Command::new(exe);
+    let (program, first_args) = config.program();
+    let mut command = Command::new(program);
     command
+        .args(first_args)
         .args(["transcode", "--job", "-", "--events", "jsonl"])
-        .args(settings)
+        .args(&config.args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -4,6 +4,7 @@
 //! loop only moves values and keeps each job's [`Mirror`] and [`Liveness`].
 
 use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,9 +33,24 @@ const STALL_CHECK: Duration = Duration::from_secs(1);
 pub struct ChildConfig {
     /// This binary: each job runs its `transcode` subcommand.
     pub exe: PathBuf,
+    /// Words before `exe` on each child's command line (`HLS_TRANSCODE_WRAPPER`); empty: `exe`
+    /// is the program.
+    pub wrapper: Vec<String>,
     /// The job settings as `transcode` flags, the same for every child.
     pub args: Vec<String>,
     pub stall: StallPolicy,
+}
+
+impl ChildConfig {
+    /// The program to start for a child and its first arguments, before `transcode`.
+    pub fn program(&self) -> (OsString, Vec<OsString>) {
+        match self.wrapper.split_first() {
+            None => (self.exe.clone().into(), Vec::new()),
+            Some((program, args)) => {
+                (program.into(), args.iter().map(OsString::from).chain([self.exe.clone().into()]).collect())
+            }
+        }
+    }
 }
 
 /// What the supervisor runs with (from `config::WorkerConfig`).
@@ -284,7 +300,7 @@ impl Supervisor {
                 }
                 let child_job = ChildJob { spec, resume };
                 let c = &self.children;
-                match child::spawn(&c.exe, job, &child_job, &c.args, self.reports_tx.clone()) {
+                match child::spawn(c, job, &child_job, self.reports_tx.clone()) {
                     Ok(handle) => {
                         let liveness = Liveness::new(Instant::now());
                         let started = Instant::now();
@@ -458,5 +474,27 @@ fn table_input(job: JobId, event: Event) -> Option<Input> {
         | Event::PreviewsDurable { .. }
         | Event::Alive { .. }
         | Event::Stats { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(wrapper: &[&str]) -> ChildConfig {
+        ChildConfig {
+            exe: PathBuf::from("/opt/hls-ladder"),
+            wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
+            args: vec!["--hls-time".into(), "2".into()],
+            stall: StallPolicy { timeout: Duration::from_secs(20), source_timeout: Duration::from_secs(10) },
+        }
+    }
+
+    #[test]
+    fn a_child_is_this_program_or_the_wrapper_with_this_program_as_its_argument() {
+        assert_eq!(config(&[]).program(), (OsString::from("/opt/hls-ladder"), vec![]));
+        let (program, args) = config(&["qemu-arm", "-L", "/"]).program();
+        assert_eq!(program, "qemu-arm");
+        assert_eq!(args, ["-L", "/", "/opt/hls-ladder"]);
     }
 }

@@ -61,8 +61,10 @@ fn run(children: &ChildConfig, resolutions: Option<&str>) -> anyhow::Result<Run>
 
 fn run_in(children: &ChildConfig, resolutions: Option<&str>, dir: &Path) -> anyhow::Result<Run> {
     let before = children_cpu_seconds();
-    let mut cmd = Command::new(&children.exe);
-    cmd.arg("transcode")
+    let (program, first_args) = children.program();
+    let mut cmd = Command::new(program);
+    cmd.args(first_args)
+        .arg("transcode")
         .args(&children.args)
         .args(["testsrc", &dir.display().to_string(), "--events", "jsonl"])
         .args(["--duration", &RUN_SECONDS.to_string()])

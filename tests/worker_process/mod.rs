@@ -26,10 +26,27 @@ impl Worker {
     /// Starts a worker registered with `base_url` under `secret`, with one-second segments
     /// and a 10 s source timeout; `env` is applied after those and can override them.
     pub fn start(base_url: &str, secret: &str, env: &[(&str, &str)], on_drop: OnDrop) -> Worker {
+        Worker::start_program(
+            Command::new(PathBuf::from(env!("CARGO_BIN_EXE_hls-ladder"))),
+            base_url,
+            secret,
+            env,
+            on_drop,
+        )
+    }
+
+    /// [`Worker::start`] with another program: `program` is the command line up to the
+    /// `worker` subcommand (an emulator and a cross-built binary, for tests/cross.rs).
+    pub fn start_program(
+        mut cmd: Command,
+        base_url: &str,
+        secret: &str,
+        env: &[(&str, &str)],
+        on_drop: OnDrop,
+    ) -> Worker {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("storage")).unwrap();
         let log = std::fs::File::create(dir.path().join("worker.log")).unwrap();
-        let mut cmd = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_hls-ladder")));
         cmd.arg("worker")
             .current_dir(dir.path())
             .env_remove("RUST_LOG")
