@@ -32,8 +32,8 @@
 #   FFmpeg headers with the target's type sizes (pointers, long, time_t differ on armhf).
 #
 # Why ffmpeg-sys-next is patched (vendor/ffmpeg-sys-next, [patch.crates-io] in Cargo.toml;
-# vendor/README.md has the diff and its upstream status). 9.0.1's build script fails for armhf
-# twice, and no setting fixes either cleanly:
+# vendor/ffmpeg-sys-next.patch is the diff, vendor/README.md its upstream status). 9.0.1's build
+# script fails for armhf twice, and no setting fixes either cleanly:
 # 1. It learns which FF_API_* macros exist by compiling a check program with the HOST
 #    compiler and running it, with -I for the include directory pkg-config gives. Debian
 #    multiarch keeps the target's FFmpeg headers in /usr/include/<triplet>, the same directory
