@@ -2,7 +2,7 @@
 # Cross-builds the release binary for 64-bit ARM (arm64: aarch64-unknown-linux-gnu) or 32-bit
 # ARM (armhf: armv7-unknown-linux-gnueabihf, EABI5 hard-float) on a Debian 12 x86-64 machine:
 #
-#   scripts/cross-build.sh arm64|armhf [--no-qemu] [--install-only]
+#   scripts/cross-build.sh arm64|armhf [--no-qemu] [--install-only | --unit-tests]
 #
 # The binary lands in ${CARGO_TARGET_DIR:-target}/<rust target>/release/hls-ladder (the path is
 # the last line printed). Dockerfile.arm runs this same script in its build stage, so the image
@@ -20,6 +20,9 @@
 # - the Rust target (`rustup target add`).
 # --install-only stops there (Dockerfile.arm installs in a layer of its own, which the image
 # build then reuses until this script changes).
+# --unit-tests builds the library's unit tests for the target instead of the binary (release
+# profile, so they reuse the binary's dependencies) and runs them under qemu-user
+# (scripts/cross-test.sh --unit-tests).
 #
 # How the build sees the target (see the environment set in build_env below):
 # - cargo links with the cross gcc; -rpath-link lets it resolve what libavcodec.so itself
@@ -53,25 +56,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: $0 arm64|armhf [--no-qemu] [--install-only]" >&2
+  echo "usage: $0 arm64|armhf [--no-qemu] [--install-only | --unit-tests]" >&2
   exit 2
 }
 
 arch=${1:-}
 case "$arch" in
-  arm64) gnu=aarch64-linux-gnu rust_target=aarch64-unknown-linux-gnu ;;
-  armhf) gnu=arm-linux-gnueabihf rust_target=armv7-unknown-linux-gnueabihf ;;
+  arm64) gnu=aarch64-linux-gnu rust_target=aarch64-unknown-linux-gnu qemu=qemu-aarch64 ;;
+  armhf) gnu=arm-linux-gnueabihf rust_target=armv7-unknown-linux-gnueabihf qemu=qemu-arm ;;
   *) usage ;;
 esac
 shift
-with_qemu=1 build=1
+with_qemu=1 build=binary
 for option in "$@"; do
   case "$option" in
     --no-qemu) with_qemu=0 ;;
-    --install-only) build=0 ;;
+    --install-only) build=none ;;
+    --unit-tests) build=unit-tests ;;
     *) usage ;;
   esac
 done
+[ "$build" != unit-tests ] || [ "$with_qemu" -eq 1 ] || usage
 
 packages=(
   pkg-config clang libclang-dev
@@ -123,7 +128,16 @@ build_env() {
 
 install_system_packages
 install_rust_target
-[ "$build" -eq 1 ] || exit 0
 build_env
-cargo build --release --locked --quiet --target "$rust_target" --bin hls-ladder
-echo "${CARGO_TARGET_DIR:-target}/$rust_target/release/hls-ladder"
+case "$build" in
+  none) ;;
+  unit-tests)
+    t=${rust_target//-/_}
+    export "CARGO_TARGET_${t^^}_RUNNER=$qemu -L /"
+    cargo test --release --locked --quiet --target "$rust_target" --lib
+    ;;
+  binary)
+    cargo build --release --locked --quiet --target "$rust_target" --bin hls-ladder
+    echo "${CARGO_TARGET_DIR:-target}/$rust_target/release/hls-ladder"
+    ;;
+esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the ARM binary with scripts/cross-build.sh and checks it on this x86-64 machine:
 #
-#   scripts/cross-test.sh arm64|armhf [TEST FILTER...]
+#   scripts/cross-test.sh arm64|armhf [--unit-tests] [TEST FILTER...]
 #
 # 1. Every shared library the binary needs (readelf -d) comes from a package the runtime stage
 #    of Dockerfile.arm installs, or from the base image's libc6/libgcc-s1. (`testsrc` also opens
@@ -11,6 +11,10 @@
 #    `transcode testsrc` with a recording and previews whose output is checked on the host (and
 #    compared with the native binary's), and a `worker` running one job for the fake
 #    coordinator of tests/worker.rs. Run one at a time: emulation is slow, the machine small.
+# 3. With --unit-tests, also the library's unit tests compiled for the target and run under
+#    qemu-user (scripts/cross-build.sh --unit-tests): the pure logic (clock and segment
+#    arithmetic, playlists, the job table) on 32-bit usize and c_long. A release test build
+#    for the target: minutes more.
 #
 # Times under emulation say nothing about ARM hardware; docs/arm.md says what to expect there.
 set -euo pipefail
@@ -20,12 +24,17 @@ case "${1:-}" in
   arm64) gnu=aarch64-linux-gnu qemu=qemu-aarch64 ;;
   armhf) gnu=arm-linux-gnueabihf qemu=qemu-arm ;;
   *)
-    echo "usage: $0 arm64|armhf [TEST FILTER...]" >&2
+    echo "usage: $0 arm64|armhf [--unit-tests] [TEST FILTER...]" >&2
     exit 2
     ;;
 esac
 arch=$1
 shift
+unit_tests=0
+if [ "${1:-}" = --unit-tests ]; then
+  unit_tests=1
+  shift
+fi
 
 binary=$(bash scripts/cross-build.sh "$arch" | tail -n 1)
 binary=$(realpath "$binary")
@@ -56,3 +65,6 @@ check_runtime_libraries() {
 check_runtime_libraries
 export HLS_LADDER_CROSS_BIN="$binary" HLS_LADDER_CROSS_RUNNER="$qemu -L /"
 cargo test --test cross -- --ignored --test-threads=1 "$@"
+if [ "$unit_tests" -eq 1 ]; then
+  bash scripts/cross-build.sh "$arch" --unit-tests
+fi
