@@ -37,18 +37,12 @@ async fn run(channel: &str, seconds: u32, urls: &str, ready_timeout: &str, recor
     let uri = nginx.url(channel, KEY);
     let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, seconds);
     let storage = tempfile::tempdir().unwrap();
-    let job = serde_json::json!({
-        "spec": {"channel": channel, "stream_id": ID, "source": "Rtmp", "source_uri": uri,
-                 "resolutions": "320x180-30", "record": record, "previews": null},
-        "resume": null
-    });
+    let root = storage.path().to_str().unwrap();
+    let flags = ["--hls-time", "1", "--filesystem-path", root, "--ws-cdn-enabled", "YES", "--ws-cdn-url", urls];
+    let flags = [&flags[..], &["--ws-cdn-push-secret", SECRET, "--ws-cdn-ready-timeout", ready_timeout]].concat();
+    let job = util::rtmp_job_line(channel, ID, &uri, "320x180-30", record, &flags);
     let mut child = Command::new(util::bin())
-        .args(["transcode", "--job", "-", "--events", "jsonl", "--hls-time", "1"])
-        .env("HLS_FILESYSTEM_PATH", storage.path())
-        .env("HLS_WS_CDN_ENABLED", "YES")
-        .env("HLS_WS_CDN_URL", urls)
-        .env("HLS_WS_CDN_PUSH_SECRET", SECRET)
-        .env("HLS_WS_CDN_READY_TIMEOUT_SECONDS", ready_timeout)
+        .args(["transcode", "--job", "-", "--events", "jsonl"])
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -56,7 +50,7 @@ async fn run(channel: &str, seconds: u32, urls: &str, ready_timeout: &str, recor
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{job}").unwrap();
+    write!(stdin, "{job}").unwrap();
     let stdout = child.stdout.take().unwrap();
     let events = tokio::task::spawn_blocking(move || {
         std::io::BufReader::new(stdout)

@@ -29,17 +29,11 @@ async fn transcode_through_an_outage(
     let nginx = Nginx::start(&[channel]);
     let uri = nginx.url(channel, KEY);
     let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=15", false, seconds);
-    let job = serde_json::json!({
-        "spec": {
-            "channel": channel, "stream_id": ID, "source": "Rtmp", "source_uri": uri,
-            "resolutions": "320x180-15", "record": record, "previews": null
-        },
-        "resume": null
-    });
+    let url = server.url("/store");
+    let flags = ["--hls-time", "2", "--storage-retry", "5", "--storage-type", "HTTP", "--storage-http-url", &url];
+    let job = util::rtmp_job_line(channel, ID, &uri, "320x180-15", record, &flags);
     let mut child = Command::new(util::bin())
-        .args(["transcode", "--job", "-", "--events", "jsonl", "--hls-time", "2", "--storage-retry", "5"])
-        .env("HLS_STORAGE_TYPE", "HTTP")
-        .env("HLS_STORAGE_HTTP_URL", server.url("/store"))
+        .args(["transcode", "--job", "-", "--events", "jsonl"])
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -47,7 +41,7 @@ async fn transcode_through_an_outage(
         .spawn()
         .expect("the binary runs");
     let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{job}").unwrap();
+    write!(stdin, "{job}").unwrap();
     // The outage starts once the stream is published (its first playlist is stored).
     let playlist = format!("/store/hls/{channel}/{ID}/320x180-15/{}", if record { "vod-0.m3u8" } else { "live.m3u8" });
     let start = Instant::now();
@@ -247,17 +241,13 @@ async fn http_storage_that_hangs_times_out_instead_of_holding_uploads_and_the_st
     let nginx = Nginx::start(&["hang"]);
     let uri = nginx.url("hang", KEY);
     let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=15", false, 20);
-    let job = serde_json::json!({
-        "spec": {"channel": "hang", "stream_id": ID, "source": "Rtmp", "source_uri": uri,
-                 "resolutions": "320x180-15", "record": false, "previews": null},
-        "resume": null
-    });
+    let url = server.url("/store");
+    let flags = ["--hls-time", "1", "--storage-retry", "4", "--storage-type", "HTTP", "--storage-http-url", &url];
+    let flags = [&flags[..], &["--storage-timeout", "2"]].concat();
+    let job = util::rtmp_job_line("hang", ID, &uri, "320x180-15", false, &flags);
     let started = Instant::now();
     let mut child = Command::new(util::bin())
-        .args(["transcode", "--job", "-", "--events", "jsonl", "--hls-time", "1", "--storage-retry", "4"])
-        .env("HLS_STORAGE_TYPE", "HTTP")
-        .env("HLS_STORAGE_HTTP_URL", server.url("/store"))
-        .env("HLS_STORAGE_TIMEOUT_SECONDS", "2")
+        .args(["transcode", "--job", "-", "--events", "jsonl"])
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -265,7 +255,7 @@ async fn http_storage_that_hangs_times_out_instead_of_holding_uploads_and_the_st
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{job}").unwrap();
+    write!(stdin, "{job}").unwrap();
     let playlist = format!("/store/hls/hang/{ID}/320x180-15/live.m3u8");
     while server.object(&playlist).is_none() {
         assert!(started.elapsed() < Duration::from_secs(40), "the stream never published");

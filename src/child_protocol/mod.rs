@@ -16,7 +16,7 @@ mod event;
 mod job;
 
 pub use event::{EndKind, ErrorCode, Event, RenditionStats, StorageCount};
-pub use job::{ChildJob, JobSpec, Previews, Resume, SourceKind};
+pub use job::{ChildJob, EncodeSettings, JobDefaults, JobSpec, Previews, Resume, SourceKind};
 
 /// A line on the child's stdin after the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,18 +145,27 @@ mod tests {
         let timeline_end = Ratio::new(6006, 1000);
         let resume =
             Resume { ladder: vec![rendition()], state: Some(state), next_segment: 3, next_preview: 2, timeline_end };
-        for job in [ChildJob { spec: spec(), resume: None }, ChildJob { spec: spec(), resume: Some(resume) }] {
+        for job in [job(None), job(Some(resume))] {
             let line = job.to_line();
             assert!(line.ends_with('\n') && !line.trim_end().contains('\n'), "one line: {line:?}");
             assert_eq!(ChildJob::from_line(&line).unwrap(), job);
         }
     }
 
+    fn job(resume: Option<Resume>) -> ChildJob {
+        let ladder = crate::ladder::parse_list(&spec().resolutions).0;
+        ChildJob::for_run(&spec(), ladder, &crate::fuzzing::sample_defaults(), resume)
+    }
+
     #[test]
-    fn the_job_debug_output_never_shows_the_stream_key() {
-        let shown = format!("{:?}", ChildJob { spec: spec(), resume: None });
+    fn the_job_debug_output_never_shows_the_stream_key_or_a_credential() {
+        let shown = format!("{:?}", job(None));
         assert!(!shown.contains("/key"), "{shown}");
         assert!(shown.contains("rtmp://127.0.0.1:1935/c1/***"), "{shown}");
+        assert!(!shown.contains("storage-secret") && !shown.contains("token-secret"), "{shown}");
+        // The line itself carries them: it is the child's only source of settings.
+        let line = job(None).to_line();
+        assert!(line.contains("storage-secret") && line.contains("/c1/key?cache=clear"), "{line}");
     }
 
     #[test]

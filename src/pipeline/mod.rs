@@ -12,6 +12,7 @@ pub mod picture;
 pub mod preview;
 pub mod segmenter;
 pub mod sink;
+pub mod source;
 pub mod stats;
 pub mod video;
 pub mod watchdog;
@@ -29,11 +30,11 @@ use crate::ladder::Profile;
 use crate::ladder::{Rendition, RequestItem, SourceVideo};
 use audio::AudioPath;
 use clock::{SegmentGrid, SourceClock, Q};
-use input::Source;
 use passthrough::{AnnexB, CopySource, KeyframeCuts, OriginalMode};
 use picture::Picture;
 use preview::PreviewSpec;
 use sink::{MediaOutput, Sink};
+use source::Source;
 use video::{Cuts, RungInput, RungWorker, VideoSettings};
 use watchdog::Watchdog;
 
@@ -101,7 +102,7 @@ pub enum EndReason {
 }
 
 /// Which renditions to produce.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LadderChoice {
     Items(Vec<RequestItem>),
     Profile(Profile),

@@ -21,7 +21,8 @@ use super::video::RungInput;
 use super::PipelineError;
 
 /// How the ORIGINAL rendition is produced (`HLS_ORIGINAL_MODE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OriginalMode {
     /// Decoded and re-encoded like every other rendition.
     Encode,

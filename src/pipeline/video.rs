@@ -66,7 +66,7 @@ enum Copying {
 
 /// Which kind of H.264 encoder `HLS_VIDEO_CODEC` names: its options and default preset
 /// differ (NVENC has no `veryfast`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EncoderFamily {
     X264,
     Nvenc,
@@ -94,7 +94,7 @@ impl EncoderFamily {
 }
 
 /// An encoder by its libav name, with its family.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VideoEncoder {
     pub name: String,
     pub family: EncoderFamily,
@@ -107,13 +107,32 @@ impl VideoEncoder {
 }
 
 /// Encoder settings shared by every rendition (HLS_VIDEO_CODEC, HLS_H264_PRESET, ...).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VideoSettings {
     pub encoder: VideoEncoder,
     pub preset: String,
+    #[serde(with = "pixel_name")]
     pub pixel_format: Pixel,
     /// Encoder threads per rendition; 0 lets the encoder decide.
     pub threads: usize,
+}
+
+/// A pixel format travels by its libav name (`yuv420p`), which is stable across builds.
+mod pixel_name {
+    use ffmpeg_next::format::Pixel;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(pixel: &Pixel, s: S) -> Result<S::Ok, S::Error> {
+        let name =
+            pixel.descriptor().map(|d| d.name()).ok_or_else(|| serde::ser::Error::custom("unnamed pixel format"))?;
+        s.serialize_str(name)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Pixel, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse::<Pixel>().map_err(|_| D::Error::custom(format!("{name:?} is not a pixel format FFmpeg knows")))
+    }
 }
 
 pub struct RungWorker {

@@ -73,18 +73,17 @@ impl ChildHandle {
     }
 }
 
-/// Starts a run of `job` with the job `settings` as flags. Every run that starts ends with exactly one [`ChildReport::Exited`].
+/// Starts a run of `job`: its document goes to the child's stdin, nothing but the mode to its
+/// command line. Every run that starts ends with exactly one [`ChildReport::Exited`].
 pub fn spawn(
     exe: &Path,
     id: JobId,
     job: &ChildJob,
-    settings: &[String],
     reports: mpsc::Sender<ChildReport>,
 ) -> std::io::Result<ChildHandle> {
     let mut command = Command::new(exe);
     command
         .args(["transcode", "--job", "-", "--events", "jsonl"])
-        .args(settings)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -48,16 +48,46 @@ pub use spec::{InvalidJob, JobSpec, Previews, SourceKind};
 pub use stall::{Liveness, StallPolicy};
 pub use table::JobTable;
 
+use crate::child_protocol::EndKind;
 use crate::control::message::{EncodeStartRaw, ErrorCode, Inbound, Outbound};
 
 /// Internal handle of one accepted job; it stays the same across pipeline restarts.
 pub type JobId = u64;
 
+/// `SERVER_CAPACITY`: how the table admits jobs, and what it registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    /// `-1`: any number of jobs.
+    Unlimited,
+    /// At most this many jobs at once (`0`: the coordinator never assigns one here).
+    Jobs(u32),
+    /// `auto`: by the CPU budget measured at start-up ([`JobTable::with_budget`]); a table
+    /// without a budget admits nothing.
+    Auto,
+}
+
+impl Capacity {
+    /// A job count as the coordinator writes it: negative is unlimited.
+    pub fn jobs(count: i32) -> Capacity {
+        u32::try_from(count).map_or(Capacity::Unlimited, Capacity::Jobs)
+    }
+}
+
+impl std::fmt::Display for Capacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Capacity::Unlimited => f.write_str("-1"),
+            Capacity::Jobs(n) => write!(f, "{n}"),
+            Capacity::Auto => f.write_str("auto"),
+        }
+    }
+}
+
 /// The worker settings the table needs (spec §11), from `config::WorkerArgs::table`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableConfig {
-    /// `SERVER_CAPACITY`: local admission limit and REGISTER repair; negative means unlimited.
-    pub capacity: i32,
+    /// `SERVER_CAPACITY`: local admission limit and REGISTER repair.
+    pub capacity: Capacity,
     /// `HLS_STOP_GRACE_SECONDS`: grace of an ENCODE-STOP without `Grace-Period`.
     pub stop_grace: Duration,
     /// `HLS_FINALIZE_TIMEOUT_SECONDS`: bound from *finishing* to STREAM-CLOSED.
@@ -97,7 +127,7 @@ pub enum Input {
         job: JobId,
         error_code: Option<ErrorCode>,
         message: Option<String>,
-        source_ended: bool,
+        end: EndKind,
     },
     /// The child's `closed` event: its final playlists are durable.
     ChildClosed {
@@ -105,8 +135,8 @@ pub enum Input {
         error_code: Option<ErrorCode>,
         /// The child's explanation, already free of stream keys; becomes `Error-Message`.
         message: Option<String>,
-        /// EOF, stop or limit: the run ended for a reason a restart cannot fix.
-        source_ended: bool,
+        /// How the run ended: only a failure ([`EndKind::is_restartable`]) may be restarted.
+        end: EndKind,
     },
     /// The child process is gone. `crashed`: killed by a signal or exited without `closed`.
     ChildExited {

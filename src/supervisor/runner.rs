@@ -16,7 +16,7 @@ use super::janitor::{CleanupConfig, Janitor};
 use super::overload::{Decision, Governor, OverloadPolicy};
 use super::stall::{Liveness, StallPolicy};
 use super::{Action, Input, JobId, JobTable, Mirror, TableConfig};
-use crate::child_protocol::{ChildJob, Event};
+use crate::child_protocol::{ChildJob, Event, JobDefaults};
 use crate::control::message::{Inbound, Outbound};
 use crate::metrics::{procfs, LoopHealth, Metrics, StreamLabels};
 
@@ -32,8 +32,8 @@ const STALL_CHECK: Duration = Duration::from_secs(1);
 pub struct ChildConfig {
     /// This binary: each job runs its `transcode` subcommand.
     pub exe: PathBuf,
-    /// The job settings as `transcode` flags, the same for every child.
-    pub args: Vec<String>,
+    /// The validated settings every job's document carries.
+    pub defaults: JobDefaults,
     pub stall: StallPolicy,
 }
 
@@ -282,9 +282,18 @@ impl Supervisor {
                 if let Some(r) = &resume {
                     tracing::info!(restart, next_segment = r.next_segment, "restarting the pipeline");
                 }
-                let child_job = ChildJob { spec, resume };
+                // Spec §4: invalid items are dropped (with a warning); none left is ORIGINAL. A
+                // restarted run keeps its first run's ladder from the hand-over instead.
+                let mut ladder = Vec::new();
+                if resume.is_none() {
+                    ladder = crate::ladder::parse_list_warn(&spec.resolutions);
+                    if ladder.is_empty() {
+                        ladder.push(crate::ladder::RequestItem::Original);
+                    }
+                }
                 let c = &self.children;
-                match child::spawn(&c.exe, job, &child_job, &c.args, self.reports_tx.clone()) {
+                let child_job = ChildJob::for_run(&spec, ladder, &c.defaults, resume);
+                match child::spawn(&c.exe, job, &child_job, self.reports_tx.clone()) {
                     Ok(handle) => {
                         let liveness = Liveness::new(Instant::now());
                         let started = Instant::now();
@@ -444,10 +453,10 @@ fn table_input(job: JobId, event: Event) -> Option<Input> {
             start_time,
         }),
         Event::Finishing { reason, error_code, message } => {
-            Some(Input::ChildFinishing { job, error_code, message, source_ended: !reason.is_restartable() })
+            Some(Input::ChildFinishing { job, error_code, message, end: reason })
         }
         Event::Closed { reason, error_code, message } => {
-            Some(Input::ChildClosed { job, error_code, message, source_ended: !reason.is_restartable() })
+            Some(Input::ChildClosed { job, error_code, message, end: reason })
         }
         Event::Stream { .. }
         | Event::SegmentCut { .. }

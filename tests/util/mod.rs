@@ -13,6 +13,42 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hls-ladder"))
 }
 
+/// The job document a worker started with `flags` (its job, storage and CDN settings, e.g.
+/// `["--hls-time", "1", "--storage-type", "HTTP", ...]`) sends the child of an RTMP job:
+/// one line for `transcode --job -`. Built by the worker's own code, so the test exercises
+/// the same validation and the same document.
+pub fn rtmp_job_line(
+    channel: &str,
+    stream_id: &str,
+    uri: &str,
+    resolutions: &str,
+    record: bool,
+    flags: &[&str],
+) -> String {
+    use clap::Parser;
+    use hls_ladder::child_protocol::{ChildJob, JobSpec, SourceKind};
+    use hls_ladder::config::{WorkerArgs, WorkerConfig};
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    }
+    let argv = ["worker", "--control-base-url", "ws://127.0.0.1:9"].iter().chain(flags);
+    let config = WorkerConfig::from_args(Flags::parse_from(argv).worker, |_| None).expect("valid worker settings");
+    let spec = JobSpec {
+        channel: channel.into(),
+        stream_id: stream_id.into(),
+        source: SourceKind::Rtmp,
+        source_uri: uri.into(),
+        resolutions: resolutions.into(),
+        record,
+        previews: None,
+    };
+    let ladder = hls_ladder::ladder::parse_list(resolutions).0;
+    ChildJob::for_run(&spec, ladder, &config.children.defaults, None).to_line()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
