@@ -12,8 +12,8 @@ use ffmpeg::format::Pixel;
 use ffmpeg::{Dictionary, Packet};
 use ffmpeg_next as ffmpeg;
 
-use super::clock::{SegmentGrid, SlotGrid, Q};
-use super::passthrough::Cut;
+use super::clock::{SlotGrid, Q};
+use super::cuts::{Cut, Cuts};
 use super::picture::{Fit, FitScaler, Picture};
 use super::segmenter::{Segmenter, VideoTrack};
 use super::stats::RungStats;
@@ -41,15 +41,6 @@ pub enum RungInput {
     EncodeFrom(Cut),
     /// End of the run: cover `[0, end)` and reach the boundary `last_boundary`.
     End { end: Q, last_boundary: Option<Q> },
-}
-
-/// Where a rendition starts its segments.
-#[derive(Debug, Clone)]
-pub enum Cuts {
-    /// Every `T` on the reference grid (output-layout §5).
-    Grid(SegmentGrid),
-    /// Where the reader says ([`RungInput::Boundary`]), oldest first.
-    Announced(VecDeque<Cut>),
 }
 
 /// Time base of a copied ORIGINAL's packets: MPEG-TS's own.
@@ -365,20 +356,7 @@ impl RungWorker {
         let mut frame = picture.reference();
         frame.set_pts(Some(slot));
         let t = self.grid.slot_time(slot);
-        let starts = match &mut self.cuts {
-            _ if slot == 0 => Some(0),
-            Cuts::Grid(grid) => (t >= grid.boundary(self.next_k.max(1))).then_some(self.next_k),
-            // The latest boundary reached (a copied ORIGINAL that starts encoding has passed
-            // every earlier one).
-            Cuts::Announced(queue) => {
-                let mut k = None;
-                while let Some(cut) = queue.front().filter(|c| t >= c.at) {
-                    k = Some(cut.k);
-                    queue.pop_front();
-                }
-                k
-            }
-        };
+        let starts = if slot == 0 { Some(0) } else { self.cuts.starts(t, self.next_k) };
         if let Some(k) = starts {
             if RungStats::flag(&self.stats.shed_requested) {
                 self.read_times.pop_back();
