@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse_bool;
+use super::env::parse_bool;
 use crate::cdn::CdnConfig;
 use crate::redact::Secret;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::cdn::CdnArgs;
-use super::parse_bool;
+use super::env::parse_bool;
 use crate::child_protocol::EncodeSettings;
 use crate::pipeline::passthrough::OriginalMode;
 use crate::pipeline::source::SourceTls;

@@ -23,20 +23,12 @@ mod storage;
 mod worker;
 
 pub use cdn::CdnArgs;
+pub use env::parse_bool;
 pub use job::JobSettings;
 pub use storage::StorageArgs;
 #[cfg(test)]
 pub use worker::default_table_config;
 pub use worker::{WorkerArgs, WorkerConfig};
-
-/// `YES`/`NO` as the Go worker wrote them; `TRUE`/`FALSE`, `1`/`0`, `ON`/`OFF` accepted too.
-pub fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "true" | "1" | "on" => Ok(true),
-        "no" | "false" | "0" | "off" | "" => Ok(false),
-        other => Err(format!("expected YES or NO, got {other:?}")),
-    }
-}
 
 #[cfg(test)]
 mod tests {

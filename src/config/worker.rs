@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{parse_bool, JobSettings, StorageArgs};
+use super::env::parse_bool;
+use super::job::JobSettings;
+use super::storage::StorageArgs;
 use crate::child_protocol::{EncodeSettings, JobDefaults};
 use crate::control::session::SessionConfig;
 use crate::control::url::control_url;

@@ -21,8 +21,8 @@ use url::Url;
 use crate::control::auth::control_token;
 use crate::control::backoff::Backoff;
 use crate::control::codec::MAX_FRAME_BYTES;
+use crate::control::error::ControlError;
 use crate::control::message::{Inbound, Outbound};
-use crate::control::ControlError;
 
 /// Capacity changes closer together than this go out as one REGISTER (spec §8).
 const REGISTER_COALESCE: Duration = Duration::from_millis(100);

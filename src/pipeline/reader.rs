@@ -14,7 +14,6 @@ use super::error::{drain, EndReason, PipelineError};
 use super::passthrough::CopySource;
 use super::picture::Picture;
 use super::preview::PreviewSpec;
-use super::run::PreviewSender;
 use super::sink::{MediaOutput, Sink};
 use super::video::RungInput;
 use super::watchdog::Watchdog;
@@ -213,3 +212,6 @@ impl Reader {
         }
     }
 }
+
+/// Decoded pictures for the preview thread, with the preview number each one is taken for.
+pub(super) type PreviewSender = SyncSender<(u64, Arc<Picture>)>;

@@ -19,7 +19,7 @@ use super::error::{panic_message, EndReason, PipelineError, RunError};
 use super::passthrough::CopySource;
 use super::picture::Picture;
 use super::preview::{self, PreviewSpec};
-use super::reader::{Pace, Reader};
+use super::reader::{Pace, PreviewSender, Reader};
 use super::sink::{MediaOutput, Sink};
 use super::video::{RungInput, RungWorker};
 use super::watchdog::Watchdog;
@@ -205,8 +205,6 @@ pub(super) fn stop_time(cfg: &PipelineConfig, segments: SegmentGrid, keyframe_cu
 }
 
 pub(super) type RungHandle = JoinHandle<Result<(), PipelineError>>;
-/// Decoded pictures for the preview thread, with the preview number each one is taken for.
-pub(super) type PreviewSender = SyncSender<(u64, Arc<Picture>)>;
 
 /// One thread per rendition; returns the inputs of those that take decoded pictures, the
 /// input of the copied ORIGINAL (`original`: its index and the parameters of the source's

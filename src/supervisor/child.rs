@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::JobId;
+use super::table::interface::JobId;
 use crate::child_protocol::{ChildCommand, ChildJob, Event};
 
 /// Lines of the child's stderr kept for the report of an abnormal exit.
@@ -95,6 +95,9 @@ pub fn spawn(
     let stdin = child.stdin.take().expect("stdin is piped");
     let (stop_tx, stop_rx) = watch::channel(None);
     let (kill_tx, kill_rx) = oneshot::channel();
+    // Unbounded, and it cannot grow: the only command is `shed`, which the overload governor
+    // sends at most once per rendition of the run (a shed rendition stays shed), and the link
+    // writes each to the child's stdin as it comes.
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     tokio::spawn(command_link(stdin, line, stop_rx, commands_rx));
     tokio::spawn(watch_child(id, child, kill_rx, reports));

@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use super::JobId;
+use super::table::interface::JobId;
 use crate::child_protocol::RenditionStats;
 use crate::ladder::Rendition;
 

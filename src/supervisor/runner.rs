@@ -12,10 +12,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::capacity::Budget;
 use super::child::{self, ChildHandle, ChildReport};
+use super::handover::Mirror;
 use super::janitor::{CleanupConfig, Janitor};
 use super::overload::{Decision, Governor, OverloadPolicy};
 use super::stall::{Liveness, StallPolicy};
-use super::{Action, Input, JobId, JobTable, Mirror, TableConfig};
+use super::table::{Action, Input, JobId, JobTable, TableConfig};
 use crate::child_protocol::{ChildJob, Event, JobDefaults};
 use crate::control::message::{Inbound, Outbound};
 use crate::metrics::{procfs, LoopHealth, Metrics, StreamLabels};
@@ -248,7 +249,7 @@ impl Supervisor {
                     for io in self.jobs.values_mut().filter(|io| io.labels == labels && !io.closed) {
                         io.closed = true;
                         if let Some(janitor) = self.janitor.as_mut() {
-                            janitor.schedule(channel, stream_id, super::leftovers(&io.spec, &io.mirror));
+                            janitor.schedule(channel, stream_id, super::cleanup::leftovers(&io.spec, &io.mirror));
                         }
                     }
                 }

@@ -10,9 +10,11 @@ use job::{describe, error, CloseError, Job, Phase, RunEnd, Stop};
 
 use super::capacity::Budget;
 use super::spec::echoable;
-use super::{Action, Capacity, Input, JobId, JobSpec, TableConfig};
+use crate::child_protocol::JobSpec;
 use crate::control::message::{EncodeStartRaw, ErrorCode, Outbound};
+pub use interface::{Action, Capacity, Input, JobId, TableConfig};
 
+pub(super) mod interface;
 mod job;
 
 /// A repeated ENCODE-START within this time of the job's close is a duplicate (guarantee 1).

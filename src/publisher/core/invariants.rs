@@ -106,6 +106,7 @@ impl Run {
                     self.skipped.push(n);
                 }
                 Action::Emit(_) => {}
+                Action::HoldForPush { .. } => unreachable!("the model runs without the CDN push"),
             }
         }
     }

@@ -4,9 +4,10 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::interface::{Action, JobId};
 use crate::child_protocol::EndKind;
+use crate::child_protocol::JobSpec;
 use crate::control::message::ErrorCode;
-use crate::supervisor::{Action, JobId, JobSpec};
 
 /// `HLS_RESTART_MAX` counts restarts within any window this long (§9.3).
 const RESTART_WINDOW: Duration = Duration::from_secs(600);
