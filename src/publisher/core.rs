@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 
-use super::{PublishSettings, PublishSummary};
+use std::sync::Arc;
+
+use crate::cdn::CdnConfig;
 use crate::child_protocol::Event;
 use crate::hls::state::{
     Announcement, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType,
@@ -24,8 +26,42 @@ use crate::hls::state::{
 };
 use crate::ladder::Rendition;
 use crate::pipeline::clock::Q;
+use crate::pipeline::preview::PreviewSpec;
+use crate::storage::RetryPolicy;
 
 /// Everything that moves the publisher.
+#[derive(Debug, Clone)]
+pub struct PublishSettings {
+    pub channel: String,
+    pub stream_id: String,
+    pub hls_time: u32,
+    pub live_size: u32,
+    pub vod_max_size: u32,
+    pub record: bool,
+    pub master: bool,
+    pub audio_kbps: u32,
+    pub previews: Option<PreviewSpec>,
+    pub retry: RetryPolicy,
+    pub first_segment: u64,
+    pub first_preview: u64,
+    /// State of an earlier run of this stream (restart): playlists continue from it.
+    pub resume: Option<StreamState>,
+    /// The HLS WebSocket CDN push, when on (output-layout §14).
+    pub cdn: Option<Arc<CdnConfig>>,
+    /// Where this run's media time 0 lies on the stream's timeline (restart: the end of the
+    /// last group published before).
+    pub timeline_offset: Q,
+}
+
+/// What the publisher knows at the end, for the exit status and summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PublishSummary {
+    pub published: u64,
+    pub skipped: u64,
+    pub previews: u64,
+    pub bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// The pipeline opened the source and chose the ladder (`now_ms`: wall clock, the origin

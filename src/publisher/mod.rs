@@ -22,13 +22,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-pub use self::core::{Action, Input, Op, PublisherCore, Retry};
+pub use self::core::{Action, Input, Op, PublishSettings, PublishSummary, PublisherCore, Retry};
 use crate::cdn::push::{self, Pusher, Segment, ServerHealth};
 use crate::cdn::CdnConfig;
 use crate::child_protocol::Event;
-use crate::hls::state::StreamState;
-use crate::pipeline::clock::Q;
-use crate::pipeline::preview::PreviewSpec;
 use crate::pipeline::sink::{ByteBudget, MediaOutput};
 use crate::storage::{put_with_retry, RetryPolicy, Storage, StoragePath};
 
@@ -38,38 +35,6 @@ const MAX_UPLOADS: usize = 4;
 /// The retry deadline of a [`Retry::WhileRunning`] put: longer than any stream, so in
 /// practice the transcode's abort (its drain deadline after the pipeline ends) ends it.
 const WHILE_RUNNING: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-#[derive(Debug, Clone)]
-pub struct PublishSettings {
-    pub channel: String,
-    pub stream_id: String,
-    pub hls_time: u32,
-    pub live_size: u32,
-    pub vod_max_size: u32,
-    pub record: bool,
-    pub master: bool,
-    pub audio_kbps: u32,
-    pub previews: Option<PreviewSpec>,
-    pub retry: RetryPolicy,
-    pub first_segment: u64,
-    pub first_preview: u64,
-    /// State of an earlier run of this stream (restart): playlists continue from it.
-    pub resume: Option<StreamState>,
-    /// The HLS WebSocket CDN push, when on (output-layout §14).
-    pub cdn: Option<Arc<CdnConfig>>,
-    /// Where this run's media time 0 lies on the stream's timeline (restart: the end of the
-    /// last group published before).
-    pub timeline_offset: Q,
-}
-
-/// What the publisher knows at the end, for the exit status and summary.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PublishSummary {
-    pub published: u64,
-    pub skipped: u64,
-    pub previews: u64,
-    pub bytes: u64,
-}
 
 pub struct Publisher {
     core: PublisherCore,

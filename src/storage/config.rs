@@ -2,57 +2,13 @@
 //! §15) parsed once into typed values, then turned into a backend by [`StorageConfig::build`].
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use reqwest::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 
-use super::{FsStorage, HttpStorage, ObjectStorage, Storage, StorageError};
+use super::error::StorageError;
+use super::http::HttpAuth;
 pub use crate::redact::Secret;
-
-/// The `Authorization` header HTTP storage sends (`HLS_STORAGE_HTTP_AUTH`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HttpAuth {
-    None,
-    /// `Basic base64(user:password)`.
-    Basic {
-        user: String,
-        password: Secret,
-    },
-    /// `Bearer {token}`.
-    Bearer {
-        token: Secret,
-    },
-    /// The full header value, sent as is.
-    Custom {
-        value: Secret,
-    },
-}
-
-impl HttpAuth {
-    pub(super) fn header_value(&self) -> Result<Option<HeaderValue>, StorageError> {
-        let (text, variable) = match self {
-            HttpAuth::None => return Ok(None),
-            HttpAuth::Basic { user, password } => {
-                let pair = format!("{user}:{}", password.expose());
-                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-                (format!("Basic {encoded}"), "HLS_STORAGE_HTTP_USER")
-            }
-            HttpAuth::Bearer { token } => (format!("Bearer {}", token.expose()), "HLS_STORAGE_HTTP_TOKEN"),
-            HttpAuth::Custom { value } => (value.expose().to_string(), "HLS_STORAGE_HTTP_AUTH_CUSTOM"),
-        };
-        let mut header = HeaderValue::from_str(&text).map_err(|_| StorageError::Config {
-            variable,
-            message: "contains characters not allowed in an HTTP header (e.g. a line break); \
-                      fix the value"
-                .into(),
-        })?;
-        header.set_sensitive(true);
-        Ok(Some(header))
-    }
-}
 
 /// Which backend stores files, with everything it needs. `Debug` shows no credential. It
 /// travels to each child inside the job document (credentials included, on stdin only).
@@ -179,18 +135,6 @@ impl StorageConfig {
             StorageConfig::Http { .. } => "http",
             StorageConfig::S3 { .. } => "s3",
             StorageConfig::Azure { .. } => "azure",
-        }
-    }
-
-    pub fn build(&self) -> Result<Arc<dyn Storage>, StorageError> {
-        match self {
-            StorageConfig::Filesystem { root, dir_mode, file_mode, fsync } => {
-                Ok(Arc::new(FsStorage::new(root.clone(), *dir_mode, *file_mode, *fsync)))
-            }
-            StorageConfig::Http { base_url, auth, timeout } => {
-                Ok(Arc::new(HttpStorage::new(base_url, auth.clone(), *timeout)?))
-            }
-            StorageConfig::S3 { .. } | StorageConfig::Azure { .. } => Ok(Arc::new(ObjectStorage::new(self)?)),
         }
     }
 }

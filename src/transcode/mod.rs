@@ -84,6 +84,8 @@ pub async fn run(job: Job, events: EventSink, shutdown: CancellationToken) -> an
     let abort = CancellationToken::new();
     let stop = shutdown.child_token();
     let budget = ByteBudget::new(job.queue_bytes);
+    // Unbounded in count, bounded in bytes: every segment the pipeline sends takes its size
+    // from `budget`, and one that does not fit is dropped (and skipped) instead of queued.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let sink = Sink::new(tx, budget.clone());
     let watchdog = Watchdog::new(job.pipeline.source_timeout, stop.clone());
