@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::Mirror;
+use super::handover::Mirror;
 use crate::child_protocol::JobSpec;
 
 /// Numbers below the newest 2L that may still exist (a delete during the stream that
