@@ -5,7 +5,11 @@
 //! storage, announcing each index only once it is durable.
 //!
 //! # Layout
-//! - `cli`            command line: `worker`, `transcode`, `probe`, `serve`
+//!
+//! One line per top-level module; `docs/architecture.md` maps every module down to the last
+//! file, and `tests/docs.rs` keeps the two lists and the tree in step.
+//!
+//! - `cli`            command line: `worker`, `transcode`, `probe`, `health`, `serve`
 //! - `config`         every setting: raw flags and environment, validated once
 //! - `worker`         production mode: signals, session + supervisor wiring
 //! - `control`        coordinator link: framing, messages, JWT, backoff, websocket session
