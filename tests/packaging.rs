@@ -9,7 +9,9 @@
 //! hadolint, kubernetes-validate and the schema come from target/venv and target/compose-spec:
 //! run scripts/install-deps.sh first.
 
-mod util;
+pub mod support;
+
+use support::util;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
