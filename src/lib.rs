@@ -28,6 +28,7 @@
 //! - `redact`         stream keys and credentials out of every URL we log or report
 //! - `tls`            the TLS provider and the certificate policy for ingest servers
 //! - `logging`        tracing setup, libav's log
+//! - `test_fixtures`  builders shared by the unit tests (renditions, stream configs, groups, a seeded RNG)
 //! - `fuzzing`        oracles of the `cargo fuzz` targets, replayed by `tests/fuzz_corpus.rs`
 
 pub mod cdn;
@@ -48,6 +49,8 @@ pub mod redact;
 pub mod serve;
 pub mod storage;
 pub mod supervisor;
+#[cfg(test)]
+mod test_fixtures;
 pub mod tls;
 pub mod transcode;
 pub mod worker;
