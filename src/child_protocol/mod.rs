@@ -76,52 +76,24 @@ mod tests {
     use num_rational::Ratio;
 
     use super::*;
-    use crate::hls::state::{
-        GroupRecord, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType, TrackChange,
-    };
+    use crate::hls::state::{GroupRecord, StreamConfig, StreamState, StreamType, TrackChange};
     use crate::ladder::Rendition;
+    use crate::test_fixtures as fixtures;
 
     fn rendition() -> Rendition {
-        Rendition {
-            label: "640x360-30".into(),
-            original: false,
-            width: 640,
-            height: 360,
-            encoded_width: 640,
-            encoded_height: 360,
-            rate: Ratio::new(30000, 1001),
-            max_kbps: Some(800),
-        }
+        Rendition { rate: Ratio::new(30000, 1001), max_kbps: Some(800), ..fixtures::rendition("640x360-30", 640, 360) }
     }
 
     fn config() -> StreamConfig {
-        StreamConfig {
-            channel: "c1".into(),
-            stream_id: "0000018f4a2b3c4d00000007a1b2c3d4".into(),
-            renditions: vec![RenditionDesc {
-                label: "640x360-30".into(),
-                encoded_width: 640,
-                encoded_height: 360,
-                frame_rate: Ratio::new(30000, 1001),
-                codecs: "avc1.64001e,mp4a.40.2".into(),
-                max_kbps: Some(800),
-            }],
-            hls_time: 2,
-            live_size: 3,
-            vod_max_size: 2,
-            record: true,
-            audio_kbps: 128,
-            master: true,
-        }
+        let desc = fixtures::rendition_desc(&rendition(), "avc1.64001e,mp4a.40.2");
+        StreamConfig { hls_time: 2, ..fixtures::stream_config("0000018f4a2b3c4d00000007a1b2c3d4", desc) }
     }
 
     fn group(n: u64) -> GroupRecord {
         GroupRecord {
-            n,
             discontinuity: n == 1,
-            program_date_time_ms: 1_700_000_000_000 + n as i64 * 2002,
-            renditions: vec![RenditionSegment { duration: Ratio::new(2002, 1000), bytes: 50_000 }],
             tracks: (n == 1).then(|| TrackChange { codecs: vec!["avc1.64001e".into()], audio_kbps: 0 }),
+            ..fixtures::group(n, Ratio::new(2002, 1000))
         }
     }
 

@@ -22,6 +22,7 @@ pub struct CdnArgs {
     /// Secret the push tokens (HS256) are signed with; empty sends an empty token.
     #[arg(
         long = "ws-cdn-push-secret",
+        value_name = "SECRET",
         env = "HLS_WS_CDN_PUSH_SECRET",
         default_value = "",
         hide_env_values = true,

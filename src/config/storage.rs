@@ -66,10 +66,10 @@ pub struct StorageArgs {
     pub s3_secret_access_key: Option<String>,
     /// Azure: storage account name.
     #[arg(long, env = "AZURE_STORAGE_ACCOUNT")]
-    pub azure_account: Option<String>,
+    pub azure_storage_account: Option<String>,
     /// Azure: blob container name.
     #[arg(long, env = "AZURE_STORAGE_CONTAINER")]
-    pub azure_container: Option<String>,
+    pub azure_storage_container: Option<String>,
     /// Azure: tenant id (service principal).
     #[arg(long, env = "AZURE_TENANT_ID")]
     pub azure_tenant_id: Option<String>,
@@ -110,8 +110,8 @@ impl StorageArgs {
             "AWS_ENDPOINT_URL" => self.s3_endpoint.clone(),
             "AWS_ACCESS_KEY_ID" => self.s3_access_key_id.clone(),
             "AWS_SECRET_ACCESS_KEY" => self.s3_secret_access_key.clone(),
-            "AZURE_STORAGE_ACCOUNT" => self.azure_account.clone(),
-            "AZURE_STORAGE_CONTAINER" => self.azure_container.clone(),
+            "AZURE_STORAGE_ACCOUNT" => self.azure_storage_account.clone(),
+            "AZURE_STORAGE_CONTAINER" => self.azure_storage_container.clone(),
             "AZURE_TENANT_ID" => self.azure_tenant_id.clone(),
             "AZURE_CLIENT_ID" => self.azure_client_id.clone(),
             "AZURE_CLIENT_SECRET" => self.azure_client_secret.clone(),

@@ -22,8 +22,8 @@ use crate::control::auth::control_token;
 use crate::control::backoff::Backoff;
 use crate::control::codec::MAX_FRAME_BYTES;
 use crate::control::error::ControlError;
-use crate::redact::Secret;
 use crate::control::message::{Inbound, Outbound};
+use crate::redact::Secret;
 
 /// Capacity changes closer together than this go out as one REGISTER (spec §8).
 const REGISTER_COALESCE: Duration = Duration::from_millis(100);

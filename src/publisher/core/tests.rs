@@ -7,23 +7,11 @@ use num_rational::Ratio;
 use super::{Action, Input, Op, PublisherCore, Retry};
 use crate::child_protocol::Event;
 use crate::hls::state::StreamType;
-use crate::ladder::Rendition;
 use crate::pipeline::preview::PreviewSpec;
 use crate::publisher::PublishSettings;
 use crate::storage::RetryPolicy;
 
-pub(super) fn rendition(label: &str, w: u32, h: u32) -> Rendition {
-    Rendition {
-        label: label.into(),
-        original: false,
-        width: w,
-        height: h,
-        encoded_width: w,
-        encoded_height: h,
-        rate: Ratio::new(30, 1),
-        max_kbps: None,
-    }
-}
+pub(super) use crate::test_fixtures::rendition;
 
 pub(super) fn settings(record: bool, live_size: u32) -> PublishSettings {
     PublishSettings {

@@ -7,22 +7,7 @@ use std::time::{Duration, Instant};
 use crate::child_protocol::EndKind;
 use crate::control::message::{EncodeStartRaw, ErrorCode, Outbound};
 use crate::supervisor::{Action, Capacity, Input, JobId, JobTable, TableConfig};
-
-/// xorshift64*: enough randomness for interleavings, no extra crate.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+use crate::test_fixtures::Rng;
 
 type Key = (String, String);
 
