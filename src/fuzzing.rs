@@ -13,7 +13,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::child_protocol::{ChildCommand, ChildJob, Event, JobSpec, Previews, SourceKind};
+use crate::child_protocol::{
+    ChildCommand, ChildJob, EncodeSettings, Event, JobDefaults, JobSpec, Previews, SourceKind,
+};
 use crate::control::codec;
 use crate::control::message::{EncodeStartRaw, ErrorCode, Inbound, Outbound};
 use crate::ladder::{self, Rate, Rendition, RequestItem, RequestedRes, SourceVideo};
@@ -255,6 +257,46 @@ fn check_child_job(job: &ChildJob) {
     assert_eq!(back.to_line(), line, "serialization is stable");
 }
 
+/// A worker's validated job settings as a literal (no FFmpeg lookup): what every job document
+/// of the oracles and of the unit tests carries.
+pub fn sample_defaults() -> JobDefaults {
+    use std::time::Duration;
+
+    use crate::pipeline::video::{VideoEncoder, VideoSettings};
+    let settings = EncodeSettings {
+        hls_time: 3,
+        live_size: 10,
+        vod_max_size: 86400,
+        fragment_limit: 16_777_216,
+        video: VideoSettings {
+            encoder: VideoEncoder::new("libx264"),
+            preset: "veryfast".into(),
+            pixel_format: ffmpeg_next::format::Pixel::YUV420P,
+            threads: 0,
+        },
+        audio_codec: "aac".into(),
+        audio_kbps: None,
+        original_mode: crate::pipeline::passthrough::OriginalMode::Encode,
+        source_timeout: Duration::from_secs(30),
+        drop_behind: Some(Duration::from_secs(30)),
+        master: true,
+        storage_retry: Duration::from_secs(30),
+        upload_queue_bytes: 256 << 20,
+        source_tls: Default::default(),
+        ffmpeg_trace: false,
+    };
+    let storage = crate::storage::StorageConfig::S3 {
+        bucket: "b".into(),
+        region: None,
+        endpoint: Some("http://127.0.0.1:9000".into()),
+        access_key_id: Some("id".into()),
+        secret_access_key: Some(crate::redact::Secret::new("storage-secret")),
+        options: vec![("AWS_SESSION_TOKEN", crate::redact::Secret::new("token-secret"))],
+        timeout: Duration::from_secs(30),
+    };
+    JobDefaults { settings, storage, cdn: None }
+}
+
 fn valid_id_model(s: &str) -> bool {
     (1..=128).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
@@ -302,7 +344,8 @@ fn check_encode_start(raw: &EncodeStartRaw) {
             let previews =
                 if raw.previews.eq_ignore_ascii_case("false") { None } else { Previews::parse(&raw.previews) };
             assert_eq!(spec.previews, previews);
-            check_child_job(&ChildJob { spec: spec.clone(), resume: None });
+            let ladder = crate::ladder::parse_list(&spec.resolutions).0;
+            check_child_job(&ChildJob::for_run(spec, ladder, &sample_defaults(), None));
         }
         (Err(got), Err(want)) => assert_eq!(got, &want, "{raw:?}"),
         (got, want) => panic!("{raw:?}: validation gave {got:?}, the spec says {want:?}"),

@@ -39,7 +39,7 @@ pub enum LadderError {
 }
 
 /// One `res` item of a `Resolutions` list; 0 in `fps` or `kbps` means the part was absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestedRes {
     pub width: u32,
     pub height: u32,
@@ -47,7 +47,7 @@ pub struct RequestedRes {
     pub kbps: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestItem {
     Original,
     Res(RequestedRes),
@@ -328,7 +328,7 @@ fn abs_diff(a: Rate, b: Rate) -> Rate {
 
 /// A ladder profile: fixed rungs plus an optional native rung (ORIGINAL) whose bitrate cap
 /// follows the source pixel rate.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     name: String,
@@ -338,7 +338,7 @@ pub struct Profile {
     rungs: Vec<Rung>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Native {
     reference: Reference,
@@ -347,7 +347,7 @@ struct Native {
 }
 
 /// A picture size and rate that gets `kbps`; the native cap scales linearly from it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Reference {
     width: u32,
@@ -356,7 +356,7 @@ struct Reference {
     kbps: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Rung {
     width: u32,

@@ -5,7 +5,11 @@
 //! storage, announcing each index only once it is durable.
 //!
 //! # Layout
-//! - `cli`            command line: `worker`, `transcode`, `probe`, `serve`
+//!
+//! One line per top-level module; `docs/architecture.md` maps every module down to the last
+//! file, and `tests/docs.rs` keeps the two lists and the tree in step.
+//!
+//! - `cli`            command line: `worker`, `transcode`, `probe`, `health`, `serve`
 //! - `config`         every setting: raw flags and environment, validated once
 //! - `worker`         production mode: signals, session + supervisor wiring
 //! - `control`        coordinator link: framing, messages, JWT, backoff, websocket session
@@ -24,6 +28,7 @@
 //! - `redact`         stream keys and credentials out of every URL we log or report
 //! - `tls`            the TLS provider and the certificate policy for ingest servers
 //! - `logging`        tracing setup, libav's log
+//! - `test_fixtures`  builders shared by the unit tests (renditions, stream configs, groups, a seeded RNG)
 //! - `fuzzing`        oracles of the `cargo fuzz` targets, replayed by `tests/fuzz_corpus.rs`
 
 pub mod cdn;
@@ -44,6 +49,8 @@ pub mod redact;
 pub mod serve;
 pub mod storage;
 pub mod supervisor;
+#[cfg(test)]
+mod test_fixtures;
 pub mod tls;
 pub mod transcode;
 pub mod worker;

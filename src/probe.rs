@@ -8,7 +8,8 @@ use ffmpeg_next as ffmpeg;
 use serde::Serialize;
 
 use crate::ladder::{self, Profile, Rendition, SourceVideo};
-use crate::pipeline::input::{self, Source};
+use crate::pipeline::input;
+use crate::pipeline::source::Source;
 use crate::pipeline::watchdog::Watchdog;
 use crate::pipeline::{format_rate, PipelineError};
 

@@ -4,6 +4,40 @@
 //! `Error-Message` goes through [`redact_url`]; free text that may contain URLs (libav's log,
 //! a child's stderr) goes through [`redact_urls`].
 
+/// A credential (storage keys, the CDN push secret). `Debug` and `Display` print
+/// `<redacted>`, so every config that holds one can be logged as it is. It serializes as its
+/// value: the job document carries it to the child on stdin, never on a command line.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The raw value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "<empty>" } else { "<redacted>" })
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
 /// The URL with its last path segment (the stream key) replaced by `***`; userinfo, query and
 /// fragment are masked too. Text without `://` is treated as a bare path or key.
 pub fn redact_url(uri: &str) -> String {

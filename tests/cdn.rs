@@ -2,16 +2,15 @@
 //! child (what the worker runs per job) pulling a live RTMP stream from nginx-rtmp, storing
 //! on the filesystem and pushing to strict fake CDN servers on loopback.
 
-mod cdn_server;
-mod util;
+pub mod support;
 
-use std::io::{BufRead as _, Write as _};
-use std::process::{Command, Stdio};
+use support::util;
+
 use std::time::{Duration, Instant};
 
-use cdn_server::{Behaviour, FakeCdn};
 use serde_json::Value;
-use util::{Nginx, RtmpPublisher};
+use support::cdn_server::{Behaviour, FakeCdn};
+use support::util::{JobChild, Nginx, RtmpPublisher};
 
 const ID: &str = "0000018f4a2b3c4d00000007a1b2c3d4";
 const KEY: &str = "cdnkey";
@@ -37,40 +36,21 @@ async fn run(channel: &str, seconds: u32, urls: &str, ready_timeout: &str, recor
     let uri = nginx.url(channel, KEY);
     let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=30", false, seconds);
     let storage = tempfile::tempdir().unwrap();
-    let job = serde_json::json!({
-        "spec": {"channel": channel, "stream_id": ID, "source": "Rtmp", "source_uri": uri,
-                 "resolutions": "320x180-30", "record": record, "previews": null},
-        "resume": null
-    });
-    let mut child = Command::new(util::bin())
-        .args(["transcode", "--job", "-", "--events", "jsonl", "--hls-time", "1"])
-        .env("HLS_FILESYSTEM_PATH", storage.path())
-        .env("HLS_WS_CDN_ENABLED", "YES")
-        .env("HLS_WS_CDN_URL", urls)
-        .env("HLS_WS_CDN_PUSH_SECRET", SECRET)
-        .env("HLS_WS_CDN_READY_TIMEOUT_SECONDS", ready_timeout)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{job}").unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let events = tokio::task::spawn_blocking(move || {
-        std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .map(|l| (Instant::now(), serde_json::from_str::<Value>(&l).unwrap()))
-            .collect::<Vec<_>>()
-    });
-    let events = events.await.unwrap();
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-    drop(stdin);
+    let storage_path = storage.path().to_str().unwrap();
+    let flags = [
+        ["--hls-time", "1"],
+        ["--filesystem-path", storage_path],
+        ["--ws-cdn-enabled", "YES"],
+        ["--ws-cdn-url", urls],
+        ["--ws-cdn-push-secret", SECRET],
+        ["--ws-cdn-ready-timeout", ready_timeout],
+    ]
+    .concat();
+    let job = util::rtmp_job(channel, ID, &uri, "320x180-30", record, &flags);
+    let (events, stderr) = JobChild::start(&job).finish().await;
     assert!(publisher.wait());
     drop(nginx);
-    Run { events, stderr: String::from_utf8_lossy(&output.stderr).into_owned(), storage }
+    Run { events, stderr, storage }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

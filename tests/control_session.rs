@@ -1,13 +1,13 @@
 //! The control session against a strict fake coordinator (spec §13 scenarios 1–4, 18, 21),
 //! with timings scaled down: heartbeat 300 ms, read timeout 1 s.
 
-mod fake_coordinator;
+pub mod support;
 
 use std::time::Duration;
 
-use fake_coordinator::{FakeCoordinator, Recorded};
 use hls_ladder::control::url::control_url;
 use hls_ladder::control::{run, ControlError, ErrorCode, Inbound, Outbound, SessionConfig};
+use support::fake_coordinator::{FakeCoordinator, Recorded};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;

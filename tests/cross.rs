@@ -8,20 +8,17 @@
 //! runs these with HLS_LADDER_CROSS_BIN (the binary) and HLS_LADDER_CROSS_RUNNER (the emulator
 //! and its flags, e.g. `qemu-arm -L /`: the target's libraries come from Debian multiarch).
 
-mod fake_coordinator;
-mod util;
-mod worker_process;
-mod ws_ingest;
+pub mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use fake_coordinator::{FakeCoordinator, Recorded};
 use serde_json::Value;
-use util::*;
-use worker_process::{OnDrop, Worker};
-use ws_ingest::WsIngest;
+use support::fake_coordinator::{FakeCoordinator, Recorded};
+use support::util::*;
+use support::worker_process::{OnDrop, Worker};
+use support::ws_ingest::WsIngest;
 
 fn setting(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these through scripts/cross-test.sh"))

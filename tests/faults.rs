@@ -3,15 +3,15 @@
 //! server on loopback that fails or hangs, or to a filesystem that fills up or is read-only
 //! (a small tmpfs and a read-only bind mount: the tests run as root, as CI does).
 
-mod support;
-mod util;
+pub mod support;
 
-use std::io::Write as _;
+use support::{storage_server, util};
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::{Nginx, RtmpPublisher};
+use support::util::{JobChild, Nginx, RtmpPublisher};
 
 const ID: &str = "0000018f4a2b3c4d00000007a1b2c3d4";
 const KEY: &str = "faultkey";
@@ -24,30 +24,16 @@ async fn transcode_through_an_outage(
     channel: &str,
     record: bool,
     seconds: u32,
-    server: &support::Server,
+    server: &storage_server::Server,
 ) -> (Vec<Value>, String) {
     let nginx = Nginx::start(&[channel]);
     let uri = nginx.url(channel, KEY);
     let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=15", false, seconds);
-    let job = serde_json::json!({
-        "spec": {
-            "channel": channel, "stream_id": ID, "source": "Rtmp", "source_uri": uri,
-            "resolutions": "320x180-15", "record": record, "previews": null
-        },
-        "resume": null
-    });
-    let mut child = Command::new(util::bin())
-        .args(["transcode", "--job", "-", "--events", "jsonl", "--hls-time", "2", "--storage-retry", "5"])
-        .env("HLS_STORAGE_TYPE", "HTTP")
-        .env("HLS_STORAGE_HTTP_URL", server.url("/store"))
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{job}").unwrap();
+    let url = server.url("/store");
+    let flags =
+        ["--hls-time", "2", "--storage-retry", "5", "--storage-type", "HTTP", "--storage-http-url", url.as_str()];
+    let job = util::rtmp_job(channel, ID, &uri, "320x180-15", record, &flags);
+    let child = JobChild::start(&job);
     // The outage starts once the stream is published (its first playlist is stored).
     let playlist = format!("/store/hls/{channel}/{ID}/320x180-15/{}", if record { "vod-0.m3u8" } else { "live.m3u8" });
     let start = Instant::now();
@@ -58,17 +44,14 @@ async fn transcode_through_an_outage(
     server.fail_everything(Some(503));
     tokio::time::sleep(OUTAGE).await;
     server.fail_everything(None);
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-    drop(stdin);
+    let (events, stderr) = child.finish().await;
     assert!(publisher.wait(), "the publisher ran to its end");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let events: Vec<Value> =
-        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = events.into_iter().map(|(_, e)| e).collect();
     drop(nginx);
     (events, stderr)
 }
 
-fn object_text(server: &support::Server, path: &str) -> String {
+fn object_text(server: &storage_server::Server, path: &str) -> String {
     let body = server.object(path).unwrap_or_else(|| panic!("{path} is not stored"));
     String::from_utf8(body.to_vec()).unwrap()
 }
@@ -77,13 +60,13 @@ fn listed(playlist: &str) -> Vec<u64> {
     playlist.lines().filter_map(|l| l.strip_suffix(".ts")).map(|n| n.parse().unwrap()).collect()
 }
 
-fn failed_segment_puts(server: &support::Server) -> usize {
+fn failed_segment_puts(server: &storage_server::Server) -> usize {
     server.log().iter().filter(|r| r.method == "PUT" && r.path.ends_with(".ts")).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_keeps_every_segment_through_a_minute_long_storage_outage() {
-    let server = support::Server::start().await;
+    let server = storage_server::Server::start().await;
     let (events, stderr) = transcode_through_an_outage("rec", true, 85, &server).await;
     let closed = util::events_of(&events, "closed");
     assert_eq!(closed.len(), 1, "{stderr}");
@@ -109,7 +92,7 @@ async fn a_recording_keeps_every_segment_through_a_minute_long_storage_outage() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_stream_skips_what_it_cannot_store_and_goes_on_after_the_outage() {
-    let server = support::Server::start().await;
+    let server = storage_server::Server::start().await;
     let (events, stderr) = transcode_through_an_outage("live", false, 85, &server).await;
     let closed = util::events_of(&events, "closed");
     assert_eq!(closed.len(), 1, "{stderr}");
@@ -243,29 +226,22 @@ async fn a_read_only_directory_fails_fast_with_a_clear_error_and_the_stream_stil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_storage_that_hangs_times_out_instead_of_holding_uploads_and_the_stream_recovers() {
-    let server = support::Server::start().await;
+    let server = storage_server::Server::start().await;
     let nginx = Nginx::start(&["hang"]);
     let uri = nginx.url("hang", KEY);
     let publisher = RtmpPublisher::start(&uri, "size=320x180:rate=15", false, 20);
-    let job = serde_json::json!({
-        "spec": {"channel": "hang", "stream_id": ID, "source": "Rtmp", "source_uri": uri,
-                 "resolutions": "320x180-15", "record": false, "previews": null},
-        "resume": null
-    });
     let started = Instant::now();
-    let mut child = Command::new(util::bin())
-        .args(["transcode", "--job", "-", "--events", "jsonl", "--hls-time", "1", "--storage-retry", "4"])
-        .env("HLS_STORAGE_TYPE", "HTTP")
-        .env("HLS_STORAGE_HTTP_URL", server.url("/store"))
-        .env("HLS_STORAGE_TIMEOUT_SECONDS", "2")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{job}").unwrap();
+    let url = server.url("/store");
+    let flags = [
+        ["--hls-time", "1"],
+        ["--storage-retry", "4"],
+        ["--storage-type", "HTTP"],
+        ["--storage-http-url", url.as_str()],
+        ["--storage-timeout", "2"],
+    ]
+    .concat();
+    let job = util::rtmp_job("hang", ID, &uri, "320x180-15", false, &flags);
+    let child = JobChild::start(&job);
     let playlist = format!("/store/hls/hang/{ID}/320x180-15/live.m3u8");
     while server.object(&playlist).is_none() {
         assert!(started.elapsed() < Duration::from_secs(40), "the stream never published");
@@ -275,12 +251,9 @@ async fn http_storage_that_hangs_times_out_instead_of_holding_uploads_and_the_st
     server.stall_everything(Duration::from_secs(60));
     tokio::time::sleep(Duration::from_secs(8)).await;
     server.stop_stalling();
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-    drop(stdin);
+    let (events, stderr) = child.finish().await;
     assert!(publisher.wait());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let events: Vec<Value> =
-        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = events.into_iter().map(|(_, e)| e).collect();
     let skipped = numbers(&events, "segment_skipped");
     let published = numbers(&events, "segment");
     assert!(!skipped.is_empty(), "{stderr}");

@@ -8,20 +8,18 @@
 //! decodes without an error); the worker survives and reports STREAM-CLOSED; no transcode
 //! crashes; memory stays bounded; and the well-behaved job never stops publishing segments.
 
-mod fake_coordinator;
-#[path = "hostile/flv.rs"]
-mod flv;
-mod util;
-mod worker_process;
+pub mod support;
+
+use support::{flv, util};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_coordinator::{FakeCoordinator, Recorded};
-use flv::Flv;
-use util::{make_media, Nginx, RtmpPublisher};
-use worker_process::{rss_kb, OnDrop, Worker};
+use support::fake_coordinator::{FakeCoordinator, Recorded};
+use support::flv::Flv;
+use support::util::{lavfi_inputs, make_media, Nginx, RtmpPublisher};
+use support::worker_process::{rss_kb, OnDrop, Worker};
 
 const SECRET: &str = "s";
 const GOOD: &str = "0000018f4a2b3c4d00000001a1b2c3d4";
@@ -299,14 +297,8 @@ fn assert_played_to_the_end(v: &Verdict, seconds: f64, slack: f64) -> Vec<(Strin
         let mp4 = v.output.join(format!("{label}.mp4"));
         let (converted, warnings) = util::to_mp4(&vod, &mp4);
         assert!(converted && warnings.is_empty(), "{label}: {warnings}\n{text}");
-        let decode = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-i"])
-            .arg(&mp4)
-            .args(["-map", "0", "-f", "null", "-"])
-            .output()
-            .unwrap();
-        let errors = String::from_utf8_lossy(&decode.stderr);
-        assert!(decode.status.success() && errors.is_empty(), "{label}: {errors}");
+        let (decoded, errors) = util::play(&mp4);
+        assert!(decoded && errors.is_empty(), "{label}: {errors}");
         let (width, height, rate) = util::video_geometry(&mp4);
         let (want_w, want_h) = label.split('-').next().unwrap().split_once('x').unwrap();
         assert_eq!((width.to_string(), height.to_string()), (want_w.to_string(), want_h.to_string()), "{label}");
@@ -322,35 +314,27 @@ fn assert_played_to_the_end(v: &Verdict, seconds: f64, slack: f64) -> Vec<(Strin
 
 /// A short file for the publishers: testsrc2 with a tone, H.264 + AAC in FLV.
 fn make_flv(path: &Path, size: &str, rate: u32, seconds: u32, gop: u32) {
-    make_media(
-        path,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={size}:rate={rate}"),
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            &seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            &gop.to_string(),
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            "-f",
-            "flv",
-        ],
-    );
+    let mut args = lavfi_inputs(&format!("testsrc2=size={size}:rate={rate}"), true);
+    let encode: &[&str] = &[
+        "-t",
+        &seconds.to_string(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        &gop.to_string(),
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+        "-f",
+        "flv",
+    ];
+    args.extend(encode.iter().map(|a| a.to_string()));
+    make_media(path, &args);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,8 +342,8 @@ async fn a_publisher_killed_mid_gop_ends_the_job_cleanly_with_what_it_sent() {
     let v = hostile_job("ORIGINAL,160x90-15", Watch::Nothing, |url| {
         // 4 s GOPs, killed 5.5 s in: the last GOP is cut half way, mid-frame on the wire.
         let mut child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(lavfi_inputs("testsrc2=size=320x180:rate=15", true))
             .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-c:a", "aac", "-f", "flv", url])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -443,9 +427,22 @@ fn concatenated(dir: &Path, pieces: &[(&str, &str, f64)]) -> PathBuf {
         let piece = dir.join(format!("{i}.ts"));
         let video = format!("{source}size={size}:rate=15");
         let seconds = seconds.to_string();
-        let tone = "sine=frequency=440:sample_rate=44100";
-        let mut args = vec!["-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", tone, "-t", &seconds];
-        args.extend(["-c:v", "libx264", "-preset", "ultrafast", "-g", "15", "-pix_fmt", "yuv420p", "-c:a", "aac"]);
+        let mut args = lavfi_inputs(&video, true);
+        let encode = [
+            "-t",
+            &seconds,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "15",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ];
+        args.extend(encode.iter().map(|a| a.to_string()));
         make_media(&piece, &args);
         list.push_str(&format!("file '{}'\n", piece.display()));
     }

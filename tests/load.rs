@@ -9,16 +9,15 @@
 //! LOAD_WARMUP (seconds before measuring), LOAD_CAPACITY (SERVER_CAPACITY: -1 or auto),
 //! LOAD_FFMPEG (1: also run the ffmpeg processes), LOAD_REPORT (markdown file to append to).
 
-mod fake_coordinator;
-mod util;
+pub mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_coordinator::FakeCoordinator;
-use util::{bin, make_media, Nginx};
+use support::fake_coordinator::FakeCoordinator;
+use support::util::{bin, make_media, Nginx};
 
 const SECRET: &str = "s";
 const KEY: &str = "loadkey";

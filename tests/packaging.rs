@@ -9,7 +9,9 @@
 //! hadolint, kubernetes-validate and the schema come from target/venv and target/compose-spec:
 //! run scripts/install-deps.sh first.
 
-mod util;
+pub mod support;
+
+use support::util;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -536,7 +538,7 @@ fn the_kubernetes_deployment_drains_probes_and_fits_its_capacity() {
     assert!(grace >= drain + 10, "terminationGracePeriodSeconds {grace} leaves no margin over {drain} s of drain");
 
     // Requests cover SERVER_CAPACITY live default-ladder 720p30 jobs: 1.24 CPU and 243 MB RSS
-    // each on the test machine (README "Load"); limits are not below requests.
+    // each on the test machine (docs/operating.md "Load"); limits are not below requests.
     let capacity = setting("SERVER_CAPACITY", 0);
     assert!(capacity > 0, "SERVER_CAPACITY must be set: the requests are sized from it");
     let resources = &container["resources"];

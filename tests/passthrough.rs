@@ -1,12 +1,12 @@
 //! ORIGINAL without re-encoding (`--original-mode copy|auto`), end to end: publishers through
 //! nginx-rtmp, the real binary, ffprobe as the judge of what was written.
 
-mod util;
+pub mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use util::*;
+use support::util::*;
 
 fn stream_dir(out: &Path) -> PathBuf {
     out.join("hls/test/local")
@@ -16,41 +16,33 @@ fn stream_dir(out: &Path) -> PathBuf {
 /// (ffmpeg's `-force_key_frames`, no other keyframe), AAC-LC stereo at 44.1 kHz.
 fn obs_like_source(path: &Path, seconds: u32, keyframes: &str) {
     let keyint = "keyint=10000:min-keyint=1:scenecut=0";
-    make_media(
-        path,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=854x480:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            &seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-profile:v",
-            "main",
-            "-pix_fmt",
-            "yuv420p",
-            "-x264-params",
-            keyint,
-            "-force_key_frames",
-            keyframes,
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            "-b:a",
-            "96k",
-            "-f",
-            "flv",
-        ],
-    );
+    let mut args = lavfi_inputs("testsrc2=size=854x480:rate=30", true);
+    let encode: &[&str] = &[
+        "-t",
+        &seconds.to_string(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-profile:v",
+        "main",
+        "-pix_fmt",
+        "yuv420p",
+        "-x264-params",
+        keyint,
+        "-force_key_frames",
+        keyframes,
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        "-b:a",
+        "96k",
+        "-f",
+        "flv",
+    ];
+    args.extend(encode.iter().map(|a| a.to_string()));
+    make_media(path, &args);
 }
 
 /// Publishes `source` through nginx-rtmp and transcodes it with `args`.
@@ -149,11 +141,8 @@ fn copy_mode_passes_the_source_through_keyframe_aligned_with_the_transcoded_rung
     let line = master.lines().find(|l| l.contains("RESOLUTION=854x480")).unwrap_or_else(|| panic!("{master}"));
     assert!(line.contains("CODECS=\"avc1.4d") && line.contains("mp4a.40.2"), "{master}");
     assert!(!master.contains("DISCONTINUITY"));
-    let play = run(Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(stream.join("master.m3u8"))
-        .args(["-map", "0", "-f", "null", "-"]));
-    assert!(play.status.success() && play.stderr.is_empty(), "{}", describe("ffmpeg play", &play));
+    let (played, errors) = play(&stream.join("master.m3u8"));
+    assert!(played && errors.is_empty(), "ffmpeg play: {errors}");
 }
 
 #[test]

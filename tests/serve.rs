@@ -2,7 +2,7 @@
 //! cache and CORS headers, ranges, hostile paths), and the player page in headless Chromium
 //! while a realtime `testsrc` runs (tests/browser/player.mjs).
 
-mod util;
+pub mod support;
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::*;
+use support::util::*;
 
 /// A response as read off the socket.
 struct Reply {

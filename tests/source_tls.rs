@@ -3,16 +3,18 @@
 //! CLI. `YES` checks the chain against `HLS_SOURCE_TLS_CA_FILE` (or the system's roots) and
 //! that the certificate names the address dialled; `NO` encrypts without checking.
 
-mod fake_coordinator;
-mod util;
+pub mod support;
+
+use support::{fake_coordinator, util};
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
-use fake_coordinator::FakeCoordinator;
 use serde_json::Value;
-use util::{bin, free_port, wait_for_port, RtmpPublisher};
+use support::fake_coordinator::FakeCoordinator;
+use support::util::{bin, free_port, nginx_conf_head, spawn_nginx, wait_for_port, RtmpPublisher};
+use support::worker_process::{OnDrop, Worker};
 
 const KEY: &str = "tlskey";
 
@@ -91,30 +93,16 @@ impl TlsIngest {
             )
         };
         let conf = format!(
-            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
-             load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
-             load_module /usr/lib/nginx/modules/ngx_stream_module.so;\nevents {{ worker_connections 128; }}\n\
+            "{}load_module /usr/lib/nginx/modules/ngx_stream_module.so;\nevents {{ worker_connections 128; }}\n\
              rtmp {{\n  server {{\n    listen 127.0.0.1:{rtmp_port};\n    chunk_size 4096;\n    \
              application c {{ live on; publish_notify on; play_restart on; }}\n  }}\n}}\n\
              stream {{\n{}{}}}\n",
+            nginx_conf_head(dir.path()),
             tls(ip_port, "ip"),
             tls(named_port, "named"),
-            d = dir.path().display()
         );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-e")
-            .arg(dir.path().join("error.log"))
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx and libnginx-mod-stream are installed by scripts/install-deps.sh");
+        let installed = "nginx and libnginx-mod-stream are installed by scripts/install-deps.sh";
+        let child = spawn_nginx(dir.path(), &conf, installed);
         let ingest = TlsIngest { rtmp_port, ip_port, named_port, child, _dir: dir };
         for port in [rtmp_port, ip_port, named_port] {
             wait_for_port(port, Duration::from_secs(10));
@@ -227,23 +215,14 @@ async fn a_worker_passes_the_tls_settings_to_its_jobs_and_reports_a_rejected_cer
     let ingest = TlsIngest::start(&pki);
     let _publisher = RtmpPublisher::start(&ingest.publish_url(), "size=160x90:rate=15", true, 60);
     let fake = FakeCoordinator::start("s", Duration::from_secs(20)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut worker = Command::new(bin())
-        .arg("worker")
-        .current_dir(dir.path())
-        .env_remove("RUST_LOG")
-        .env("CONTROL_BASE_URL", fake.base_url())
-        .env("CONTROL_SECRET", "s")
-        .env("HLS_FILESYSTEM_PATH", dir.path())
-        .env("HLS_TIME_SECONDS", "1")
-        .env("HLS_SHUTDOWN_TIMEOUT_SECONDS", "1")
-        .env("HLS_SOURCE_TLS_VERIFY", "YES")
-        .env("HLS_SOURCE_TLS_CA_FILE", pki.path("ca.pem"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let ca = pki.path("ca.pem");
+    let env = [
+        ("HLS_SHUTDOWN_TIMEOUT_SECONDS", "1"),
+        ("HLS_SOURCE_TIMEOUT_SECONDS", "30"),
+        ("HLS_SOURCE_TLS_VERIFY", "YES"),
+        ("HLS_SOURCE_TLS_CA_FILE", ca.to_str().unwrap()),
+    ];
+    let mut worker = Worker::start(&fake.base_url(), "s", &env, OnDrop::Kill);
     let start = |id: &str, port: u16| {
         format!(
             "ENCODE-START\nStream-Channel:c\nStream-ID:{id}\nStream-Source-Type:RTMP\nStream-Source-URI:{}\n\
@@ -275,8 +254,8 @@ async fn a_worker_passes_the_tls_settings_to_its_jobs_and_reports_a_rejected_cer
         .await;
     assert!(announced, "{:#?}", fake.frames());
     fake.assert_clean();
-    // SAFETY: signals the worker this test started; it stops its jobs and exits.
-    unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) };
-    let exited = tokio::task::spawn_blocking(move || worker.wait()).await.unwrap().unwrap();
-    assert!(exited.success(), "{exited:?}");
+    // It stops its jobs and exits.
+    worker.signal(libc::SIGTERM);
+    let exited = tokio::task::spawn_blocking(move || worker.wait_exit(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(exited, Some(0));
 }

@@ -1,7 +1,11 @@
 //! Azure Blob storage against Azurite (`npm install -g azurite`), and the client-secret
 //! credential flow against the scripted loopback server acting as Entra ID and Blob service.
 
-mod support;
+pub mod support;
+
+use support::storage_server::path;
+
+use support::storage_server;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -10,9 +14,9 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use hls_ladder::storage::{put_with_retry, ObjectStorage, RetryPolicy, Secret, Storage, StorageConfig, StoragePath};
+use hls_ladder::storage::{put_with_retry, ObjectStorage, RetryPolicy, Secret, Storage, StorageConfig};
 use object_store::azure::MicrosoftAzureBuilder;
-use support::{Reply, Server};
+use support::storage_server::{Reply, Server};
 
 /// Azurite's fixed development account (public, documented emulator credentials).
 const ACCOUNT: &str = "devstoreaccount1";
@@ -22,7 +26,7 @@ const ACCOUNT_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UV
 fn azurite_account_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        let port = support::start_service("Azurite (npm install -g azurite)", |port| {
+        let port = storage_server::start_service("Azurite (npm install -g azurite)", |port| {
             let mut command = Command::new("azurite-blob");
             command.args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()]);
             command.args(["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose"]);
@@ -85,11 +89,7 @@ fn independent_client(container: &str) -> impl object_store::ObjectStore {
 
 /// Reads a blob back with an independent client: bytes, content type, cache control.
 async fn read_back(container: &str, key: &str) -> (Bytes, String, String) {
-    support::read_object(&independent_client(container), key).await
-}
-
-fn path(p: &str) -> StoragePath {
-    StoragePath::new(p).unwrap()
+    storage_server::read_object(&independent_client(container), key).await
 }
 
 #[tokio::test]
@@ -107,10 +107,10 @@ async fn azure_put_stores_a_blob_with_content_type_and_cache_control_and_delete_
         assert_eq!(read_back("media", key).await, (body, content_type.into(), cache.into()));
     }
     let other = independent_client("media");
-    assert!(support::object_exists(&other, "hls/c/s/720p/3.ts").await);
+    assert!(storage_server::object_exists(&other, "hls/c/s/720p/3.ts").await);
     storage.delete(&path("hls/c/s/720p/3.ts")).await.unwrap();
-    assert!(!support::object_exists(&other, "hls/c/s/720p/3.ts").await, "the deleted blob is gone");
-    assert!(support::object_exists(&other, "hls/c/s/720p/vod-1.m3u8").await, "only that blob");
+    assert!(!storage_server::object_exists(&other, "hls/c/s/720p/3.ts").await, "the deleted blob is gone");
+    assert!(storage_server::object_exists(&other, "hls/c/s/720p/vod-1.m3u8").await, "only that blob");
     storage.delete(&path("hls/c/s/720p/3.ts")).await.unwrap();
     assert_eq!(storage.describe(), format!("Azure Blob {ACCOUNT}/media"));
 }

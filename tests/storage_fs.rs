@@ -1,5 +1,9 @@
 //! FILESYSTEM storage against a real temporary directory (output-layout §13).
 
+pub mod support;
+
+use support::storage_server::path;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -9,10 +13,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hls_ladder::storage::{put_with_retry, FsStorage, RetryPolicy, Storage, StorageConfig, StorageError, StoragePath};
-
-fn path(p: &str) -> StoragePath {
-    StoragePath::new(p).unwrap()
-}
 
 fn mode_of(p: &Path) -> u32 {
     fs::metadata(p).unwrap().permissions().mode() & 0o7777

@@ -1,6 +1,8 @@
 //! HTTP storage against a real HTTP/1.1 server on loopback (output-layout §13).
 
-mod support;
+pub mod support;
+
+use support::storage_server::path;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,13 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hls_ladder::storage::{
-    put_with_retry, HttpAuth, HttpStorage, RetryPolicy, Secret, Storage, StorageConfig, StorageError, StoragePath,
+    put_with_retry, HttpAuth, HttpStorage, RetryPolicy, Secret, Storage, StorageConfig, StorageError,
 };
-use support::{Recorded, Reply, Server};
-
-fn path(p: &str) -> StoragePath {
-    StoragePath::new(p).unwrap()
-}
+use support::storage_server::{Recorded, Reply, Server};
 
 fn http(server: &Server, auth: HttpAuth) -> HttpStorage {
     HttpStorage::new(&server.url("/root/sub/"), auth, Duration::from_secs(5)).unwrap()

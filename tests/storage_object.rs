@@ -1,7 +1,11 @@
 //! S3 storage against a real S3-compatible server (moto, `pip install 'moto[server]'`) and, for
 //! failure handling, against the scripted loopback server used as an S3 endpoint.
 
-mod support;
+pub mod support;
+
+use support::storage_server::path;
+
+use support::storage_server;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -9,17 +13,15 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hls_ladder::storage::{
-    put_with_retry, ObjectStorage, RetryPolicy, Secret, Storage, StorageConfig, StorageError, StoragePath,
-};
+use hls_ladder::storage::{put_with_retry, ObjectStorage, RetryPolicy, Secret, Storage, StorageConfig, StorageError};
 use object_store::aws::AmazonS3Builder;
-use support::{Reply, Server};
+use support::storage_server::{Reply, Server};
 
 /// One moto server per test binary, started on first use.
 fn moto_endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
-        let port = support::start_service("moto (pip install 'moto[server]')", |port| {
+        let port = storage_server::start_service("moto (pip install 'moto[server]')", |port| {
             let mut command = Command::new("python3");
             command.args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()]);
             command
@@ -63,11 +65,7 @@ fn independent_client(bucket: &str) -> impl object_store::ObjectStore {
 
 /// Reads an object back with an independent client: its bytes, content type and cache control.
 async fn read_back(bucket: &str, key: &str) -> (Bytes, String, String) {
-    support::read_object(&independent_client(bucket), key).await
-}
-
-fn path(p: &str) -> StoragePath {
-    StoragePath::new(p).unwrap()
+    storage_server::read_object(&independent_client(bucket), key).await
 }
 
 #[tokio::test]
@@ -93,10 +91,10 @@ async fn s3_delete_removes_the_object_and_a_missing_object_counts_as_success() {
     let other = independent_client("media-delete");
     storage.put(&path("x/0.ts"), Bytes::from_static(b"1")).await.unwrap();
     storage.put(&path("x/1.ts"), Bytes::from_static(b"2")).await.unwrap();
-    assert!(support::object_exists(&other, "x/0.ts").await);
+    assert!(storage_server::object_exists(&other, "x/0.ts").await);
     storage.delete(&path("x/0.ts")).await.unwrap();
-    assert!(!support::object_exists(&other, "x/0.ts").await, "the deleted object is gone");
-    assert!(support::object_exists(&other, "x/1.ts").await, "only that object");
+    assert!(!storage_server::object_exists(&other, "x/0.ts").await, "the deleted object is gone");
+    assert!(storage_server::object_exists(&other, "x/1.ts").await, "only that object");
     storage.delete(&path("x/0.ts")).await.unwrap();
     storage.delete(&path("never/was.ts")).await.unwrap();
 }

@@ -1,11 +1,13 @@
 //! `hls-ladder transcode` end to end: the real binary, real FFmpeg libraries, nginx-rtmp and
 //! the ffmpeg CLI as publisher, ffprobe as the judge of what was written.
 
-mod util;
+pub mod support;
+
+use support::util;
 
 use std::path::Path;
 
-use util::*;
+use support::util::*;
 
 fn stream_dir(out: &Path) -> std::path::PathBuf {
     out.join("hls/test/local")

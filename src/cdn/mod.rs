@@ -2,8 +2,8 @@
 //! AgustinSRG/hls-websocket-cdn server, which relays live segments to players.
 //!
 //! # Layout
-//! - this file: the server choice and the protocol's messages (pure); the settings are
-//!   [`crate::config::CdnConfig`].
+//! - this file: the settings ([`CdnConfig`], validated from `config::CdnArgs`), the server
+//!   choice and the protocol's messages (pure).
 //! - `push`: the connection task of one rendition (I/O).
 
 pub mod push;
@@ -11,9 +11,20 @@ pub mod push;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub use crate::config::CdnConfig;
+use crate::redact::Secret;
+
+/// The CDN push, validated: present only when it is on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CdnConfig {
+    /// `HLS_WS_CDN_URL`, each a ws(s) URL.
+    pub urls: Vec<String>,
+    /// `HLS_WS_CDN_PUSH_SECRET`; empty: an empty token.
+    pub push_secret: Secret,
+    /// `HLS_WS_CDN_READY_TIMEOUT_SECONDS`: longest delay of an HLS-LIVE announcement.
+    pub ready_timeout: Duration,
+}
 
 /// The server refuses longer stream ids (§14.1).
 const MAX_STREAM_ID: usize = 255;

@@ -104,7 +104,7 @@ enum Failure {
 impl Push {
     async fn run(mut self) {
         crate::tls::ensure_crypto_provider();
-        let Some(hello) = push_message(&self.stream_id, &self.config.push_secret, SystemTime::now()) else {
+        let Some(hello) = push_message(&self.stream_id, self.config.push_secret.expose(), SystemTime::now()) else {
             tracing::error!(stream = %self.stream_id, "CDN push off for this rendition: its stream id is longer \
                 than the CDN server accepts (255 characters); shorten the channel or stream names");
             self.release();

@@ -1,11 +1,19 @@
-//! What a `transcode --job` child is started with: one JSON line on its stdin.
+//! What a `transcode --job` child is started with: one JSON line on its stdin, the
+//! [`ChildJob`] document.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cdn::CdnConfig;
 use crate::hls::state::StreamState;
-use crate::ladder::Rendition;
+use crate::ladder::{Rendition, RequestItem};
+use crate::pipeline::passthrough::OriginalMode;
+use crate::pipeline::source::{Source, SourceTls};
+use crate::pipeline::video::VideoSettings;
+use crate::pipeline::LadderChoice;
+use crate::storage::StorageConfig;
 
 /// How the source is pulled (`Stream-Source-Type`, coordinator-protocol §10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,12 +84,98 @@ impl fmt::Debug for JobSpec {
     }
 }
 
-/// The job as a `transcode --job` child reads it: one JSON document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The one document a transcode runs: built once from validated settings, by the worker for
+/// each run of a job ([`ChildJob::for_run`]) or by `transcode` from its arguments, and sent to
+/// the child as one JSON line on stdin (credentials too: never on a command line). The child
+/// validates nothing again and reads no environment variable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChildJob {
-    pub spec: JobSpec,
+    /// Matches `^[A-Za-z0-9_-]{1,128}$`: safe as a path segment.
+    pub channel: String,
+    /// Matches `^[A-Za-z0-9_-]{1,128}$`: safe as a path segment.
+    pub stream_id: String,
+    pub source: Source,
+    /// The ladder asked for; a restarted run keeps [`Resume::ladder`] instead.
+    pub ladder: LadderChoice,
+    pub record: bool,
+    pub previews: Option<Previews>,
+    pub settings: EncodeSettings,
+    pub storage: StorageConfig,
+    /// The HLS WebSocket CDN push; `None`: off.
+    pub cdn: Option<CdnConfig>,
+    /// Stop after this much media (`transcode --duration`); `None`: until the source ends.
+    pub max_media: Option<Duration>,
+    /// Read the source no faster than real time (`transcode --realtime`).
+    pub realtime: bool,
     /// Absent for the first run of a job.
     pub resume: Option<Resume>,
+}
+
+/// What the worker hands every job: its validated settings, the same for each run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDefaults {
+    pub settings: EncodeSettings,
+    pub storage: StorageConfig,
+    pub cdn: Option<CdnConfig>,
+}
+
+impl ChildJob {
+    /// The document of one run of a worker job. `ladder` is the job's `x-resolutions` as the
+    /// worker parsed it (coordinator-protocol §4: invalid items dropped; none left is ORIGINAL).
+    pub fn for_run(
+        spec: &JobSpec,
+        ladder: Vec<RequestItem>,
+        defaults: &JobDefaults,
+        resume: Option<Resume>,
+    ) -> ChildJob {
+        ChildJob {
+            channel: spec.channel.clone(),
+            stream_id: spec.stream_id.clone(),
+            source: Source::parse(&source_url(spec), &defaults.settings.source_tls),
+            ladder: LadderChoice::Items(ladder),
+            record: spec.record,
+            previews: spec.previews,
+            settings: defaults.settings.clone(),
+            storage: defaults.storage.clone(),
+            cdn: defaults.cdn.clone(),
+            max_media: None,
+            realtime: false,
+            resume,
+        }
+    }
+}
+
+/// Spec §10.2: RTMP is played with `?cache=clear` (the ingest replays its GOP cache, then stops
+/// caching; servers that do not know the option ignore it).
+fn source_url(spec: &JobSpec) -> String {
+    match spec.source {
+        SourceKind::Rtmp if !spec.source_uri.contains('?') => format!("{}?cache=clear", spec.source_uri),
+        _ => spec.source_uri.clone(),
+    }
+}
+
+/// [`JobSettings`] validated: what the pipeline and the publisher run with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodeSettings {
+    pub hls_time: u32,
+    pub live_size: u32,
+    pub vod_max_size: u32,
+    pub fragment_limit: u64,
+    pub video: VideoSettings,
+    pub audio_codec: String,
+    /// `None`: the ladder profile's rate (128 kbit/s for a job's `x-resolutions` ladder).
+    pub audio_kbps: Option<u32>,
+    pub original_mode: OriginalMode,
+    /// At least one second.
+    pub source_timeout: Duration,
+    /// `None`: never drop GOPs to catch up with a live source.
+    pub drop_behind: Option<Duration>,
+    pub master: bool,
+    pub storage_retry: Duration,
+    /// At least one MiB.
+    pub upload_queue_bytes: usize,
+    pub source_tls: SourceTls,
+    pub ffmpeg_trace: bool,
 }
 
 /// The hand-over from the previous runs of a job to the next one.

@@ -16,7 +16,7 @@ mod event;
 mod job;
 
 pub use event::{EndKind, ErrorCode, Event, RenditionStats, StorageCount};
-pub use job::{ChildJob, JobSpec, Previews, Resume, SourceKind};
+pub use job::{ChildJob, EncodeSettings, JobDefaults, JobSpec, Previews, Resume, SourceKind};
 
 /// A line on the child's stdin after the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,52 +76,24 @@ mod tests {
     use num_rational::Ratio;
 
     use super::*;
-    use crate::hls::state::{
-        GroupRecord, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType, TrackChange,
-    };
+    use crate::hls::state::{GroupRecord, StreamConfig, StreamState, StreamType, TrackChange};
     use crate::ladder::Rendition;
+    use crate::test_fixtures as fixtures;
 
     fn rendition() -> Rendition {
-        Rendition {
-            label: "640x360-30".into(),
-            original: false,
-            width: 640,
-            height: 360,
-            encoded_width: 640,
-            encoded_height: 360,
-            rate: Ratio::new(30000, 1001),
-            max_kbps: Some(800),
-        }
+        Rendition { rate: Ratio::new(30000, 1001), max_kbps: Some(800), ..fixtures::rendition("640x360-30", 640, 360) }
     }
 
     fn config() -> StreamConfig {
-        StreamConfig {
-            channel: "c1".into(),
-            stream_id: "0000018f4a2b3c4d00000007a1b2c3d4".into(),
-            renditions: vec![RenditionDesc {
-                label: "640x360-30".into(),
-                encoded_width: 640,
-                encoded_height: 360,
-                frame_rate: Ratio::new(30000, 1001),
-                codecs: "avc1.64001e,mp4a.40.2".into(),
-                max_kbps: Some(800),
-            }],
-            hls_time: 2,
-            live_size: 3,
-            vod_max_size: 2,
-            record: true,
-            audio_kbps: 128,
-            master: true,
-        }
+        let desc = fixtures::rendition_desc(&rendition(), "avc1.64001e,mp4a.40.2");
+        StreamConfig { hls_time: 2, ..fixtures::stream_config("0000018f4a2b3c4d00000007a1b2c3d4", desc) }
     }
 
     fn group(n: u64) -> GroupRecord {
         GroupRecord {
-            n,
             discontinuity: n == 1,
-            program_date_time_ms: 1_700_000_000_000 + n as i64 * 2002,
-            renditions: vec![RenditionSegment { duration: Ratio::new(2002, 1000), bytes: 50_000 }],
             tracks: (n == 1).then(|| TrackChange { codecs: vec!["avc1.64001e".into()], audio_kbps: 0 }),
+            ..fixtures::group(n, Ratio::new(2002, 1000))
         }
     }
 
@@ -145,18 +117,27 @@ mod tests {
         let timeline_end = Ratio::new(6006, 1000);
         let resume =
             Resume { ladder: vec![rendition()], state: Some(state), next_segment: 3, next_preview: 2, timeline_end };
-        for job in [ChildJob { spec: spec(), resume: None }, ChildJob { spec: spec(), resume: Some(resume) }] {
+        for job in [job(None), job(Some(resume))] {
             let line = job.to_line();
             assert!(line.ends_with('\n') && !line.trim_end().contains('\n'), "one line: {line:?}");
             assert_eq!(ChildJob::from_line(&line).unwrap(), job);
         }
     }
 
+    fn job(resume: Option<Resume>) -> ChildJob {
+        let ladder = crate::ladder::parse_list(&spec().resolutions).0;
+        ChildJob::for_run(&spec(), ladder, &crate::fuzzing::sample_defaults(), resume)
+    }
+
     #[test]
-    fn the_job_debug_output_never_shows_the_stream_key() {
-        let shown = format!("{:?}", ChildJob { spec: spec(), resume: None });
+    fn the_job_debug_output_never_shows_the_stream_key_or_a_credential() {
+        let shown = format!("{:?}", job(None));
         assert!(!shown.contains("/key"), "{shown}");
         assert!(shown.contains("rtmp://127.0.0.1:1935/c1/***"), "{shown}");
+        assert!(!shown.contains("storage-secret") && !shown.contains("token-secret"), "{shown}");
+        // The line itself carries them: it is the child's only source of settings.
+        let line = job(None).to_line();
+        assert!(line.contains("storage-secret") && line.contains("/c1/key?cache=clear"), "{line}");
     }
 
     #[test]

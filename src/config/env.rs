@@ -10,6 +10,15 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+/// `YES`/`NO` as the Go worker wrote them; `TRUE`/`FALSE`, `1`/`0`, `ON`/`OFF` accepted too.
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" | "on" => Ok(true),
+        "no" | "false" | "0" | "off" | "" => Ok(false),
+        other => Err(format!("expected YES or NO, got {other:?}")),
+    }
+}
+
 /// Spec §11: a variable whose value the flag's own parser rejects falls back to the flag's
 /// default with a warning (the Go worker's behaviour), where clap would refuse to start.
 /// Returns `(variable, warning)` for each such variable of `cmd` and its subcommands; explicit

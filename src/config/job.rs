@@ -1,21 +1,21 @@
 //! How every stream is encoded and published: [`JobSettings`] as flags and environment,
-//! [`EncodeSettings`] once validated.
+//! [`EncodeSettings`] once validated. The validated form travels to each child inside its
+//! job document ([`crate::child_protocol::ChildJob`]); nothing converts it back to flags.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::cdn::CdnArgs;
+use super::env::parse_bool;
+use crate::child_protocol::EncodeSettings;
+use crate::pipeline::passthrough::OriginalMode;
+use crate::pipeline::source::SourceTls;
+use crate::pipeline::video::{VideoEncoder, VideoSettings};
 use anyhow::Context as _;
 use clap::Args;
 
-use super::parse_bool;
-use crate::pipeline::audio::AudioSettings;
-use crate::pipeline::input::SourceTls;
-use crate::pipeline::passthrough::OriginalMode;
-use crate::pipeline::video::{EncoderFamily, VideoEncoder, VideoSettings};
-
 /// How every stream is encoded and published, whoever runs it: `transcode` by hand, or each
-/// job of `worker`, which hands its own values to every child as flags ([`Self::to_args`]).
-/// Each field reads the Go worker's variable.
+/// job of `worker`. Each field reads the Go worker's variable.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct JobSettings {
     /// Segment length and keyframe interval, seconds.
@@ -49,9 +49,9 @@ pub struct JobSettings {
     /// Audio encoder.
     #[arg(long, env = "HLS_AUDIO_CODEC", default_value = "aac")]
     pub audio_codec: String,
-    /// AAC bit rate, kbit/s.
-    #[arg(long, env = "HLS_AUDIO_BITRATE_KBPS", default_value_t = 128)]
-    pub audio_kbps: u32,
+    /// AAC bit rate, kbit/s [default: the ladder profile's, 128 for the built-in one].
+    #[arg(long, env = "HLS_AUDIO_BITRATE_KBPS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub audio_kbps: Option<u32>,
     /// First media must arrive within this time; a silent source ends the stream after it.
     #[arg(long, env = "HLS_SOURCE_TIMEOUT_SECONDS", default_value_t = 30)]
     pub source_timeout: u64,
@@ -82,60 +82,8 @@ pub struct JobSettings {
     /// Forward libav's log at trace level.
     #[arg(long, env = "LOG_FFMPEG_TRACE", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "NO")]
     pub ffmpeg_trace: bool,
-}
-
-impl JobSettings {
-    /// The same settings as `transcode` flags. The preset is always explicit, so a child
-    /// never has to guess the encoder's default again.
-    pub fn to_args(&self) -> Vec<String> {
-        let yes_no = |b: bool| if b { "YES" } else { "NO" }.to_string();
-        let preset =
-            self.preset.clone().unwrap_or_else(|| EncoderFamily::of(&self.video_codec).default_preset().to_string());
-        let pairs = [
-            ("--hls-time", self.hls_time.to_string()),
-            ("--live-size", self.live_size.to_string()),
-            ("--vod-max-size", self.vod_max_size.to_string()),
-            ("--fragment-limit", self.fragment_limit.to_string()),
-            ("--video-codec", self.video_codec.clone()),
-            ("--preset", preset),
-            ("--pixel-format", self.pixel_format.clone()),
-            ("--encoder-threads", self.encoder_threads.to_string()),
-            ("--original-mode", self.original_mode.as_str().to_string()),
-            ("--audio-codec", self.audio_codec.clone()),
-            ("--audio-kbps", self.audio_kbps.to_string()),
-            ("--source-timeout", self.source_timeout.to_string()),
-            ("--drop-behind", self.drop_behind.to_string()),
-            ("--master", yes_no(self.master)),
-            ("--storage-retry", self.storage_retry.to_string()),
-            ("--upload-queue-mb", self.upload_queue_mb.to_string()),
-            ("--source-tls-verify", yes_no(self.source_tls_verify)),
-            ("--ffmpeg-trace", yes_no(self.ffmpeg_trace)),
-        ];
-        let ca_file = self.source_tls_ca_file.iter().map(|f| ("--source-tls-ca-file", f.display().to_string()));
-        pairs.into_iter().chain(ca_file).flat_map(|(flag, value)| [flag.to_string(), value]).collect()
-    }
-}
-
-/// [`JobSettings`] validated: what the pipeline and the publisher run with.
-#[derive(Debug, Clone)]
-pub struct EncodeSettings {
-    pub hls_time: u32,
-    pub live_size: u32,
-    pub vod_max_size: u32,
-    pub fragment_limit: u64,
-    pub video: VideoSettings,
-    pub audio: AudioSettings,
-    pub original_mode: OriginalMode,
-    /// At least one second.
-    pub source_timeout: Duration,
-    /// `None`: never drop GOPs to catch up with a live source.
-    pub drop_behind: Option<Duration>,
-    pub master: bool,
-    pub storage_retry: Duration,
-    /// At least one MiB.
-    pub upload_queue_bytes: usize,
-    pub source_tls: SourceTls,
-    pub ffmpeg_trace: bool,
+    #[command(flatten)]
+    pub cdn: CdnArgs,
 }
 
 impl TryFrom<&JobSettings> for EncodeSettings {
@@ -169,7 +117,8 @@ impl TryFrom<&JobSettings> for EncodeSettings {
             vod_max_size: s.vod_max_size,
             fragment_limit: s.fragment_limit,
             video: VideoSettings { encoder, preset, pixel_format, threads: s.encoder_threads },
-            audio: AudioSettings { codec: s.audio_codec.clone(), bitrate_kbps: s.audio_kbps },
+            audio_codec: s.audio_codec.clone(),
+            audio_kbps: s.audio_kbps,
             original_mode: s.original_mode,
             source_timeout: Duration::from_secs(s.source_timeout.max(1)),
             drop_behind: (s.drop_behind > 0).then(|| Duration::from_secs(s.drop_behind)),
@@ -187,6 +136,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use crate::pipeline::video::EncoderFamily;
 
     #[derive(Debug, Parser)]
     struct Flags {
@@ -199,27 +149,28 @@ mod tests {
     }
 
     #[test]
-    fn job_settings_survive_the_trip_to_a_child_as_flags() {
+    fn validated_settings_survive_the_trip_to_a_child_in_the_job_document() {
         let custom = settings(&[
             "--hls-time",
             "2",
-            "--preset",
-            "fast",
             "--master",
             "NO",
             "--source-tls-verify",
             "YES",
-            "--source-tls-ca-file",
-            "/etc/ingest ca.pem",
             "--original-mode",
             "auto",
+            "--audio-kbps",
+            "96",
         ]);
-        let again = Flags::parse_from(std::iter::once("x".to_string()).chain(custom.to_args())).settings;
-        assert_eq!(again, custom);
-        assert_eq!((again.hls_time, again.master, again.source_tls_verify), (2, false, true));
-        assert_eq!(again.source_tls_ca_file, Some(PathBuf::from("/etc/ingest ca.pem")));
-        assert!(!settings(&[]).to_args().contains(&"--source-tls-ca-file".to_string()));
-        assert_eq!(again.original_mode, OriginalMode::Auto);
+        let encode = EncodeSettings::try_from(&custom).unwrap();
+        let again: EncodeSettings = serde_json::from_str(&serde_json::to_string(&encode).unwrap()).unwrap();
+        assert_eq!(again, encode);
+        assert_eq!((again.hls_time, again.master, again.source_tls.verify), (2, false, true));
+        assert_eq!((again.original_mode, again.audio_kbps), (OriginalMode::Auto, Some(96)));
+        // The child never guesses a default again: the preset is resolved here, once.
+        assert_eq!(again.video.preset, "veryfast");
+        assert_eq!(again.video.pixel_format, ffmpeg_next::format::Pixel::YUV420P);
+        assert_eq!(EncodeSettings::try_from(&settings(&[])).unwrap().audio_kbps, None, "unset: the profile's");
     }
 
     #[test]
@@ -236,9 +187,6 @@ mod tests {
         // NVENC is not in this FFmpeg build on every machine; the family and its preset are.
         assert_eq!(EncoderFamily::of("h264_nvenc").default_preset(), "fast");
         assert_eq!(EncoderFamily::of("h264_vaapi"), EncoderFamily::Vaapi);
-        let mut s = settings(&["--video-codec", "h264_nvenc"]);
-        s.preset = None;
-        assert!(s.to_args().windows(2).any(|w| w == ["--preset", "fast"]), "{:?}", s.to_args());
     }
 
     #[test]

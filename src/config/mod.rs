@@ -7,30 +7,28 @@
 //! - `env`: the environment as an explicit set of variables: `.env` loading and the §11 rule
 //!   that an invalid value falls back to its default with a warning.
 //! - `job`: [`JobSettings`] (how every stream is encoded and published; shared by `transcode`
-//!   and `worker`, which hands it to each child as flags) into [`EncodeSettings`].
+//!   and `worker`) into the job document's `EncodeSettings`.
+//! - `storage`: [`StorageArgs`] (the worker's storage variables) into a `StorageConfig`.
+//! - `cdn`: [`CdnArgs`] (the HLS WebSocket CDN push) into a `CdnConfig`.
 //! - `worker`: [`WorkerArgs`] into [`WorkerConfig`] (control link, job table, children).
-//! - `cdn`: [`CdnConfig`], the HLS WebSocket CDN push (each transcode reads it from its
-//!   environment, so the push secret never appears on a command line).
+//!
+//! The validated forms of the job settings travel to each transcode in its job document
+//! (`child_protocol::ChildJob`), so no setting is validated twice and no secret reaches a
+//! command line.
 
 mod cdn;
 pub mod env;
 mod job;
+mod storage;
 mod worker;
 
-pub use cdn::CdnConfig;
-pub use job::{EncodeSettings, JobSettings};
+pub use cdn::CdnArgs;
+pub use env::parse_bool;
+pub use job::JobSettings;
+pub use storage::StorageArgs;
 #[cfg(test)]
 pub use worker::default_table_config;
 pub use worker::{WorkerArgs, WorkerConfig};
-
-/// `YES`/`NO` as the Go worker wrote them; `TRUE`/`FALSE`, `1`/`0`, `ON`/`OFF` accepted too.
-pub fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "true" | "1" | "on" => Ok(true),
-        "no" | "false" | "0" | "off" | "" => Ok(false),
-        other => Err(format!("expected YES or NO, got {other:?}")),
-    }
-}
 
 #[cfg(test)]
 mod tests {

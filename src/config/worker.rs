@@ -13,13 +13,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{parse_bool, EncodeSettings, JobSettings};
+use super::env::parse_bool;
+use super::job::JobSettings;
+use super::storage::StorageArgs;
+use crate::child_protocol::{EncodeSettings, JobDefaults};
 use crate::control::session::SessionConfig;
 use crate::control::url::control_url;
-use crate::storage::StorageConfig;
 use crate::supervisor::janitor::CleanupConfig;
 use crate::supervisor::overload::OverloadPolicy;
-use crate::supervisor::{ChildConfig, StallPolicy, TableConfig};
+use crate::supervisor::{Capacity, ChildConfig, StallPolicy, TableConfig};
 
 /// The worker's flags. An invalid value in the environment falls back to the default with a
 /// warning; an invalid flag is an error.
@@ -84,20 +86,18 @@ pub struct WorkerArgs {
     /// own process (as nice, taskset and qemu do): the worker watches the child's pid.
     #[arg(long, env = "HLS_TRANSCODE_WRAPPER", default_value = "")]
     pub transcode_wrapper: String,
-    /// What every job does; passed to each job's process as flags.
+    /// What every job does; validated once and sent to each job's process in its document.
     #[command(flatten)]
     pub settings: JobSettings,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 }
 
 impl WorkerArgs {
     /// The job table's part of the settings.
     pub fn table(&self) -> TableConfig {
         TableConfig {
-            capacity: match self.server_capacity {
-                Capacity::Jobs(n) => n,
-                // Admission is by the budget; the count is not used.
-                Capacity::Auto => -1,
-            },
+            capacity: self.server_capacity,
             stop_grace: Duration::from_secs(self.stop_grace),
             finalize_timeout: Duration::from_secs(self.finalize_timeout),
             restart_max: self.restart_max,
@@ -117,26 +117,9 @@ pub struct WorkerConfig {
     /// End-of-stream cleanup; `None`: files stay.
     pub cleanup: Option<CleanupConfig>,
     pub overload: OverloadPolicy,
-    /// `SERVER_CAPACITY=auto`: measure at start-up, admit by CPU budget; the cores jobs may use.
-    pub auto_capacity: Option<f64>,
-}
-
-/// `SERVER_CAPACITY`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capacity {
-    /// At most this many jobs; -1 unlimited.
-    Jobs(i32),
-    /// By measured CPU budget.
-    Auto,
-}
-
-impl std::fmt::Display for Capacity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Capacity::Jobs(n) => write!(f, "{n}"),
-            Capacity::Auto => f.write_str("auto"),
-        }
-    }
+    /// The cores jobs may use (`HLS_CAPACITY_CORES`, 0 resolved to every core): the budget
+    /// `SERVER_CAPACITY=auto` admits by.
+    pub capacity_cores: f64,
 }
 
 fn parse_cores(s: &str) -> Result<f64, String> {
@@ -151,37 +134,37 @@ fn parse_capacity(s: &str) -> Result<Capacity, String> {
         return Ok(Capacity::Auto);
     }
     match s.trim().parse::<i32>() {
-        Ok(n) if n >= -1 => Ok(Capacity::Jobs(n)),
+        Ok(n) if n >= -1 => Ok(Capacity::jobs(n)),
         _ => Err(format!("expected a number of jobs (-1 unlimited) or auto, got {s:?}")),
     }
 }
 
 impl WorkerConfig {
-    /// Validates the flags (and, for storage, the environment seen through `env`).
+    /// Validates the flags; `env` supplies only the object stores' own standard variables
+    /// (`AWS_SESSION_TOKEN`, `AZURE_STORAGE_ACCOUNT_KEY`, ...), which are not flags of ours.
     pub fn from_args(a: WorkerArgs, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<WorkerConfig> {
         let url = control_url(&a.control_base_url, a.keep_path).context("CONTROL_BASE_URL")?;
         let metrics_addr = parse_listen_addr(&a.metrics_addr).context("METRICS_ADDR")?;
         if a.server_capacity == Capacity::Jobs(0) {
             tracing::warn!("SERVER_CAPACITY=0: the coordinator will never assign a job here (-1 means unlimited)");
         }
-        // Each child reads these itself (the push secret stays off command lines); checked
-        // here so that a bad URL stops the worker at start-up instead of failing every job.
-        let cdn = super::CdnConfig::from_env(&env)?;
-        let storage_config = StorageConfig::from_env(&env)?;
+        // Validated once, here: a setting that would fail every job stops the worker at
+        // start-up instead. Each child gets the result in its job document.
+        let cdn = a.settings.cdn.to_config()?;
+        let storage_config = a.storage.to_config(&env)?;
         let storage = storage_config.build()?;
-        // Checked here although each child converts its flags again: a setting that would
-        // fail every job stops the worker at start-up instead.
         let encode = EncodeSettings::try_from(&a.settings)?;
         let stall =
             StallPolicy { timeout: Duration::from_secs(a.stall_timeout), source_timeout: encode.source_timeout };
         let metrics = metrics_addr.map_or("off".to_string(), |a| a.to_string());
         let cleanup = if a.cleanup_after_end { format!("after {} s", a.cleanup_delay) } else { "off".into() };
-        let cdn = cdn.map_or("off".to_string(), |c| c.urls.join(" "));
+        let cdn_urls = cdn.as_ref().map_or("off".to_string(), |c| c.urls.join(" "));
         tracing::info!(capacity = %a.server_capacity, storage = %storage.describe(), hls_time = encode.hls_time,
-            codec = %encode.video.encoder.name, preset = %encode.video.preset, %metrics, %cleanup, %cdn, "worker configuration");
+            codec = %encode.video.encoder.name, preset = %encode.video.preset, %metrics, %cleanup, cdn = %cdn_urls, "worker configuration");
         let exe = std::env::current_exe().context("locating this program to run jobs with")?;
+        let defaults = JobDefaults { settings: encode, storage: storage_config.clone(), cdn };
         let wrapper = transcode_wrapper(&a.transcode_wrapper).context("HLS_TRANSCODE_WRAPPER")?;
-        let children = ChildConfig { exe, wrapper, args: a.settings.to_args(), stall };
+        let children = ChildConfig { exe, wrapper, defaults, stall };
         let session = SessionConfig::new(url, a.control_secret.clone());
         let cleanup = a.cleanup_after_end.then(|| CleanupConfig {
             storage,
@@ -192,15 +175,12 @@ impl WorkerConfig {
             after: Duration::from_secs(a.overload_seconds),
             recover: Duration::from_secs(a.overload_recover_seconds),
         };
-        let auto_capacity = (a.server_capacity == Capacity::Auto).then_some(a.capacity_cores).map(|c| {
-            let all = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-            if c > 0.0 {
-                c
-            } else {
-                all
-            }
-        });
-        Ok(WorkerConfig { session, table: a.table(), children, metrics_addr, cleanup, overload, auto_capacity })
+        let capacity_cores = if a.capacity_cores > 0.0 {
+            a.capacity_cores
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+        };
+        Ok(WorkerConfig { session, table: a.table(), children, metrics_addr, cleanup, overload, capacity_cores })
     }
 }
 
@@ -269,7 +249,7 @@ mod tests {
     fn the_table_defaults_are_the_specs() {
         let t = default_table_config();
         if std::env::var_os("SERVER_CAPACITY").is_none() && std::env::var_os("HLS_RESTART_MAX").is_none() {
-            assert_eq!((t.capacity, t.restart_max), (-1, 3));
+            assert_eq!((t.capacity, t.restart_max), (Capacity::Unlimited, 3));
         }
         if std::env::var_os("HLS_FINALIZE_TIMEOUT_SECONDS").is_none() {
             assert_eq!(t.finalize_timeout, Duration::from_secs(10));

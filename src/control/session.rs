@@ -21,8 +21,9 @@ use url::Url;
 use crate::control::auth::control_token;
 use crate::control::backoff::Backoff;
 use crate::control::codec::MAX_FRAME_BYTES;
+use crate::control::error::ControlError;
 use crate::control::message::{Inbound, Outbound};
-use crate::control::ControlError;
+use crate::redact::Secret;
 
 /// Capacity changes closer together than this go out as one REGISTER (spec §8).
 const REGISTER_COALESCE: Duration = Duration::from_millis(100);
@@ -36,8 +37,8 @@ type Conn = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct SessionConfig {
     /// Full control URL, as built by [`crate::control::url::control_url`].
     pub url: Url,
-    /// `CONTROL_SECRET`; empty means no auth header.
-    pub secret: String,
+    /// `CONTROL_SECRET`; empty means no auth header. Redacted in `Debug`.
+    pub secret: Secret,
     /// HEARTBEAT interval while connected (spec: 20 s, must stay ≤ 30 s).
     pub heartbeat: Duration,
     /// A connection that delivers no frame for this long is closed and redialled (spec: 60 s).
@@ -64,7 +65,7 @@ impl SessionConfig {
     pub fn new(url: Url, secret: impl Into<String>) -> Self {
         Self {
             url,
-            secret: secret.into(),
+            secret: Secret::new(secret),
             heartbeat: Duration::from_secs(20),
             read_timeout: Duration::from_secs(60),
             dial_timeout: Duration::from_secs(10),
@@ -424,7 +425,7 @@ impl Session {
 /// session keeps taking in job messages.
 async fn dial(cfg: SessionConfig) -> Result<Conn, ControlError> {
     let mut request = cfg.url.as_str().into_client_request()?;
-    if let Some(token) = control_token(&cfg.secret, unix_now()) {
+    if let Some(token) = control_token(cfg.secret.expose(), unix_now()) {
         // A JWT is base64url and dots, always a valid header value.
         if let Ok(value) = HeaderValue::from_str(&token) {
             request.headers_mut().insert("x-control-auth-token", value);

@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hls::entry::PlaylistEntry;
 use crate::hls::format::{extinf, program_date_time, target_duration};
-use crate::hls::PlaylistEntry;
 
 /// `live.m3u8` of one rendition: the last L published segments and the counters that let a
 /// player keep its place while segments leave the window.

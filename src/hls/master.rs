@@ -9,7 +9,7 @@ use std::fmt::Write;
 use num_rational::Ratio;
 use serde::{Deserialize, Serialize};
 
-use crate::hls::add_duration;
+use crate::hls::entry::add_duration;
 use crate::hls::format::fixed;
 
 /// One rendition of the ladder, as fitted and encoded.

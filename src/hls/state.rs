@@ -12,12 +12,13 @@ use num_rational::Ratio;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::hls::entry::{add_duration, PlaylistEntry};
 use crate::hls::format::decimal_trimmed;
+use crate::hls::live::LivePlaylist;
 use crate::hls::master::MasterPlaylist;
 pub use crate::hls::master::RenditionDesc;
-use crate::hls::{
-    add_duration, live_path, master_path, master_vod_path, segment_path, vod_path, LivePlaylist, PlaylistEntry, VodPart,
-};
+use crate::hls::paths::{live_path, master_path, master_vod_path, segment_path, vod_path};
+use crate::hls::vod::VodPart;
 
 /// What the publication rules depend on; fixed for the life of the stream, restarts included,
 /// except the codecs and audio bit rate, which a group's [`TrackChange`] replaces.

@@ -10,8 +10,8 @@ use num_rational::Ratio;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::hls::entry::{add_duration, PlaylistEntry};
 use crate::hls::format::{extinf, program_date_time, target_duration};
-use crate::hls::{add_duration, PlaylistEntry};
 
 /// What an append did to the stored text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -105,30 +105,6 @@ impl SourceClock {
     }
 }
 
-/// Segment boundary times: `t_k` = first reference-grid point with `t >= k*T` (k >= 1).
-#[derive(Debug, Clone, Copy)]
-pub struct SegmentGrid {
-    pub rs: Q,
-    pub hls_time: i64,
-}
-
-impl SegmentGrid {
-    pub fn boundary(&self, k: i64) -> Q {
-        let index = ceil(Q::from_integer(k * self.hls_time) * self.rs);
-        Q::from_integer(index) / self.rs
-    }
-
-    /// Number of the segment (from 0) that contains time `t`.
-    pub fn segment_at(&self, t: Q) -> i64 {
-        // t_k >= k*T, and t_k < k*T + 1/Rs, so start from floor(t/T) and correct once.
-        let mut k = (t / self.hls_time).floor().to_integer();
-        if k >= 1 && self.boundary(k) > t {
-            k -= 1;
-        }
-        k.max(0)
-    }
-}
-
 /// One rendition's constant-frame-rate grid: which output slots a source frame fills.
 #[derive(Debug, Clone)]
 pub struct SlotGrid {
@@ -201,7 +177,7 @@ fn round_half_up(q: Q) -> i64 {
     (q + Q::new(1, 2)).floor().to_integer()
 }
 
-fn ceil(q: Q) -> i64 {
+pub(super) fn ceil(q: Q) -> i64 {
     q.ceil().to_integer()
 }
 
@@ -254,20 +230,6 @@ mod tests {
         c.index(Some(0));
         assert_eq!(c.index(Some(2000)), Some(60));
         assert_eq!(c.index(Some(3_600_000)), Some(61));
-    }
-
-    #[test]
-    fn boundaries_follow_the_reference_grid_for_ntsc_rates() {
-        let g = SegmentGrid { rs: q(30000, 1001), hls_time: 3 };
-        // frame ceil(3 * 29.97) = 90 -> 90 * 1001/30000 = 3.003
-        assert_eq!(g.boundary(1), q(3003, 1000));
-        assert_eq!(g.boundary(2), q(180 * 1001, 30000));
-        let g30 = SegmentGrid { rs: q(30, 1), hls_time: 3 };
-        assert_eq!(g30.boundary(4), q(12, 1));
-        assert_eq!(g30.segment_at(q(12, 1)), 4);
-        assert_eq!(g30.segment_at(q(359, 30)), 3);
-        assert_eq!(g.segment_at(q(3, 1)), 0);
-        assert_eq!(g.segment_at(q(3003, 1000)), 1);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use ffmpeg::format::Pixel;
 use ffmpeg::{Dictionary, Packet};
 use ffmpeg_next as ffmpeg;
 
-use super::clock::{SegmentGrid, SlotGrid, Q};
-use super::passthrough::Cut;
+use super::clock::{SlotGrid, Q};
+use super::cuts::{Cut, Cuts};
 use super::picture::{Fit, FitScaler, Picture};
 use super::segmenter::{Segmenter, VideoTrack};
 use super::stats::RungStats;
@@ -43,15 +43,6 @@ pub enum RungInput {
     End { end: Q, last_boundary: Option<Q> },
 }
 
-/// Where a rendition starts its segments.
-#[derive(Debug, Clone)]
-pub enum Cuts {
-    /// Every `T` on the reference grid (output-layout §5).
-    Grid(SegmentGrid),
-    /// Where the reader says ([`RungInput::Boundary`]), oldest first.
-    Announced(VecDeque<Cut>),
-}
-
 /// Time base of a copied ORIGINAL's packets: MPEG-TS's own.
 pub const COPY_TIME_BASE: ffmpeg::Rational = ffmpeg::Rational(1, 90_000);
 
@@ -66,7 +57,7 @@ enum Copying {
 
 /// Which kind of H.264 encoder `HLS_VIDEO_CODEC` names: its options and default preset
 /// differ (NVENC has no `veryfast`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EncoderFamily {
     X264,
     Nvenc,
@@ -94,7 +85,7 @@ impl EncoderFamily {
 }
 
 /// An encoder by its libav name, with its family.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VideoEncoder {
     pub name: String,
     pub family: EncoderFamily,
@@ -107,13 +98,32 @@ impl VideoEncoder {
 }
 
 /// Encoder settings shared by every rendition (HLS_VIDEO_CODEC, HLS_H264_PRESET, ...).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VideoSettings {
     pub encoder: VideoEncoder,
     pub preset: String,
+    #[serde(with = "pixel_name")]
     pub pixel_format: Pixel,
     /// Encoder threads per rendition; 0 lets the encoder decide.
     pub threads: usize,
+}
+
+/// A pixel format travels by its libav name (`yuv420p`), which is stable across builds.
+mod pixel_name {
+    use ffmpeg_next::format::Pixel;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(pixel: &Pixel, s: S) -> Result<S::Ok, S::Error> {
+        let name =
+            pixel.descriptor().map(|d| d.name()).ok_or_else(|| serde::ser::Error::custom("unnamed pixel format"))?;
+        s.serialize_str(name)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Pixel, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse::<Pixel>().map_err(|_| D::Error::custom(format!("{name:?} is not a pixel format FFmpeg knows")))
+    }
 }
 
 pub struct RungWorker {
@@ -346,20 +356,7 @@ impl RungWorker {
         let mut frame = picture.reference();
         frame.set_pts(Some(slot));
         let t = self.grid.slot_time(slot);
-        let starts = match &mut self.cuts {
-            _ if slot == 0 => Some(0),
-            Cuts::Grid(grid) => (t >= grid.boundary(self.next_k.max(1))).then_some(self.next_k),
-            // The latest boundary reached (a copied ORIGINAL that starts encoding has passed
-            // every earlier one).
-            Cuts::Announced(queue) => {
-                let mut k = None;
-                while let Some(cut) = queue.front().filter(|c| t >= c.at) {
-                    k = Some(cut.k);
-                    queue.pop_front();
-                }
-                k
-            }
-        };
+        let starts = if slot == 0 { Some(0) } else { self.cuts.starts(t, self.next_k) };
         if let Some(k) = starts {
             if RungStats::flag(&self.stats.shed_requested) {
                 self.read_times.pop_back();

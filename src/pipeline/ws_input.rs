@@ -19,7 +19,7 @@ use tokio::time::{interval, sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
-use super::input::SourceTls;
+use super::source::SourceTls;
 use super::watchdog::Watchdog;
 use crate::redact::redact_url;
 use crate::tls::{accept_any_certificate, trusting_only};

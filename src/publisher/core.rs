@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 
-use super::{PublishSettings, PublishSummary};
+use std::sync::Arc;
+
+use crate::cdn::CdnConfig;
 use crate::child_protocol::Event;
 use crate::hls::state::{
     Announcement, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType,
@@ -24,8 +26,42 @@ use crate::hls::state::{
 };
 use crate::ladder::Rendition;
 use crate::pipeline::clock::Q;
+use crate::pipeline::preview::PreviewSpec;
+use crate::storage::RetryPolicy;
 
 /// Everything that moves the publisher.
+#[derive(Debug, Clone)]
+pub struct PublishSettings {
+    pub channel: String,
+    pub stream_id: String,
+    pub hls_time: u32,
+    pub live_size: u32,
+    pub vod_max_size: u32,
+    pub record: bool,
+    pub master: bool,
+    pub audio_kbps: u32,
+    pub previews: Option<PreviewSpec>,
+    pub retry: RetryPolicy,
+    pub first_segment: u64,
+    pub first_preview: u64,
+    /// State of an earlier run of this stream (restart): playlists continue from it.
+    pub resume: Option<StreamState>,
+    /// The HLS WebSocket CDN push, when on (output-layout §14).
+    pub cdn: Option<Arc<CdnConfig>>,
+    /// Where this run's media time 0 lies on the stream's timeline (restart: the end of the
+    /// last group published before).
+    pub timeline_offset: Q,
+}
+
+/// What the publisher knows at the end, for the exit status and summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PublishSummary {
+    pub published: u64,
+    pub skipped: u64,
+    pub previews: u64,
+    pub bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// The pipeline opened the source and chose the ladder (`now_ms`: wall clock, the origin
@@ -45,6 +81,14 @@ pub enum Input {
     Stored { op: Op, ok: bool },
     /// The pipeline is done: no more segments or previews will come.
     PipelineDone,
+    /// The CDN push of rendition `rung` is connected: its held HLS-LIVE announcement goes out.
+    PushReady { rung: usize },
+    /// `HLS_WS_CDN_READY_TIMEOUT_SECONDS` passed since an [`Action::HoldForPush`] of `rung`:
+    /// the oldest announcement held for it goes out without the push.
+    PushWaitOver { rung: usize },
+    /// The stream is over and the pushes close: everything still held goes out (its playlist
+    /// is durable).
+    PushClosed,
 }
 
 /// What a put was for; it comes back in [`Input::Stored`].
@@ -75,9 +119,21 @@ pub enum Retry {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Put { op: Op, path: String, body: Bytes, retry: Retry },
-    Delete { path: String },
+    Put {
+        op: Op,
+        path: String,
+        body: Bytes,
+        retry: Retry,
+    },
+    Delete {
+        path: String,
+    },
     Emit(Event),
+    /// An HLS-LIVE announcement of `rung` waits for its CDN push (output-layout §14): answer
+    /// with [`Input::PushWaitOver`] after the ready timeout, unless [`Input::PushReady`] came.
+    HoldForPush {
+        rung: usize,
+    },
 }
 
 #[derive(Default)]
@@ -133,10 +189,15 @@ pub struct PublisherCore {
     pipeline_done: bool,
     finished: bool,
     summary: PublishSummary,
+    /// With the CDN push on: per rendition, whether its push is connected.
+    push_ready: Option<Vec<bool>>,
+    /// HLS-LIVE announcements waiting for their rendition's push, oldest first.
+    held: Vec<(usize, Event)>,
 }
 
 impl PublisherCore {
     pub fn new(settings: PublishSettings, now_ms: i64) -> Self {
+        let settings_cdn_on = settings.cdn.is_some();
         let mut state = settings.resume.clone();
         // A restarted run: its first group starts a new timeline.
         if let Some(s) = state.as_mut() {
@@ -160,6 +221,8 @@ impl PublisherCore {
             pipeline_done: false,
             finished: false,
             summary: PublishSummary::default(),
+            push_ready: settings_cdn_on.then(Vec::new),
+            held: Vec::new(),
         }
     }
 
@@ -196,6 +259,9 @@ impl PublisherCore {
                 self.shed_from = (0..renditions.len())
                     .map(|i| self.state.as_ref().is_some_and(|s| s.is_shed(i)).then_some(first))
                     .collect();
+                if let Some(ready) = self.push_ready.as_mut() {
+                    ready.resize(renditions.len(), false);
+                }
                 self.ladder = renditions;
             }
             Input::RenditionShed { rung, n } => {
@@ -220,6 +286,23 @@ impl PublisherCore {
             }
             Input::Stored { op, ok } => self.on_stored(op, ok, &mut out),
             Input::PipelineDone => self.pipeline_done = true,
+            Input::PushReady { rung } => {
+                if let Some(ready) = self.push_ready.as_mut().and_then(|r| r.get_mut(rung)) {
+                    *ready = true;
+                }
+                self.release_held(|r| r == rung, usize::MAX, &mut out);
+            }
+            Input::PushWaitOver { rung } => {
+                let before = self.held.len();
+                self.release_held(|r| r == rung, 1, &mut out);
+                if self.held.len() < before {
+                    tracing::warn!(
+                        rendition = %self.ladder.get(rung).map_or("?", |r| r.label.as_str()),
+                        "the CDN push is not ready after HLS_WS_CDN_READY_TIMEOUT_SECONDS: announcing without it"
+                    );
+                }
+            }
+            Input::PushClosed => self.release_held(|_| true, usize::MAX, &mut out),
         }
         self.finish_when_done(&mut out);
         out
@@ -439,19 +522,64 @@ impl PublisherCore {
     fn on_write_stored(&mut self, path: String, ok: bool, out: &mut Vec<Action>) {
         let slot = self.writes.entry(path.clone()).or_default();
         let announce = slot.in_flight.take().flatten();
-        match (ok, announce) {
-            (true, Some(a)) => out.push(Action::Emit(Event::IndexAvailable {
-                stream_type: a.stream_type,
-                resolution: a.resolution,
-                index_file: a.index_file,
-                start_time: a.start_time,
-            })),
-            (false, Some(a)) => slot.carry = Some(a),
-            _ => {}
+        let durable = match (ok, announce) {
+            (true, Some(a)) => Some(a),
+            (false, Some(a)) => {
+                slot.carry = Some(a);
+                None
+            }
+            _ => None,
+        };
+        let pending = slot.pending.take();
+        if let Some(a) = durable {
+            self.announce(a, out);
         }
-        if let Some((content, announce)) = slot.pending.take() {
+        if let Some((content, announce)) = pending {
             self.submit_write(path, content, announce, out);
         }
+    }
+
+    /// An index is durable: announce it, unless it is a rendition's HLS-LIVE and the CDN push
+    /// is on but not connected yet (players sent to the CDN would find nothing): then it
+    /// waits for the push or its ready timeout.
+    fn announce(&mut self, a: Announcement, out: &mut Vec<Action>) {
+        let live = a.stream_type == StreamType::HlsLive;
+        let event = Event::IndexAvailable {
+            stream_type: a.stream_type,
+            resolution: a.resolution,
+            index_file: a.index_file,
+            start_time: a.start_time,
+        };
+        let waiting = match (&self.push_ready, &event) {
+            (Some(ready), Event::IndexAvailable { resolution, .. }) if live => self
+                .ladder
+                .iter()
+                .position(|r| &r.label == resolution)
+                .filter(|&rung| !ready.get(rung).copied().unwrap_or(true)),
+            _ => None,
+        };
+        match waiting {
+            Some(rung) => {
+                self.held.push((rung, event));
+                out.push(Action::HoldForPush { rung });
+            }
+            None => out.push(Action::Emit(event)),
+        }
+    }
+
+    /// Emits up to `at_most` held announcements whose rendition `which` selects, oldest first.
+    fn release_held(&mut self, which: impl Fn(usize) -> bool, at_most: usize, out: &mut Vec<Action>) {
+        let mut released = 0;
+        let mut keep = Vec::new();
+        for (rung, event) in self.held.drain(..) {
+            if released < at_most && which(rung) {
+                released += 1;
+                out.push(Action::Emit(event));
+            } else {
+                keep.push((rung, event));
+            }
+        }
+        self.held = keep;
     }
 
     fn on_preview_stored(&mut self, n: u64, ok: bool, out: &mut Vec<Action>) {

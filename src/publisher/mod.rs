@@ -22,14 +22,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-pub use self::core::{Action, Input, Op, PublisherCore, Retry};
+pub use self::core::{Action, Input, Op, PublishSettings, PublishSummary, PublisherCore, Retry};
 use crate::cdn::push::{self, Pusher, Segment, ServerHealth};
 use crate::cdn::CdnConfig;
 use crate::child_protocol::Event;
-use crate::hls::state::StreamState;
-use crate::hls::state::StreamType;
-use crate::pipeline::clock::Q;
-use crate::pipeline::preview::PreviewSpec;
 use crate::pipeline::sink::{ByteBudget, MediaOutput};
 use crate::storage::{put_with_retry, RetryPolicy, Storage, StoragePath};
 
@@ -39,38 +35,6 @@ const MAX_UPLOADS: usize = 4;
 /// The retry deadline of a [`Retry::WhileRunning`] put: longer than any stream, so in
 /// practice the transcode's abort (its drain deadline after the pipeline ends) ends it.
 const WHILE_RUNNING: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-#[derive(Debug, Clone)]
-pub struct PublishSettings {
-    pub channel: String,
-    pub stream_id: String,
-    pub hls_time: u32,
-    pub live_size: u32,
-    pub vod_max_size: u32,
-    pub record: bool,
-    pub master: bool,
-    pub audio_kbps: u32,
-    pub previews: Option<PreviewSpec>,
-    pub retry: RetryPolicy,
-    pub first_segment: u64,
-    pub first_preview: u64,
-    /// State of an earlier run of this stream (restart): playlists continue from it.
-    pub resume: Option<StreamState>,
-    /// The HLS WebSocket CDN push, when on (output-layout §14).
-    pub cdn: Option<Arc<CdnConfig>>,
-    /// Where this run's media time 0 lies on the stream's timeline (restart: the end of the
-    /// last group published before).
-    pub timeline_offset: Q,
-}
-
-/// What the publisher knows at the end, for the exit status and summary.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PublishSummary {
-    pub published: u64,
-    pub skipped: u64,
-    pub previews: u64,
-    pub bytes: u64,
-}
 
 pub struct Publisher {
     core: PublisherCore,
@@ -99,14 +63,15 @@ struct CdnPush {
     servers: ServerHealth,
     pushers: Vec<Pusher>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Each push says once per connection that it is ready. Unbounded, and it cannot grow:
+    /// a push reconnects at most every few hundred milliseconds (its backoff), and the loop
+    /// takes every message as it comes.
     ready_tx: tokio::sync::mpsc::UnboundedSender<usize>,
     ready_rx: tokio::sync::mpsc::UnboundedReceiver<usize>,
-    ready: Vec<bool>,
     /// Segments of groups not yet decided, by (n, rung): what the push sends once published.
     segments: HashMap<(u64, usize), Segment>,
-    /// HLS-LIVE announcements waiting for their rendition's push: (rung, deadline, event).
-    held: Vec<(usize, tokio::time::Instant, Event)>,
-    labels: Vec<String>,
+    /// When the core's held HLS-LIVE announcements stop waiting: (deadline, rung).
+    waits: Vec<(tokio::time::Instant, usize)>,
 }
 
 impl Publisher {
@@ -140,10 +105,8 @@ impl Publisher {
                     tasks: Vec::new(),
                     ready_tx,
                     ready_rx,
-                    ready: Vec::new(),
                     segments: HashMap::new(),
-                    held: Vec::new(),
-                    labels: Vec::new(),
+                    waits: Vec::new(),
                 }
             }),
         }
@@ -155,13 +118,13 @@ impl Publisher {
     pub async fn run(mut self, mut rx: UnboundedReceiver<MediaOutput>) -> PublishSummary {
         let mut pipeline_open = true;
         while pipeline_open || !self.tasks.is_empty() {
-            let hold_until = self.cdn.as_ref().and_then(|c| c.held.iter().map(|(_, at, _)| *at).min());
+            let hold_until = self.cdn.as_ref().and_then(|c| c.waits.iter().map(|(at, _)| *at).min());
             tokio::select! {
                 Some(rung) = async { self.cdn.as_mut()?.ready_rx.recv().await }, if self.cdn.is_some() => {
-                    self.cdn_ready(rung);
+                    self.handle(Input::PushReady { rung });
                 }
                 () = async { tokio::time::sleep_until(hold_until.expect("checked")).await }, if hold_until.is_some() => {
-                    self.release_expired();
+                    self.wait_over();
                 }
                 msg = rx.recv(), if pipeline_open => match msg {
                     Some(out) => self.on_output(out),
@@ -231,14 +194,12 @@ impl Publisher {
                             cdn.segments.retain(|(m, _), _| m != n);
                         }
                     }
-                    let event = match self.cdn.as_mut() {
-                        Some(cdn) => match cdn.hold(event) {
-                            Some(event) => event,
-                            None => continue,
-                        },
-                        None => event,
-                    };
                     (self.emit)(&event)
+                }
+                Action::HoldForPush { rung } => {
+                    if let Some(cdn) = self.cdn.as_mut() {
+                        cdn.waits.push((tokio::time::Instant::now() + cdn.config.ready_timeout, rung));
+                    }
                 }
                 Action::Put { op, path, body, retry } => self.spawn_put(op, path, body, retry),
                 Action::Delete { path } => self.spawn_delete(path),
@@ -264,37 +225,28 @@ impl Publisher {
             );
             cdn.pushers.push(pusher);
             cdn.tasks.push(task);
-            cdn.ready.push(false);
-            cdn.labels.push(r.label.clone());
         }
     }
 
-    fn cdn_ready(&mut self, rung: usize) {
-        let Some(cdn) = self.cdn.as_mut() else { return };
-        if let Some(ready) = cdn.ready.get_mut(rung) {
-            *ready = true;
-        }
-        for event in cdn.release(|r, _| r == rung) {
-            (self.emit)(&event);
-        }
-    }
-
-    fn release_expired(&mut self) {
+    /// The ready timeouts that passed: each lets the core announce without the push.
+    fn wait_over(&mut self) {
         let Some(cdn) = self.cdn.as_mut() else { return };
         let now = tokio::time::Instant::now();
-        for event in cdn.release(|_, at| at <= now) {
-            tracing::warn!("the CDN push is not ready after HLS_WS_CDN_READY_TIMEOUT_SECONDS: announcing without it");
-            (self.emit)(&event);
+        let (over, waiting): (Vec<_>, Vec<_>) = cdn.waits.drain(..).partition(|(at, _)| *at <= now);
+        cdn.waits = waiting;
+        for (_, rung) in over {
+            self.handle(Input::PushWaitOver { rung });
         }
     }
 
     /// The stream ended: announcements still held go out now (their playlist is durable),
     /// and every push sends `CLOSE` (or is cancelled by the abort token).
     async fn end_cdn(&mut self) {
-        let Some(mut cdn) = self.cdn.take() else { return };
-        for event in cdn.release(|_, _| true) {
-            (self.emit)(&event);
+        if self.cdn.is_none() {
+            return;
         }
+        self.handle(Input::PushClosed);
+        let Some(mut cdn) = self.cdn.take() else { return };
         cdn.pushers.clear();
         for task in cdn.tasks {
             let _ = task.await;
@@ -361,28 +313,6 @@ impl CdnPush {
                 pusher.push(segment);
             }
         }
-    }
-
-    /// `Some(event)` to emit now; `None` when it is an HLS-LIVE announcement held until its
-    /// rendition's push is ready or the ready timeout passed.
-    fn hold(&mut self, event: Event) -> Option<Event> {
-        let Event::IndexAvailable { stream_type: StreamType::HlsLive, resolution, .. } = &event else {
-            return Some(event);
-        };
-        let Some(rung) = self.labels.iter().position(|l| l == resolution) else { return Some(event) };
-        if self.ready.get(rung).copied().unwrap_or(true) {
-            return Some(event);
-        }
-        let deadline = tokio::time::Instant::now() + self.config.ready_timeout;
-        self.held.push((rung, deadline, event));
-        None
-    }
-
-    /// Takes the held announcements `which(rung, deadline)` selects.
-    fn release(&mut self, which: impl Fn(usize, tokio::time::Instant) -> bool) -> Vec<Event> {
-        let (out, keep): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|(rung, at, _)| which(*rung, *at));
-        self.held = keep;
-        out.into_iter().map(|(_, _, e)| e).collect()
     }
 }
 

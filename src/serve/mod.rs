@@ -21,7 +21,6 @@ pub mod pages;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -185,22 +184,10 @@ pub async fn spawn(addr: SocketAddr, dir: &Path) -> anyhow::Result<(SocketAddr, 
     Ok((local, stop))
 }
 
-/// `hls-ladder serve DIR`: until Ctrl-C.
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let server = Server::bind(args.listen, &args.dir).await?;
-        let addr = server.local_addr();
-        tracing::info!(dir = %server.root.display(), "serving on http://{addr}/ (Ctrl-C stops)");
-        server
-            .run(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-    })?;
-    Ok(ExitCode::SUCCESS)
+/// `hls-ladder serve DIR`: until `shutdown` completes (the binary passes Ctrl-C).
+pub async fn run(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let server = Server::bind(args.listen, &args.dir).await?;
+    let addr = server.local_addr();
+    tracing::info!(dir = %server.root.display(), "serving on http://{addr}/ (Ctrl-C stops)");
+    server.run(shutdown).await
 }

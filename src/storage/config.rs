@@ -2,79 +2,17 @@
 //! §15) parsed once into typed values, then turned into a backend by [`StorageConfig::build`].
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use reqwest::header::HeaderValue;
+use serde::{Deserialize, Serialize};
 
-use super::{FsStorage, HttpStorage, ObjectStorage, Storage, StorageError};
+use super::error::StorageError;
+use super::http::HttpAuth;
+pub use crate::redact::Secret;
 
-/// A credential. Its `Debug` output is redacted, so configs can be logged as they are.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The raw value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// The `Authorization` header HTTP storage sends (`HLS_STORAGE_HTTP_AUTH`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HttpAuth {
-    None,
-    /// `Basic base64(user:password)`.
-    Basic {
-        user: String,
-        password: Secret,
-    },
-    /// `Bearer {token}`.
-    Bearer {
-        token: Secret,
-    },
-    /// The full header value, sent as is.
-    Custom {
-        value: Secret,
-    },
-}
-
-impl HttpAuth {
-    pub(super) fn header_value(&self) -> Result<Option<HeaderValue>, StorageError> {
-        let (text, variable) = match self {
-            HttpAuth::None => return Ok(None),
-            HttpAuth::Basic { user, password } => {
-                let pair = format!("{user}:{}", password.expose());
-                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-                (format!("Basic {encoded}"), "HLS_STORAGE_HTTP_USER")
-            }
-            HttpAuth::Bearer { token } => (format!("Bearer {}", token.expose()), "HLS_STORAGE_HTTP_TOKEN"),
-            HttpAuth::Custom { value } => (value.expose().to_string(), "HLS_STORAGE_HTTP_AUTH_CUSTOM"),
-        };
-        let mut header = HeaderValue::from_str(&text).map_err(|_| StorageError::Config {
-            variable,
-            message: "contains characters not allowed in an HTTP header (e.g. a line break); \
-                      fix the value"
-                .into(),
-        })?;
-        header.set_sensitive(true);
-        Ok(Some(header))
-    }
-}
-
-/// Which backend stores files, with everything it needs. `Debug` shows no credential.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which backend stores files, with everything it needs. `Debug` shows no credential. It
+/// travels to each child inside the job document (credentials included, on stdin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StorageConfig {
     Filesystem {
         /// Empty = the working directory.
@@ -97,6 +35,7 @@ pub enum StorageConfig {
         secret_access_key: Option<Secret>,
         /// Other standard `AWS_*` settings that were set (session token, web identity, ...),
         /// by variable name.
+        #[serde(with = "option_names")]
         options: Vec<(&'static str, Secret)>,
         timeout: Duration,
     },
@@ -107,6 +46,7 @@ pub enum StorageConfig {
         client_id: Option<String>,
         client_secret: Option<Secret>,
         /// Other `AZURE_*` settings that were set (account key, emulator, endpoint).
+        #[serde(with = "option_names")]
         options: Vec<(&'static str, Secret)>,
         timeout: Duration,
     },
@@ -164,7 +104,7 @@ impl StorageConfig {
                 region: env.get("AWS_REGION"),
                 endpoint: env.get("AWS_ENDPOINT_URL"),
                 access_key_id: env.get("AWS_ACCESS_KEY_ID"),
-                secret_access_key: env.get("AWS_SECRET_ACCESS_KEY").map(Secret),
+                secret_access_key: env.get("AWS_SECRET_ACCESS_KEY").map(Secret::new),
                 options: env.options(AWS_OPTIONS),
                 timeout: env.timeout(),
             }),
@@ -173,7 +113,7 @@ impl StorageConfig {
                 container: env.required("AZURE_STORAGE_CONTAINER", "the blob container name")?,
                 tenant_id: env.get("AZURE_TENANT_ID"),
                 client_id: env.get("AZURE_CLIENT_ID"),
-                client_secret: env.get("AZURE_CLIENT_SECRET").map(Secret),
+                client_secret: env.get("AZURE_CLIENT_SECRET").map(Secret::new),
                 options: env.options(AZURE_OPTIONS),
                 timeout: env.timeout(),
             }),
@@ -197,17 +137,29 @@ impl StorageConfig {
             StorageConfig::Azure { .. } => "azure",
         }
     }
+}
 
-    pub fn build(&self) -> Result<Arc<dyn Storage>, StorageError> {
-        match self {
-            StorageConfig::Filesystem { root, dir_mode, file_mode, fsync } => {
-                Ok(Arc::new(FsStorage::new(root.clone(), *dir_mode, *file_mode, *fsync)))
-            }
-            StorageConfig::Http { base_url, auth, timeout } => {
-                Ok(Arc::new(HttpStorage::new(base_url, auth.clone(), *timeout)?))
-            }
-            StorageConfig::S3 { .. } | StorageConfig::Azure { .. } => Ok(Arc::new(ObjectStorage::new(self)?)),
-        }
+/// The pass-through options travel by variable name and are read back as the name from
+/// [`AWS_OPTIONS`] or [`AZURE_OPTIONS`], so no other variable can be smuggled in.
+mod option_names {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{Secret, AWS_OPTIONS, AZURE_OPTIONS};
+
+    pub fn serialize<S: Serializer>(options: &[(&'static str, Secret)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(options)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(&'static str, Secret)>, D::Error> {
+        let named: Vec<(String, Secret)> = Vec::deserialize(d)?;
+        named
+            .into_iter()
+            .map(|(name, value)| match AWS_OPTIONS.iter().chain(AZURE_OPTIONS).find(|known| **known == name) {
+                Some(known) => Ok((*known, value)),
+                None => Err(D::Error::custom(format!("{name} is not a storage pass-through option"))),
+            })
+            .collect()
     }
 }
 
@@ -228,7 +180,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     }
 
     fn options(&self, names: &[&'static str]) -> Vec<(&'static str, Secret)> {
-        names.iter().filter_map(|&name| self.get(name).map(|v| (name, Secret(v)))).collect()
+        names.iter().filter_map(|&name| self.get(name).map(|v| (name, Secret::new(v)))).collect()
     }
 
     fn timeout(&self) -> Duration {
@@ -288,13 +240,15 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             "" | "NONE" => url_auth,
             "BASIC" => HttpAuth::Basic {
                 user: self.required("HLS_STORAGE_HTTP_USER", "the Basic auth user name")?,
-                password: Secret(self.get("HLS_STORAGE_HTTP_PASSWORD").unwrap_or_default()),
+                password: Secret::new(self.get("HLS_STORAGE_HTTP_PASSWORD").unwrap_or_default()),
             },
             "BEARER" => {
-                HttpAuth::Bearer { token: Secret(self.required("HLS_STORAGE_HTTP_TOKEN", "the Bearer token")?) }
+                HttpAuth::Bearer { token: Secret::new(self.required("HLS_STORAGE_HTTP_TOKEN", "the Bearer token")?) }
             }
             "CUSTOM" => HttpAuth::Custom {
-                value: Secret(self.required("HLS_STORAGE_HTTP_AUTH_CUSTOM", "the full Authorization header value")?),
+                value: Secret::new(
+                    self.required("HLS_STORAGE_HTTP_AUTH_CUSTOM", "the full Authorization header value")?,
+                ),
             },
             _ => {
                 return Err(StorageError::Config {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Storage, StorageError, StoragePath};
+use super::backend::Storage;
+use super::error::StorageError;
+use super::path::StoragePath;
 
 #[derive(Debug)]
 pub struct Counted {

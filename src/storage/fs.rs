@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::{Storage, StorageError, StoragePath};
+use super::backend::Storage;
+use super::error::StorageError;
+use super::path::StoragePath;
 
 /// Files under a root directory. Blocking file system calls run on tokio's blocking pool so a
 /// slow disk or NFS mount never stalls the async workers.

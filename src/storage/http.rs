@@ -7,7 +7,53 @@ use bytes::Bytes;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Client, Method, Url};
 
-use super::{HttpAuth, Secret, Storage, StorageError, StoragePath};
+use super::backend::Storage;
+use super::error::StorageError;
+use super::path::StoragePath;
+use crate::redact::Secret;
+use base64::Engine as _;
+
+/// The `Authorization` header HTTP storage sends (`HLS_STORAGE_HTTP_AUTH`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum HttpAuth {
+    None,
+    /// `Basic base64(user:password)`.
+    Basic {
+        user: String,
+        password: Secret,
+    },
+    /// `Bearer {token}`.
+    Bearer {
+        token: Secret,
+    },
+    /// The full header value, sent as is.
+    Custom {
+        value: Secret,
+    },
+}
+
+impl HttpAuth {
+    pub(super) fn header_value(&self) -> Result<Option<HeaderValue>, StorageError> {
+        let (text, variable) = match self {
+            HttpAuth::None => return Ok(None),
+            HttpAuth::Basic { user, password } => {
+                let pair = format!("{user}:{}", password.expose());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                (format!("Basic {encoded}"), "HLS_STORAGE_HTTP_USER")
+            }
+            HttpAuth::Bearer { token } => (format!("Bearer {}", token.expose()), "HLS_STORAGE_HTTP_TOKEN"),
+            HttpAuth::Custom { value } => (value.expose().to_string(), "HLS_STORAGE_HTTP_AUTH_CUSTOM"),
+        };
+        let mut header = HeaderValue::from_str(&text).map_err(|_| StorageError::Config {
+            variable,
+            message: "contains characters not allowed in an HTTP header (e.g. a line break); \
+                      fix the value"
+                .into(),
+        })?;
+        header.set_sensitive(true);
+        Ok(Some(header))
+    }
+}
 
 /// §13: "Connect timeout 10 s".
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

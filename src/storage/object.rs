@@ -12,7 +12,10 @@ use object_store::client::{HttpError, HttpErrorKind};
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions, RetryConfig};
 
-use super::{Secret, Storage, StorageConfig, StorageError, StoragePath};
+use super::backend::Storage;
+use super::config::{Secret, StorageConfig};
+use super::error::StorageError;
+use super::path::StoragePath;
 
 /// §13: "Connect timeout 10 s", as for HTTP storage.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

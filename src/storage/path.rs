@@ -1,7 +1,7 @@
 //! `StoragePath`: a checked relative path (§13 "every path is checked before use") and the
 //! content headers its extension implies (§13 table).
 
-use super::StorageError;
+use super::error::StorageError;
 
 /// A path relative to the storage root that is safe to hand to any backend: it cannot climb out
 /// of the root, name the root itself, or smuggle separators and control bytes into a file name

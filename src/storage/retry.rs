@@ -9,7 +9,9 @@ use rand::Rng;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Storage, StorageError, StoragePath};
+use super::backend::Storage;
+use super::error::StorageError;
+use super::path::StoragePath;
 
 /// When to stop retrying a file and how long to wait between attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

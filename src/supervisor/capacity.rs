@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use crate::ladder::{fit_ladder, parse_list, Rendition, RequestItem, SourceVideo};
 use crate::pipeline::clock::{to_f64, Q};
 
-use super::JobId;
+use super::table::interface::JobId;
 
 /// Share of the machine's cores given to jobs; the rest is for the worker itself, the
 /// uploads, the system, and the measurement's own error.

@@ -18,7 +18,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{ChildConfig, JobId};
+use super::table::interface::JobId;
+use super::ChildConfig;
 use crate::child_protocol::{ChildCommand, ChildJob, Event};
 
 /// Lines of the child's stderr kept for the report of an abnormal exit.
@@ -72,7 +73,8 @@ impl ChildHandle {
     }
 }
 
-/// Starts a run of `job` with the job settings of `config` as flags. Every run that starts ends with exactly one [`ChildReport::Exited`].
+/// Starts a run of `job`: its document goes to the child's stdin, nothing but the mode to its
+/// command line. Every run that starts ends with exactly one [`ChildReport::Exited`].
 pub fn spawn(
     config: &ChildConfig,
     id: JobId,
@@ -84,7 +86,6 @@ pub fn spawn(
     command
         .args(first_args)
         .args(["transcode", "--job", "-", "--events", "jsonl"])
-        .args(&config.args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -96,6 +97,9 @@ pub fn spawn(
     let stdin = child.stdin.take().expect("stdin is piped");
     let (stop_tx, stop_rx) = watch::channel(None);
     let (kill_tx, kill_rx) = oneshot::channel();
+    // Unbounded, and it cannot grow: the only command is `shed`, which the overload governor
+    // sends at most once per rendition of the run (a shed rendition stays shed), and the link
+    // writes each to the child's stdin as it comes.
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     tokio::spawn(command_link(stdin, line, stop_rx, commands_rx));
     tokio::spawn(watch_child(id, child, kill_rx, reports));

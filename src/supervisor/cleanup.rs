@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::Mirror;
+use super::handover::Mirror;
 use crate::child_protocol::JobSpec;
 
 /// Numbers below the newest 2L that may still exist (a delete during the stream that
@@ -92,8 +92,8 @@ mod tests {
 
     use super::*;
     use crate::child_protocol::{Event, Previews, SourceKind};
-    use crate::hls::state::{GroupRecord, RenditionDesc, RenditionSegment, StreamConfig};
-    use crate::ladder::Rendition;
+    use crate::hls::state::{GroupRecord, RenditionSegment, StreamConfig};
+    use crate::test_fixtures as fixtures;
 
     fn spec(record: bool) -> JobSpec {
         JobSpec {
@@ -108,33 +108,14 @@ mod tests {
     }
 
     fn mirror_after(groups: u64, previews: u64) -> Mirror {
-        let rendition = Rendition {
-            label: "640x360-30".into(),
-            original: false,
-            width: 640,
-            height: 360,
-            encoded_width: 640,
-            encoded_height: 360,
-            rate: Ratio::new(30, 1),
-            max_kbps: None,
-        };
+        let rendition = fixtures::rendition("640x360-30", 640, 360);
+        let desc = fixtures::rendition_desc(&rendition, "avc1.64001e");
         let config = StreamConfig {
-            channel: "c1".into(),
-            stream_id: "s1".into(),
-            renditions: vec![RenditionDesc {
-                label: "640x360-30".into(),
-                encoded_width: 640,
-                encoded_height: 360,
-                frame_rate: Ratio::new(30, 1),
-                codecs: "avc1.64001e".into(),
-                max_kbps: None,
-            }],
-            hls_time: 1,
             live_size: 2,
             vod_max_size: 100,
             record: false,
             audio_kbps: 0,
-            master: true,
+            ..fixtures::stream_config("s1", desc)
         };
         let mut mirror = Mirror::default();
         let started = Event::Started {

@@ -109,50 +109,22 @@ mod tests {
     use num_rational::Ratio;
 
     use super::*;
-    use crate::hls::state::{GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig};
+    use crate::hls::state::{GroupRecord, Publication, StreamConfig};
+    use crate::test_fixtures as fixtures;
 
     fn rendition() -> Rendition {
-        Rendition {
-            label: "640x360-30".into(),
-            original: false,
-            width: 640,
-            height: 360,
-            encoded_width: 640,
-            encoded_height: 360,
-            rate: Ratio::new(30, 1),
-            max_kbps: None,
-        }
+        fixtures::rendition("640x360-30", 640, 360)
     }
 
     fn config() -> StreamConfig {
-        StreamConfig {
-            channel: "c1".into(),
-            stream_id: "0000018f4a2b3c4d00000007a1b2c3d4".into(),
-            renditions: vec![RenditionDesc {
-                label: "640x360-30".into(),
-                encoded_width: 640,
-                encoded_height: 360,
-                frame_rate: Ratio::new(30, 1),
-                codecs: "avc1.64001e,mp4a.40.2".into(),
-                max_kbps: None,
-            }],
-            hls_time: 1,
-            live_size: 3,
-            vod_max_size: 2,
-            record: true,
-            audio_kbps: 128,
-            master: true,
-        }
+        fixtures::stream_config(
+            "0000018f4a2b3c4d00000007a1b2c3d4",
+            fixtures::rendition_desc(&rendition(), "avc1.64001e,mp4a.40.2"),
+        )
     }
 
     fn group(n: u64) -> GroupRecord {
-        GroupRecord {
-            n,
-            discontinuity: false,
-            program_date_time_ms: 1_700_000_000_000 + n as i64 * 1000,
-            renditions: vec![RenditionSegment { duration: Ratio::new(1, 1), bytes: 50_000 }],
-            tracks: None,
-        }
+        fixtures::group(n, Ratio::new(1, 1))
     }
 
     fn started() -> Event {

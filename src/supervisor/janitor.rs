@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::{Cleanup, CleanupQueue};
+use super::cleanup::{Cleanup, CleanupQueue};
 use crate::metrics::Metrics;
 use crate::storage::{Storage, StoragePath};
 

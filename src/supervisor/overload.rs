@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use super::JobId;
+use super::table::interface::JobId;
 use crate::child_protocol::RenditionStats;
 use crate::ladder::Rendition;
 
@@ -213,21 +213,10 @@ fn sheddable(job: &JobLoad) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use num_rational::Ratio;
-
     use super::*;
 
     fn rung(label: &str, w: u32, h: u32, original: bool) -> Rendition {
-        Rendition {
-            label: label.into(),
-            original,
-            width: w,
-            height: h,
-            encoded_width: w,
-            encoded_height: h,
-            rate: Ratio::new(30, 1),
-            max_kbps: None,
-        }
+        Rendition { original, ..crate::test_fixtures::rendition(label, w, h) }
     }
 
     fn ladder() -> Vec<Rendition> {

@@ -13,11 +13,12 @@ use tokio::sync::{mpsc, watch};
 
 use super::capacity::Budget;
 use super::child::{self, ChildHandle, ChildReport};
+use super::handover::Mirror;
 use super::janitor::{CleanupConfig, Janitor};
 use super::overload::{Decision, Governor, OverloadPolicy};
 use super::stall::{Liveness, StallPolicy};
-use super::{Action, Input, JobId, JobTable, Mirror, TableConfig};
-use crate::child_protocol::{ChildJob, Event};
+use super::table::{Action, Input, JobId, JobTable, TableConfig};
+use crate::child_protocol::{ChildJob, Event, JobDefaults};
 use crate::control::message::{Inbound, Outbound};
 use crate::metrics::{procfs, LoopHealth, Metrics, StreamLabels};
 
@@ -36,20 +37,23 @@ pub struct ChildConfig {
     /// Words before `exe` on each child's command line (`HLS_TRANSCODE_WRAPPER`); empty: `exe`
     /// is the program.
     pub wrapper: Vec<String>,
-    /// The job settings as `transcode` flags, the same for every child.
-    pub args: Vec<String>,
+    /// The validated settings every job's document carries.
+    pub defaults: JobDefaults,
     pub stall: StallPolicy,
 }
 
 impl ChildConfig {
     /// The program to start for a child and its first arguments, before `transcode`.
     pub fn program(&self) -> (OsString, Vec<OsString>) {
-        match self.wrapper.split_first() {
-            None => (self.exe.clone().into(), Vec::new()),
-            Some((program, args)) => {
-                (program.into(), args.iter().map(OsString::from).chain([self.exe.clone().into()]).collect())
-            }
-        }
+        command_line(&self.wrapper, &self.exe)
+    }
+}
+
+/// `exe`, or the wrapper's program with its words and then `exe` as arguments.
+fn command_line(wrapper: &[String], exe: &std::path::Path) -> (OsString, Vec<OsString>) {
+    match wrapper.split_first() {
+        None => (exe.into(), Vec::new()),
+        Some((program, args)) => (program.into(), args.iter().map(OsString::from).chain([exe.into()]).collect()),
     }
 }
 
@@ -264,7 +268,7 @@ impl Supervisor {
                     for io in self.jobs.values_mut().filter(|io| io.labels == labels && !io.closed) {
                         io.closed = true;
                         if let Some(janitor) = self.janitor.as_mut() {
-                            janitor.schedule(channel, stream_id, super::leftovers(&io.spec, &io.mirror));
+                            janitor.schedule(channel, stream_id, super::cleanup::leftovers(&io.spec, &io.mirror));
                         }
                     }
                 }
@@ -298,8 +302,17 @@ impl Supervisor {
                 if let Some(r) = &resume {
                     tracing::info!(restart, next_segment = r.next_segment, "restarting the pipeline");
                 }
-                let child_job = ChildJob { spec, resume };
+                // Spec §4: invalid items are dropped (with a warning); none left is ORIGINAL. A
+                // restarted run keeps its first run's ladder from the hand-over instead.
+                let mut ladder = Vec::new();
+                if resume.is_none() {
+                    ladder = crate::ladder::parse_list_warn(&spec.resolutions);
+                    if ladder.is_empty() {
+                        ladder.push(crate::ladder::RequestItem::Original);
+                    }
+                }
                 let c = &self.children;
+                let child_job = ChildJob::for_run(&spec, ladder, &c.defaults, resume);
                 match child::spawn(c, job, &child_job, self.reports_tx.clone()) {
                     Ok(handle) => {
                         let liveness = Liveness::new(Instant::now());
@@ -460,10 +473,10 @@ fn table_input(job: JobId, event: Event) -> Option<Input> {
             start_time,
         }),
         Event::Finishing { reason, error_code, message } => {
-            Some(Input::ChildFinishing { job, error_code, message, source_ended: !reason.is_restartable() })
+            Some(Input::ChildFinishing { job, error_code, message, end: reason })
         }
         Event::Closed { reason, error_code, message } => {
-            Some(Input::ChildClosed { job, error_code, message, source_ended: !reason.is_restartable() })
+            Some(Input::ChildClosed { job, error_code, message, end: reason })
         }
         Event::Stream { .. }
         | Event::SegmentCut { .. }
@@ -481,19 +494,12 @@ fn table_input(job: JobId, event: Event) -> Option<Input> {
 mod tests {
     use super::*;
 
-    fn config(wrapper: &[&str]) -> ChildConfig {
-        ChildConfig {
-            exe: PathBuf::from("/opt/hls-ladder"),
-            wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
-            args: vec!["--hls-time".into(), "2".into()],
-            stall: StallPolicy { timeout: Duration::from_secs(20), source_timeout: Duration::from_secs(10) },
-        }
-    }
-
     #[test]
     fn a_child_is_this_program_or_the_wrapper_with_this_program_as_its_argument() {
-        assert_eq!(config(&[]).program(), (OsString::from("/opt/hls-ladder"), vec![]));
-        let (program, args) = config(&["qemu-arm", "-L", "/"]).program();
+        let exe = std::path::Path::new("/opt/hls-ladder");
+        assert_eq!(command_line(&[], exe), (OsString::from("/opt/hls-ladder"), vec![]));
+        let wrapper = ["qemu-arm".to_string(), "-L".into(), "/".into()];
+        let (program, args) = command_line(&wrapper, exe);
         assert_eq!(program, "qemu-arm");
         assert_eq!(args, ["-L", "/", "/opt/hls-ladder"]);
     }

@@ -10,9 +10,11 @@ use job::{describe, error, CloseError, Job, Phase, RunEnd, Stop};
 
 use super::capacity::Budget;
 use super::spec::echoable;
-use super::{Action, Input, JobId, JobSpec, TableConfig};
+use crate::child_protocol::JobSpec;
 use crate::control::message::{EncodeStartRaw, ErrorCode, Outbound};
+pub use interface::{Action, Capacity, Input, JobId, TableConfig};
 
+pub(super) mod interface;
 mod job;
 
 /// A repeated ENCODE-START within this time of the job's close is a duplicate (guarantee 1).
@@ -54,7 +56,12 @@ pub struct JobTable {
 
 impl JobTable {
     pub fn new(cfg: TableConfig) -> Self {
-        let registered = if cfg.capacity < 0 { -1 } else { cfg.capacity };
+        let registered = match cfg.capacity {
+            Capacity::Jobs(n) => i32::try_from(n).unwrap_or(i32::MAX),
+            Capacity::Unlimited => -1,
+            // Nothing is admitted until the budget is known (`with_budget`).
+            Capacity::Auto => 0,
+        };
         JobTable {
             cfg,
             jobs: BTreeMap::new(),
@@ -99,14 +106,14 @@ impl JobTable {
             Input::IndexAvailable { job, stream_type, resolution, index_file, start_time } => {
                 self.index_available(job, stream_type, resolution, index_file, start_time, &mut out)
             }
-            Input::ChildFinishing { job, error_code, message, source_ended } => {
-                let end = RunEnd { code: error_code, message, source_ended };
+            Input::ChildFinishing { job, error_code, message, end } => {
+                let end = RunEnd { code: error_code, message, end };
                 if let Some(j) = self.jobs.get_mut(&job).filter(|j| j.phase == Phase::Running && j.run_end.is_none()) {
                     j.finishing.get_or_insert((later(now, self.cfg.finalize_timeout), end));
                 }
             }
-            Input::ChildClosed { job, error_code, message, source_ended } => {
-                self.child_closed(now, job, RunEnd { code: error_code, message, source_ended }, &mut out)
+            Input::ChildClosed { job, error_code, message, end } => {
+                self.child_closed(now, job, RunEnd { code: error_code, message, end }, &mut out)
             }
             Input::ChildExited { job, crashed, stderr_tail } => {
                 // A run killed early may have said nothing: the last run that did speaks.
@@ -179,12 +186,13 @@ impl JobTable {
 
     /// The `Capacity` of a REGISTER sent now, e.g. on reconnect (§7.2, §8, §9.4).
     pub fn register_capacity(&self) -> i32 {
-        match (&self.draining, self.cfg.capacity) {
-            (Some(_), _) => 0,
-            (None, _) if self.overloaded => 0,
-            (None, _) if self.budget.is_some() => self.budget.as_ref().map_or(0, Budget::capacity),
-            (None, cap) if cap < 0 => -1,
-            (None, cap) => (i64::from(cap) - self.active() as i64).max(0) as i32,
+        if self.draining.is_some() || self.overloaded {
+            return 0;
+        }
+        match self.cfg.capacity {
+            Capacity::Unlimited => -1,
+            Capacity::Jobs(n) => (i64::from(n) - self.active() as i64).clamp(0, i64::from(i32::MAX)) as i32,
+            Capacity::Auto => self.budget.as_ref().map_or(0, Budget::capacity),
         }
     }
 
@@ -207,18 +215,26 @@ impl JobTable {
             let message = "worker overloaded: a running job is behind real time".to_string();
             return self.refuse(now, &raw, ErrorCode::OverCapacity, message, out);
         }
-        if let Some(b) = self.budget.as_ref() {
-            let cost = b.model.cost_of_request(&spec.resolutions);
-            if !b.fits(cost) {
-                let need = cost * b.correction();
-                let left = (b.cores - b.used()).max(0.0);
-                let message =
-                    format!("worker at capacity: this ladder needs about {need:.2} cores, {left:.2} are left");
+        match (self.cfg.capacity, self.budget.as_ref()) {
+            (Capacity::Auto, Some(b)) => {
+                let cost = b.model.cost_of_request(&spec.resolutions);
+                if !b.fits(cost) {
+                    let need = cost * b.correction();
+                    let left = (b.cores - b.used()).max(0.0);
+                    let message =
+                        format!("worker at capacity: this ladder needs about {need:.2} cores, {left:.2} are left");
+                    return self.refuse(now, &raw, ErrorCode::OverCapacity, message, out);
+                }
+            }
+            (Capacity::Auto, None) => {
+                let message = "worker at capacity: its CPU budget is not measured yet".to_string();
                 return self.refuse(now, &raw, ErrorCode::OverCapacity, message, out);
             }
-        } else if self.cfg.capacity >= 0 && self.active() >= self.cfg.capacity as usize {
-            let message = format!("worker at capacity ({} jobs)", self.cfg.capacity);
-            return self.refuse(now, &raw, ErrorCode::OverCapacity, message, out);
+            (Capacity::Jobs(n), _) if self.active() >= n as usize => {
+                let message = format!("worker at capacity ({n} jobs)");
+                return self.refuse(now, &raw, ErrorCode::OverCapacity, message, out);
+            }
+            (Capacity::Jobs(_) | Capacity::Unlimited, _) => {}
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -484,7 +500,7 @@ impl JobTable {
     /// §8 repair: only with a finite capacity, only on change, never while draining.
     fn reregister(&mut self, out: &mut Vec<Action>) {
         // Unlimited capacity is re-registered only to say 0 while overloaded, and -1 after.
-        let unlimited = self.cfg.capacity < 0 && self.budget.is_none();
+        let unlimited = self.cfg.capacity == Capacity::Unlimited;
         if self.draining.is_some() || (unlimited && !self.overloaded && self.registered < 0) {
             return;
         }

@@ -3,15 +3,19 @@
 //! threads): the default ladder, and 426x240 alone. Their CPU time gives the cost model's
 //! two coefficients (`supervisor::capacity`); the running jobs correct it later.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-use crate::child_protocol::Event;
+use crate::child_protocol::{ChildJob, Event};
 use crate::ladder::{Profile, Rendition};
 use crate::pipeline::clock::Q;
+use crate::pipeline::source::Source;
+use crate::pipeline::LadderChoice;
+use crate::storage::StorageConfig;
 use crate::supervisor::capacity::{assumed_source, pixel_rate, Budget, CostModel, HEADROOM};
 use crate::supervisor::ChildConfig;
 
@@ -59,21 +63,47 @@ fn run(children: &ChildConfig, resolutions: Option<&str>) -> anyhow::Result<Run>
     result
 }
 
+/// The document of one calibration run: the worker's own settings, the test source, a
+/// private directory, and no CDN push.
+fn job(children: &ChildConfig, resolutions: Option<&str>, dir: &Path) -> ChildJob {
+    let defaults = &children.defaults;
+    let ladder = match resolutions {
+        Some(list) => LadderChoice::Items(crate::ladder::parse_list(list).0),
+        None => LadderChoice::Profile(Profile::default_builtin()),
+    };
+    ChildJob {
+        channel: "calibrate".into(),
+        stream_id: "calibrate".into(),
+        source: Source::TestSrc,
+        ladder,
+        record: false,
+        previews: None,
+        settings: defaults.settings.clone(),
+        storage: StorageConfig::Filesystem { root: dir.to_path_buf(), dir_mode: 0o700, file_mode: 0o600, fsync: false },
+        cdn: None,
+        max_media: Some(Duration::from_secs(RUN_SECONDS.into())),
+        realtime: false,
+        resume: None,
+    }
+}
+
 fn run_in(children: &ChildConfig, resolutions: Option<&str>, dir: &Path) -> anyhow::Result<Run> {
     let before = children_cpu_seconds();
     let (program, first_args) = children.program();
-    let mut cmd = Command::new(program);
-    cmd.args(first_args)
-        .arg("transcode")
-        .args(&children.args)
-        .args(["testsrc", &dir.display().to_string(), "--events", "jsonl"])
-        .args(["--duration", &RUN_SECONDS.to_string()])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped());
-    if let Some(r) = resolutions {
-        cmd.args(["--resolutions", r]);
-    }
-    let output = cmd.output().with_context(|| format!("running {}", children.exe.display()))?;
+    let mut child = Command::new(program)
+        .args(first_args)
+        .args(["transcode", "--job", "-", "--events", "jsonl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {}", children.exe.display()))?;
+    // The job line, and stdin stays open: EOF would ask the run to finish early.
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin.write_all(job(children, resolutions, dir).to_line().as_bytes()).context("handing the job over")?;
+    let output = child.wait_with_output();
+    drop(stdin);
+    let output = output.with_context(|| format!("running {}", children.exe.display()))?;
     let cores = (children_cpu_seconds() - before) / f64::from(RUN_SECONDS);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -3,40 +3,23 @@
 //! and reports STREAM-AVAILABLE / STREAM-CLOSED.
 //!
 //! Its settings are [`crate::config::WorkerArgs`], validated into [`WorkerConfig`]; this
-//! module is signal handling and the wiring of session and supervisor.
+//! module is the wiring of session and supervisor. Signals are the binary's: they arrive here
+//! as shutdown requests.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::WorkerArgs;
 pub use crate::config::WorkerConfig;
 use crate::control;
 use crate::control::session::LinkStatus;
 use crate::metrics::http::Probe;
 use crate::metrics::{LoopHealth, Metrics};
-use crate::supervisor::{Supervisor, SupervisorSettings};
+use crate::supervisor::{Capacity, Supervisor, SupervisorSettings};
 
 mod calibrate;
-
-/// The command: validate, then serve until SIGTERM/SIGINT has drained every job.
-pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let config = WorkerConfig::from_args(args, |k| std::env::var(k).ok())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let (signals_tx, signals) = mpsc::channel(4);
-        tokio::spawn(forward_signals(signals_tx));
-        serve(config, signals).await
-    })?;
-    Ok(ExitCode::SUCCESS)
-}
 
 /// Runs the worker until shutdown completes. Each message on `shutdown` is one shutdown
 /// request (spec §9.4): the first drains, the second kills every job. Returns after the
@@ -57,13 +40,13 @@ pub async fn serve(mut config: WorkerConfig, shutdown: mpsc::Receiver<()>) -> an
         let ready: Probe = Arc::new(move || ready.ready(link.get() == 1));
         crate::metrics::http::serve(addr, metrics.clone(), live, ready).await?;
     }
-    let budget = match config.auto_capacity {
-        Some(cores) => {
-            let children = config.children.clone();
+    let budget = match config.table.capacity {
+        Capacity::Auto => {
+            let (children, cores) = (config.children.clone(), config.capacity_cores);
             let measured = tokio::task::spawn_blocking(move || calibrate::measure(&children, cores)).await;
             Some(measured.context("self-benchmark")?.context("SERVER_CAPACITY=auto")?)
         }
-        None => None,
+        Capacity::Jobs(_) | Capacity::Unlimited => None,
     };
     let settings = SupervisorSettings {
         table: config.table,
@@ -83,28 +66,4 @@ pub async fn serve(mut config: WorkerConfig, shutdown: mpsc::Receiver<()>) -> an
     session.await.context("control session panicked")?.context("control session")?;
     tracing::info!("worker stopped");
     Ok(())
-}
-
-/// SIGTERM and SIGINT become shutdown requests; a third one exits at once.
-async fn forward_signals(requests: mpsc::Sender<()>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot listen for SIGTERM/SIGINT; stop the worker with SIGKILL");
-        // Holding the sender open: a closed channel would read as a shutdown request.
-        return std::future::pending().await;
-    };
-    for count in 1.. {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        match count {
-            1 => tracing::info!("shutdown requested: no new jobs, draining the running ones"),
-            2 => tracing::warn!("second shutdown request: stopping every job now"),
-            _ => std::process::exit(130),
-        }
-        if requests.send(()).await.is_err() {
-            return;
-        }
-    }
 }

@@ -11,18 +11,7 @@ use bytes::Bytes;
 use super::tests::{rendition, segment, settings};
 use super::{Action, Input, Op, PublisherCore, Retry};
 use crate::child_protocol::Event;
-
-/// xorshift64*: enough randomness for interleavings, no extra crate.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
+use crate::test_fixtures::Rng;
 
 struct Pending {
     op: Op,
@@ -106,6 +95,7 @@ impl Run {
                     self.skipped.push(n);
                 }
                 Action::Emit(_) => {}
+                Action::HoldForPush { .. } => unreachable!("the model runs without the CDN push"),
             }
         }
     }

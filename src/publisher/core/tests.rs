@@ -7,23 +7,11 @@ use num_rational::Ratio;
 use super::{Action, Input, Op, PublisherCore, Retry};
 use crate::child_protocol::Event;
 use crate::hls::state::StreamType;
-use crate::ladder::Rendition;
 use crate::pipeline::preview::PreviewSpec;
 use crate::publisher::PublishSettings;
 use crate::storage::RetryPolicy;
 
-pub(super) fn rendition(label: &str, w: u32, h: u32) -> Rendition {
-    Rendition {
-        label: label.into(),
-        original: false,
-        width: w,
-        height: h,
-        encoded_width: w,
-        encoded_height: h,
-        rate: Ratio::new(30, 1),
-        max_kbps: None,
-    }
-}
+pub(super) use crate::test_fixtures::rendition;
 
 pub(super) fn settings(record: bool, live_size: u32) -> PublishSettings {
     PublishSettings {
@@ -364,4 +352,62 @@ fn a_shed_rendition_is_not_waited_for_and_leaves_the_playlists_before_its_first_
     assert!(!master.contains("1280x720") && master.contains("640x360-30/live.m3u8"), "{master}");
     let live = put_text(&out, "640x360-30/live.m3u8").expect("360p listed");
     assert!(live.contains("\n1.ts\n"), "{live}");
+}
+
+/// A core with the CDN push on, its first group published and its playlists' writes out.
+fn core_with_push() -> PublisherCore {
+    let cdn = crate::cdn::CdnConfig {
+        urls: vec!["ws://127.0.0.1:1/".into()],
+        push_secret: Default::default(),
+        ready_timeout: std::time::Duration::from_secs(10),
+    };
+    let mut core = PublisherCore::new(PublishSettings { cdn: Some(std::sync::Arc::new(cdn)), ..settings(true, 3) }, 0);
+    let ladder = vec![rendition("1280x720-30", 1280, 720), rendition("640x360-30", 640, 360)];
+    core.handle(Input::Ladder { renditions: ladder, audio: false, source: "test".into(), now_ms: 0 });
+    for rung in 0..2 {
+        core.handle(segment(rung, 0));
+        core.handle(stored_segment(rung, 0, true));
+    }
+    core
+}
+
+fn stored_write(core: &mut PublisherCore, path: &str) -> Vec<Action> {
+    core.handle(Input::Stored { op: Op::Write { path: path.into() }, ok: true })
+}
+
+fn announced(out: &[Action]) -> Vec<String> {
+    events(out)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::IndexAvailable { index_file, .. } => Some(index_file.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn hls_live_waits_for_its_rendition_push_and_the_recording_does_not() {
+    let mut core = core_with_push();
+    let live = "hls/c1/s1/640x360-30/live.m3u8";
+    let out = stored_write(&mut core, live);
+    assert!(announced(&out).is_empty(), "held: {out:?}");
+    assert!(out.contains(&Action::HoldForPush { rung: 1 }), "{out:?}");
+    let vod = "hls/c1/s1/640x360-30/vod-0.m3u8";
+    assert_eq!(announced(&stored_write(&mut core, vod)), [vod], "a recording is not pushed: never held");
+    assert!(announced(&core.handle(Input::PushReady { rung: 0 })).is_empty(), "another rendition's push");
+    assert_eq!(announced(&core.handle(Input::PushReady { rung: 1 })), [live]);
+    // Once its push is ready, a rendition's announcements go out at once.
+    let other = "hls/c1/s1/1280x720-30/live.m3u8";
+    assert_eq!(announced(&stored_write(&mut core, other)), [other]);
+}
+
+#[test]
+fn a_push_that_is_never_ready_delays_hls_live_only_until_the_timeout_or_the_end() {
+    let mut core = core_with_push();
+    let (a, b) = ("hls/c1/s1/1280x720-30/live.m3u8", "hls/c1/s1/640x360-30/live.m3u8");
+    assert!(announced(&stored_write(&mut core, a)).is_empty());
+    assert!(announced(&stored_write(&mut core, b)).is_empty());
+    assert_eq!(announced(&core.handle(Input::PushWaitOver { rung: 0 })), [a]);
+    assert!(announced(&core.handle(Input::PushWaitOver { rung: 0 })).is_empty(), "nothing else held for it");
+    assert_eq!(announced(&core.handle(Input::PushClosed)), [b]);
 }

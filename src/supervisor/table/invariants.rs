@@ -4,24 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use crate::child_protocol::EndKind;
 use crate::control::message::{EncodeStartRaw, ErrorCode, Outbound};
-use crate::supervisor::{Action, Input, JobId, JobTable, TableConfig};
-
-/// xorshift64*: enough randomness for interleavings, no extra crate.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+use crate::supervisor::{Action, Capacity, Input, JobId, JobTable, TableConfig};
+use crate::test_fixtures::Rng;
 
 type Key = (String, String);
 
@@ -165,12 +151,12 @@ impl Run {
                     Some(ErrorCode::FragmentLimit),
                 ];
                 let error_code = self.rng.pick(&codes);
-                let source_ended = self.rng.below(2) == 0;
+                let end = self.rng.pick(&[EndKind::EndOfStream, EndKind::Failed, EndKind::Stopped]);
                 // A run reports its end as `finishing` (pipeline done), then as `closed`.
                 if self.rng.below(2) == 0 {
-                    Input::ChildFinishing { job, error_code, message: None, source_ended }
+                    Input::ChildFinishing { job, error_code, message: None, end }
                 } else {
-                    Input::ChildClosed { job, error_code, message: None, source_ended }
+                    Input::ChildClosed { job, error_code, message: None, end }
                 }
             }
             _ => self.exit(job),
@@ -225,8 +211,11 @@ impl Run {
 fn run(seed: u64) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let capacity = rng.pick(&[-1, 0, 1, 3]);
-    let cfg =
-        TableConfig { capacity, restart_max: rng.pick(&[0, 1, 3]) as u32, ..crate::config::default_table_config() };
+    let cfg = TableConfig {
+        capacity: Capacity::jobs(capacity),
+        restart_max: rng.pick(&[0, 1, 3]) as u32,
+        ..crate::config::default_table_config()
+    };
     let mut run = Run {
         table: JobTable::new(cfg),
         rng,

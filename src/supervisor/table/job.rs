@@ -4,8 +4,10 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::interface::{Action, JobId};
+use crate::child_protocol::EndKind;
+use crate::child_protocol::JobSpec;
 use crate::control::message::ErrorCode;
-use crate::supervisor::{Action, JobId, JobSpec};
 
 /// `HLS_RESTART_MAX` counts restarts within any window this long (§9.3).
 const RESTART_WINDOW: Duration = Duration::from_secs(600);
@@ -64,13 +66,13 @@ pub(super) struct Stop {
 pub(super) struct RunEnd {
     pub(super) code: Option<ErrorCode>,
     pub(super) message: Option<String>,
-    pub(super) source_ended: bool,
+    pub(super) end: EndKind,
 }
 
 impl RunEnd {
     /// Only a pipeline failure while the source lives is worth another run (§9.3).
     pub(super) fn is_restartable(&self) -> bool {
-        self.code == Some(ErrorCode::PipelineFailed) && !self.source_ended
+        self.code == Some(ErrorCode::PipelineFailed) && self.end.is_restartable()
     }
 
     pub(super) fn close_error(&self, stop: Option<&Stop>) -> CloseError {

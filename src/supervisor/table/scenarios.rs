@@ -2,6 +2,7 @@
 //! message sequences in and actions out, plus the shutdown rules of §9.4.
 
 use super::tests::{cfg, closed, crashed, exited, start, stop, Sim};
+use crate::child_protocol::EndKind;
 use crate::control::message::{EncodeStartRaw, ErrorCode};
 use crate::supervisor::{Input, TableConfig};
 
@@ -23,7 +24,7 @@ fn scenario_13_refused_connection_closes_at_once_without_restart() {
         job: 1,
         error_code: Some(ErrorCode::SourceUnreachable),
         message: Some("cannot open ws://10.0.0.5:80/c1/***: Connection refused".into()),
-        source_ended: false,
+        end: EndKind::Failed,
     };
     assert_eq!(sim.at(0.2, refused), [format!("CLOSED c1/{ID} SOURCE_UNREACHABLE")]);
     assert!(sim.at(0.3, Input::ChildExited { job: 1, crashed: false, stderr_tail: Vec::new() }).is_empty());
@@ -36,7 +37,7 @@ fn scenario_13_silent_source_closes_with_source_timeout() {
     sim.at(0.0, start("c1", ID));
     assert!(sim.at(15.0, Input::Tick).is_empty());
     let timeout =
-        Input::ChildClosed { job: 1, error_code: Some(ErrorCode::SourceTimeout), message: None, source_ended: false };
+        Input::ChildClosed { job: 1, error_code: Some(ErrorCode::SourceTimeout), message: None, end: EndKind::Failed };
     assert_eq!(sim.at(30.0, timeout), [format!("CLOSED c1/{ID} SOURCE_TIMEOUT")]);
     assert!(sim.at(30.1, exited(1)).is_empty());
 }

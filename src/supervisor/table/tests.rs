@@ -3,11 +3,21 @@
 
 use std::time::{Duration, Instant};
 
-use super::super::{Action, Input, JobId, JobTable, TableConfig};
+use super::super::{Action, Capacity, Input, JobId, JobTable, TableConfig};
+use crate::child_protocol::EndKind;
 use crate::control::message::{EncodeStartRaw, ErrorCode, Inbound, Outbound};
 
 pub(super) fn cfg(capacity: i32) -> TableConfig {
-    TableConfig { capacity, ..crate::config::default_table_config() }
+    TableConfig { capacity: Capacity::jobs(capacity), ..crate::config::default_table_config() }
+}
+
+/// How a run with this error code ends, as the child reports it: no code is the source's end.
+pub(super) fn end_of(code: Option<ErrorCode>) -> EndKind {
+    if code.is_none() {
+        EndKind::EndOfStream
+    } else {
+        EndKind::Failed
+    }
 }
 
 pub(super) fn start(channel: &str, stream_id: &str) -> Input {
@@ -27,7 +37,7 @@ pub(super) fn stop(channel: &str, stream_id: &str, grace: Option<u64>) -> Input 
 }
 
 pub(super) fn closed(job: JobId, code: Option<ErrorCode>) -> Input {
-    Input::ChildClosed { job, error_code: code, message: None, source_ended: code.is_none() }
+    Input::ChildClosed { job, error_code: code, message: None, end: end_of(code) }
 }
 
 pub(super) fn crashed(job: JobId) -> Input {
@@ -342,7 +352,7 @@ fn pipeline_failure_event_restarts_only_once_the_child_exited() {
     sim.at(0.0, start("c1", "s1"));
     sim.at(1.0, Input::ChildStarted(1));
     let failed =
-        Input::ChildClosed { job: 1, error_code: Some(ErrorCode::PipelineFailed), message: None, source_ended: false };
+        Input::ChildClosed { job: 1, error_code: Some(ErrorCode::PipelineFailed), message: None, end: EndKind::Failed };
     assert!(sim.at(5.0, failed).is_empty());
     assert_eq!(sim.next_deadline(), Some(15.0), "exit bound");
     assert!(sim.at(6.0, exited(1)).is_empty());
@@ -353,17 +363,17 @@ fn pipeline_failure_event_restarts_only_once_the_child_exited() {
 fn ended_sources_and_final_errors_are_never_restarted() {
     let mut sim = Sim::new(cfg(-1));
     let ends = [
-        (None, true, ""),
-        (Some(ErrorCode::SourceTimeout), false, " SOURCE_TIMEOUT"),
-        (Some(ErrorCode::SourceUnreachable), false, " SOURCE_UNREACHABLE"),
-        (Some(ErrorCode::FragmentLimit), true, " FRAGMENT_LIMIT"),
-        (Some(ErrorCode::BadJob), false, " BAD_JOB"),
-        (Some(ErrorCode::PipelineFailed), true, " PIPELINE_FAILED"),
+        (None, EndKind::EndOfStream, ""),
+        (Some(ErrorCode::SourceTimeout), EndKind::Failed, " SOURCE_TIMEOUT"),
+        (Some(ErrorCode::SourceUnreachable), EndKind::Failed, " SOURCE_UNREACHABLE"),
+        (Some(ErrorCode::FragmentLimit), EndKind::FragmentLimit, " FRAGMENT_LIMIT"),
+        (Some(ErrorCode::BadJob), EndKind::Failed, " BAD_JOB"),
+        (Some(ErrorCode::PipelineFailed), EndKind::Stopped, " PIPELINE_FAILED"),
     ];
-    for (n, (code, source_ended, suffix)) in ends.into_iter().enumerate() {
+    for (n, (code, end, suffix)) in ends.into_iter().enumerate() {
         let job = n as JobId + 1;
         sim.at(0.0, start(&format!("c{n}"), "s"));
-        let close = Input::ChildClosed { job, error_code: code, message: None, source_ended };
+        let close = Input::ChildClosed { job, error_code: code, message: None, end };
         assert_eq!(sim.at(1.0, close), [format!("CLOSED c{n}/s{suffix}")]);
         assert!(sim.at(2.0, exited(job)).is_empty());
     }
@@ -423,7 +433,7 @@ fn only_job_messages_become_inputs() {
 }
 
 pub(super) fn finishing(job: JobId, code: Option<ErrorCode>) -> Input {
-    Input::ChildFinishing { job, error_code: code, message: None, source_ended: code.is_none() }
+    Input::ChildFinishing { job, error_code: code, message: None, end: end_of(code) }
 }
 
 #[test]

@@ -8,8 +8,7 @@
 //!
 //! It parses frames with its own few lines, not the worker's codec, so a codec bug cannot hide.
 
-#![allow(dead_code)]
-
+use super::loopback::Loopback;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,7 +16,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -75,12 +74,12 @@ struct State {
 pub struct FakeCoordinator {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    accept_task: tokio::task::JoinHandle<()>,
+    /// Accepts connections; dropped (aborted) after the connections' tasks below.
+    _server: Loopback,
 }
 
 impl Drop for FakeCoordinator {
     fn drop(&mut self) {
-        self.accept_task.abort();
         for (_, task) in &self.state.lock().unwrap().conns {
             task.abort();
         }
@@ -90,17 +89,16 @@ impl Drop for FakeCoordinator {
 impl FakeCoordinator {
     /// Starts listening; sends HEARTBEAT every `heartbeat` on each connection unless silent.
     pub async fn start(secret: &str, heartbeat: Duration) -> FakeCoordinator {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         let secret = secret.to_string();
-        let accept_task = tokio::spawn(async move {
+        let server = Loopback::spawn(|listener| async move {
             while let Ok((sock, _)) = listener.accept().await {
                 tokio::spawn(handle(sock, secret.clone(), heartbeat, shared.clone()));
             }
-        });
-        FakeCoordinator { addr, state, accept_task }
+        })
+        .await;
+        FakeCoordinator { addr: server.addr, state, _server: server }
     }
 
     pub fn base_url(&self) -> String {

@@ -4,14 +4,13 @@
 //! non-empty binary message) and more (`F:` and binary strictly alternate), records every
 //! protocol violation, and can misbehave on purpose: refuse the token, never answer, or drop
 //! the connection after a number of segments.
-#![allow(dead_code)]
 
+use super::loopback::Loopback;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Debug, Clone, Copy)]
@@ -47,30 +46,23 @@ pub struct Log {
 pub struct FakeCdn {
     pub addr: SocketAddr,
     log: Arc<Mutex<Log>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeCdn {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: Loopback,
 }
 
 impl FakeCdn {
     pub async fn start(secret: &'static str, behaviour: Behaviour) -> FakeCdn {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Log::default()));
         let shared = log.clone();
-        let task = tokio::spawn(async move {
+        let server = Loopback::spawn(|listener| async move {
             let mut connection = 0;
             while let Ok((stream, _)) = listener.accept().await {
                 connection += 1;
                 let log = shared.clone();
                 tokio::spawn(serve(stream, secret, behaviour, connection, log));
             }
-        });
-        FakeCdn { addr, log, task }
+        })
+        .await;
+        FakeCdn { addr: server.addr, log, _server: server }
     }
 
     pub fn url(&self) -> String {

@@ -4,14 +4,12 @@
 //! real server's `ERROR: Invalid streaming key` and a close. It records the paths requested
 //! and the text messages received (the worker's `h` heartbeats).
 
-#![allow(dead_code)]
-
+use super::loopback::Loopback;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -24,24 +22,16 @@ struct Log {
 pub struct WsIngest {
     pub addr: SocketAddr,
     log: Arc<Mutex<Log>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for WsIngest {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: Loopback,
 }
 
 impl WsIngest {
     /// Serves `stream` for channel `ch` and key `key`, spread over `seconds` of wall time.
     pub async fn start(ch: &str, key: &str, stream: Vec<u8>, seconds: f64) -> WsIngest {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Log::default()));
         let (shared, stream) = (log.clone(), Arc::new(stream));
         let good = format!("/{ch}/{key}/receive-clear-cache");
-        let task = tokio::spawn(async move {
+        let server = Loopback::spawn(|listener| async move {
             while let Ok((sock, _)) = listener.accept().await {
                 let (log, stream, good) = (shared.clone(), stream.clone(), good.clone());
                 tokio::spawn(async move {
@@ -57,8 +47,9 @@ impl WsIngest {
                     serve(ws, path == good, &stream, seconds, &log).await;
                 });
             }
-        });
-        WsIngest { addr, log, task }
+        })
+        .await;
+        WsIngest { addr: server.addr, log, _server: server }
     }
 
     pub fn uri(&self, ch: &str, key: &str) -> String {

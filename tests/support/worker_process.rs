@@ -1,6 +1,5 @@
 //! A `hls-ladder worker` process for the integration tests: the real binary pointed at a
 //! coordinator, its storage and log in a temp dir, and the `transcode` children it runs.
-#![allow(dead_code)] // each test crate uses a different part
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

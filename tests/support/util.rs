@@ -1,6 +1,5 @@
 //! Test harness: the real binary, nginx with the RTMP module on a free loopback port, the
 //! ffmpeg CLI as publisher and ffprobe as an independent HLS client.
-#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -11,6 +10,35 @@ use serde_json::Value;
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hls-ladder"))
+}
+
+/// The job document a worker started with `flags` (its job, storage and CDN settings, e.g.
+/// `["--hls-time", "1", "--storage-type", "HTTP", ...]`) sends the child of an RTMP job:
+/// one line for `transcode --job -`. Built by the worker's own code, so the test exercises
+/// the same validation and the same document.
+pub fn rtmp_job(channel: &str, stream_id: &str, uri: &str, resolutions: &str, record: bool, flags: &[&str]) -> String {
+    use clap::Parser;
+    use hls_ladder::child_protocol::{ChildJob, JobSpec, SourceKind};
+    use hls_ladder::config::{WorkerArgs, WorkerConfig};
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    }
+    let argv = ["worker", "--control-base-url", "ws://127.0.0.1:9"].iter().chain(flags);
+    let config = WorkerConfig::from_args(Flags::parse_from(argv).worker, |_| None).expect("valid worker settings");
+    let spec = JobSpec {
+        channel: channel.into(),
+        stream_id: stream_id.into(),
+        source: SourceKind::Rtmp,
+        source_uri: uri.into(),
+        resolutions: resolutions.into(),
+        record,
+        previews: None,
+    };
+    let ladder = hls_ladder::ladder::parse_list(resolutions).0;
+    ChildJob::for_run(&spec, ladder, &config.children.defaults, None).to_line()
 }
 
 pub fn free_port() -> u16 {
@@ -51,8 +79,28 @@ pub fn events_of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["event"] == kind).collect()
 }
 
+/// The synthetic source of the test publishers and test files, as ffmpeg input arguments:
+/// the lavfi `video` filter (e.g. `testsrc2=size=320x180:rate=15`) and, with `tone`, a 440 Hz
+/// sine at 44.1 kHz.
+pub fn lavfi_inputs(video: &str, tone: bool) -> Vec<String> {
+    let mut args = vec!["-f", "lavfi", "-i", video];
+    if tone {
+        args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
+    }
+    args.into_iter().map(String::from).collect()
+}
+
+/// Decodes every stream of `path` (a playlist or a media file) with the ffmpeg CLI as an
+/// independent player: whether it succeeded, and what it reported at level error.
+pub fn play(path: &Path) -> (bool, String) {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-i"]).arg(path).args(["-map", "0", "-f", "null", "-"]);
+    let out = run(&mut cmd);
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// Generates a media file with the ffmpeg CLI.
-pub fn make_media(path: &Path, args: &[&str]) {
+pub fn make_media(path: &Path, args: &[impl AsRef<std::ffi::OsStr>]) {
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-loglevel", "error", "-y"]).args(args).arg(path);
     let out = run(&mut cmd);
@@ -156,27 +204,11 @@ impl Nginx {
             .map(|c| format!("    application {c} {{ live on; publish_notify on; play_restart on; }}\n"))
             .collect();
         let conf = format!(
-            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
-             load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\nevents {{ worker_connections 128; }}\n\
+            "{}events {{ worker_connections 128; }}\n\
              rtmp {{\n  server {{\n    listen 127.0.0.1:{port};\n    chunk_size 4096;\n{apps}  }}\n}}\n",
-            d = dir.path().display()
+            nginx_conf_head(dir.path())
         );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new("nginx")
-            .args([
-                "-p",
-                &dir.path().display().to_string(),
-                "-e",
-                &dir.path().join("error.log").display().to_string(),
-                "-c",
-            ])
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx is installed by scripts/install-deps.sh");
+        let child = spawn_nginx(dir.path(), &conf, "nginx is installed by scripts/install-deps.sh");
         let nginx = Nginx { port, child, dir };
         wait_for_port(port, Duration::from_secs(10));
         nginx
@@ -209,6 +241,35 @@ pub fn wait_for_port(port: u16, timeout: Duration) {
     panic!("nothing listens on 127.0.0.1:{port} after {timeout:?}");
 }
 
+/// The start of every test nginx configuration: in the foreground as one process, its pid file
+/// and error log in `dir`, the RTMP module loaded.
+pub fn nginx_conf_head(dir: &Path) -> String {
+    format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+         load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n",
+        d = dir.display()
+    )
+}
+
+/// Runs nginx on the configuration `conf`, written to `dir/nginx.conf`, with `dir` as its
+/// prefix; `installed` says what provides it, should it not start.
+pub fn spawn_nginx(dir: &Path, conf: &str, installed: &str) -> Child {
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(&conf_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect(installed)
+}
+
 /// The ffmpeg CLI publishing a synthetic stream in real time, like OBS would.
 pub struct RtmpPublisher {
     child: Child,
@@ -218,10 +279,7 @@ impl RtmpPublisher {
     /// `video`: lavfi testsrc2 options, e.g. "size=640x360:rate=30"; `audio`: with a tone.
     pub fn start(url: &str, video: &str, audio: bool, seconds: u32) -> RtmpPublisher {
         let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", &format!("testsrc2={video}")]);
-        if audio {
-            cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
-        }
+        cmd.args(["-hide_banner", "-loglevel", "error", "-re"]).args(lavfi_inputs(&format!("testsrc2={video}"), audio));
         cmd.args([
             "-t",
             &seconds.to_string(),
@@ -279,4 +337,55 @@ pub fn tree(root: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// A `hls-ladder transcode --job -` child started the way the worker starts one: the job
+/// document on the first line of its stdin, which then stays open (closing it stops the job),
+/// and its events as JSON lines on stdout.
+pub struct JobChild {
+    child: Child,
+    stdin: std::process::ChildStdin,
+}
+
+impl JobChild {
+    /// Starts the child with `job`, a job document line ([`rtmp_job`]).
+    pub fn start(job: &str) -> JobChild {
+        let mut cmd = Command::new(bin());
+        cmd.args(["transcode", "--job", "-", "--events", "jsonl"]).env_remove("RUST_LOG");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, job.as_bytes()).unwrap();
+        JobChild { child, stdin }
+    }
+
+    /// Waits for the child to end by itself and returns its events, each with the instant it
+    /// was read, and its stderr. Stdout and stderr are read at the same time, so a chatty
+    /// stderr cannot fill its pipe and stall the child.
+    pub async fn finish(self) -> (Vec<(Instant, Value)>, String) {
+        use std::io::{BufRead as _, Read as _};
+        let JobChild { mut child, stdin } = self;
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let events = tokio::task::spawn_blocking(move || {
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .map(|l| (Instant::now(), serde_json::from_str::<Value>(&l).unwrap()))
+                .collect::<Vec<_>>()
+        });
+        let log = tokio::task::spawn_blocking(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let (events, log) = (events.await.unwrap(), log.await.unwrap());
+        tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+        drop(stdin);
+        (events, log)
+    }
 }
