@@ -10,7 +10,8 @@
 #    libraries from Debian multiarch (`-L /`): --version, probe of a file, a two-rung
 #    `transcode testsrc` with a recording and previews whose output is checked on the host (and
 #    compared with the native binary's), and a `worker` running one job for the fake
-#    coordinator (tests/support/fake_coordinator.rs). Run one at a time: emulation is slow, the machine small.
+#    coordinator (tests/support/fake_coordinator.rs). Run one at a time: emulation is slow,
+#    the machine small.
 # 3. With --unit-tests, also the library's unit tests compiled for the target and run under
 #    qemu-user (scripts/cross-build.sh --unit-tests): the pure logic (clock and segment
 #    arithmetic, playlists, the job table) on 32-bit usize and c_long. A release test build
