@@ -82,6 +82,12 @@ pub struct JobSettings {
     /// Forward libav's log at trace level.
     #[arg(long, env = "LOG_FFMPEG_TRACE", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "NO")]
     pub ffmpeg_trace: bool,
+    /// Testing only: each job behaves as if its whole ladder needed this many percent of a
+    /// core while it has exactly one (an emulated core the renditions' frames queue for,
+    /// sleeping, shared by pixels), so overload means the same on any machine. 200: the job
+    /// runs at half real time until half its pixels are shed.
+    #[arg(long, env = "HLS_TEST_EMULATED_LOAD_PERCENT", hide = true)]
+    pub test_emulated_load_percent: Option<u32>,
 }
 
 impl JobSettings {
@@ -112,7 +118,8 @@ impl JobSettings {
             ("--ffmpeg-trace", yes_no(self.ffmpeg_trace)),
         ];
         let ca_file = self.source_tls_ca_file.iter().map(|f| ("--source-tls-ca-file", f.display().to_string()));
-        pairs.into_iter().chain(ca_file).flat_map(|(flag, value)| [flag.to_string(), value]).collect()
+        let emulated = self.test_emulated_load_percent.map(|p| ("--test-emulated-load-percent", p.to_string()));
+        pairs.into_iter().chain(ca_file).chain(emulated).flat_map(|(flag, value)| [flag.to_string(), value]).collect()
     }
 }
 
@@ -136,6 +143,8 @@ pub struct EncodeSettings {
     pub upload_queue_bytes: usize,
     pub source_tls: SourceTls,
     pub ffmpeg_trace: bool,
+    /// `--test-emulated-load-percent` as cores (see `pipeline::stats::EmulatedCost`).
+    pub emulated_load: Option<f64>,
 }
 
 impl TryFrom<&JobSettings> for EncodeSettings {
@@ -178,6 +187,7 @@ impl TryFrom<&JobSettings> for EncodeSettings {
             upload_queue_bytes: s.upload_queue_mb.max(1) << 20,
             source_tls: SourceTls { verify: s.source_tls_verify, ca_file },
             ffmpeg_trace: s.ffmpeg_trace,
+            emulated_load: s.test_emulated_load_percent.filter(|p| *p > 0).map(|p| f64::from(p) / 100.0),
         })
     }
 }
@@ -213,6 +223,8 @@ mod tests {
             "/etc/ingest ca.pem",
             "--original-mode",
             "auto",
+            "--test-emulated-load-percent",
+            "250",
         ]);
         let again = Flags::parse_from(std::iter::once("x".to_string()).chain(custom.to_args())).settings;
         assert_eq!(again, custom);
@@ -220,6 +232,9 @@ mod tests {
         assert_eq!(again.source_tls_ca_file, Some(PathBuf::from("/etc/ingest ca.pem")));
         assert!(!settings(&[]).to_args().contains(&"--source-tls-ca-file".to_string()));
         assert_eq!(again.original_mode, OriginalMode::Auto);
+        let emulated = settings(&["--test-emulated-load-percent", "250"]);
+        assert_eq!(EncodeSettings::try_from(&emulated).unwrap().emulated_load, Some(2.5));
+        assert!(!settings(&[]).to_args().iter().any(|a| a.contains("emulated")), "only when asked for");
     }
 
     #[test]
