@@ -167,7 +167,8 @@ mod tests {
         // A file: nothing to wait for in real time.
         pipeline.add_read_wait(Duration::from_secs(1));
         assert_eq!(sample(&mut reporter, 0), (0.0, None));
-        // Live from here: 1.5 s of 2 waited for the source, 0.5 s of CPU.
+        // Live from here: the reader waited 1.5 s of the next 2; the rendition used 1 s of CPU
+        // in the 4 s since its first sample.
         pipeline.set_input_behind(0.2);
         assert_eq!(sample(&mut reporter, 2).1, None, "one sample is no window");
         pipeline.add_read_wait(Duration::from_millis(1500));
