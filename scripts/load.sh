@@ -15,9 +15,22 @@
 #   LOAD_REPORT=target/load/report.md
 #
 # About (warmup + window) x rows: the defaults take ~9 minutes.
+#
+# Then the deep-overload row (docs/overload.md): LOAD_DEEP_STREAMS=3 default-ladder streams on
+# a worker pinned with taskset to LOAD_DEEP_CPUS=0 (one core) for LOAD_DEEP_SECONDS=90: time
+# to Capacity:0, time until every stream keeps pace, renditions shed, GOP drops. To compare
+# builds, LOAD_DEEP_BINS="/path/to/older/hls-ladder target/release/hls-ladder".
+# LOAD_DEEP=0 skips it; LOAD_SWEEP=0 skips the sweep.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/target/venv/bin:$PWD/target/npm/bin:$PATH"
 command -v nginx >/dev/null || { echo "load: nginx missing; run scripts/install-deps.sh" >&2; exit 1; }
-cargo test --release --test load load_sweep -- --ignored --nocapture --test-threads=1
-echo "report: ${LOAD_REPORT:-target/load/report.md}"
+if [ "${LOAD_SWEEP:-1}" = 1 ]; then
+  cargo test --release --test load load_sweep -- --ignored --nocapture --test-threads=1
+  echo "report: ${LOAD_REPORT:-target/load/report.md}"
+fi
+if [ "${LOAD_DEEP:-1}" = 1 ]; then
+  command -v taskset >/dev/null || { echo "load: taskset missing (util-linux)" >&2; exit 1; }
+  cargo test --release --test load deep_overload -- --ignored --nocapture --test-threads=1
+  echo "report: ${LOAD_DEEP_REPORT:-target/load/deep.md}"
+fi

@@ -284,6 +284,7 @@ pub fn sample_defaults() -> JobDefaults {
         upload_queue_bytes: 256 << 20,
         source_tls: Default::default(),
         ffmpeg_trace: false,
+        emulated_load: None,
     };
     let storage = crate::storage::StorageConfig::S3 {
         bucket: "b".into(),

@@ -8,6 +8,10 @@
 //! Settings (environment): LOAD_STREAMS (e.g. "1 2 3"), LOAD_SECONDS (measured window),
 //! LOAD_WARMUP (seconds before measuring), LOAD_CAPACITY (SERVER_CAPACITY: -1 or auto),
 //! LOAD_FFMPEG (1: also run the ffmpeg processes), LOAD_REPORT (markdown file to append to).
+//!
+//! The deep-overload row (`deep_overload`): LOAD_DEEP_STREAMS (3) streams on a worker pinned
+//! with `taskset` to LOAD_DEEP_CPUS (one core, "0"), for LOAD_DEEP_SECONDS (90); LOAD_DEEP_BINS
+//! names the worker binaries to compare (default: this build), e.g. an older build first.
 
 pub mod support;
 
@@ -444,4 +448,188 @@ async fn one_stream_under_the_load_harness() {
         assert!(row.rss_mb > 10.0, "{row:?}");
     }
     assert_eq!(rows[0].refused, 0);
+}
+
+/// The deep-overload row of one worker binary.
+#[derive(Debug)]
+struct DeepRow {
+    binary: String,
+    streams: usize,
+    cpus: String,
+    /// Seconds from the ENCODE-STARTs to REGISTER Capacity:0.
+    zero_after: Option<f64>,
+    /// Seconds from the ENCODE-STARTs until every stream kept pace for the rest of the run.
+    pace_after: Option<f64>,
+    /// Renditions shed, per stream.
+    shed: Vec<usize>,
+    /// Times a stream dropped whole GOPs to get back to its live edge.
+    gop_drops: usize,
+}
+
+impl DeepRow {
+    fn markdown(&self) -> String {
+        let secs = |s: Option<f64>| s.map_or("never".to_string(), |s| format!("{s:.0} s"));
+        let shed: Vec<String> = self.shed.iter().map(usize::to_string).collect();
+        format!(
+            "| {} | {} | {} | {} | {} | {} ({}) | {} |",
+            self.binary,
+            self.streams,
+            self.cpus,
+            secs(self.zero_after),
+            secs(self.pace_after),
+            self.shed.iter().sum::<usize>(),
+            shed.join(" + "),
+            self.gop_drops
+        )
+    }
+}
+
+const DEEP_HEADER: &str = "| worker binary | streams | taskset CPUs | Capacity:0 after | every stream keeps pace after | renditions shed (per stream) | GOP drops |\n\
+                           |---|---|---|---|---|---|---|";
+
+/// A stream keeps pace at `t` when its smallest rendition published at least
+/// `PACE_WINDOW / T - 1` segments in the `PACE_WINDOW` before.
+const PACE_WINDOW: usize = 10;
+
+/// Three default-ladder 720p30 streams on a worker pinned to fewer cores than they need.
+async fn run_deep(binary: &Path, n: usize, cpus: &str, file: &Path, seconds: u64) -> DeepRow {
+    let channels: Vec<String> = (0..n).map(|i| format!("deep{i}")).collect();
+    let refs: Vec<&str> = channels.iter().map(String::as_str).collect();
+    let nginx = Nginx::start(&refs);
+    let fake = FakeCoordinator::start(SECRET, Duration::from_secs(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("storage");
+    std::fs::create_dir(&storage).unwrap();
+    let log = std::fs::File::create(dir.path().join("worker.log")).unwrap();
+    // Its children inherit the affinity: the whole job tree shares these cores.
+    let mut worker = Command::new("taskset")
+        .args(["-c", cpus])
+        .arg(binary)
+        .arg("worker")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .env("CONTROL_BASE_URL", fake.base_url())
+        .env("CONTROL_SECRET", SECRET)
+        .env("HLS_FILESYSTEM_PATH", &storage)
+        .env("HLS_TIME_SECONDS", HLS_TIME.to_string())
+        .env("SERVER_CAPACITY", "-1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("taskset (util-linux) runs the worker");
+    let registered = fake.wait_for(Duration::from_secs(60), |f| f.iter().any(|r| r.method == "REGISTER")).await;
+    assert!(registered, "worker never registered");
+    let profile = default_ladder_request();
+    let mut publishers = Vec::new();
+    let t0 = tokio::time::Instant::now();
+    for (i, channel) in channels.iter().enumerate() {
+        let url = nginx.url(channel, KEY);
+        publishers.push(publish(file, &url));
+        let start = encode_start(channel, &format!("{:032x}", i + 1), &url)
+            .replace("Resolutions:\n", &format!("Resolutions:{profile}\n"));
+        fake.send_text(&start);
+    }
+    let streams: Vec<PathBuf> =
+        (0..n).map(|i| storage.join("hls").join(&channels[i]).join(format!("{:032x}", i + 1))).collect();
+    // Newest segment of each stream's smallest rendition, once a second.
+    let mut samples: Vec<Vec<Option<u64>>> = Vec::new();
+    for second in 1..=seconds {
+        tokio::time::sleep_until(t0 + Duration::from_secs(second)).await;
+        samples.push(
+            streams.iter().map(|s| smallest_rendition(s).and_then(|p| newest_segment(&p.join("live.m3u8")))).collect(),
+        );
+    }
+    let text = std::fs::read_to_string(dir.path().join("worker.log")).unwrap_or_default();
+    let zero_after = fake
+        .frames()
+        .iter()
+        .find(|r| r.text == "REGISTER\nCapacity:0\n")
+        .map(|r| r.at.saturating_duration_since(t0).as_secs_f64());
+    let shed = (0..n)
+        .map(|i| {
+            let id = format!("{:032x}", i + 1);
+            text.lines().filter(|l| l.contains("shedding this rendition") && l.contains(&id)).count()
+        })
+        .collect();
+    let gop_drops = text.lines().filter(|l| l.contains("dropping whole GOPs")).count();
+    let _ = worker.kill();
+    let _ = worker.wait();
+    for mut p in publishers {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    DeepRow {
+        binary: binary.file_name().unwrap().to_string_lossy().to_string(),
+        streams: n,
+        cpus: cpus.to_string(),
+        zero_after,
+        pace_after: pace_after(&samples),
+        shed,
+        gop_drops,
+    }
+}
+
+/// From when every stream kept pace to the end of the samples (one per second): its smallest
+/// rendition published `PACE_WINDOW / T - 1` segments in every `PACE_WINDOW` seconds; the
+/// time is the end of the first such window.
+fn pace_after(samples: &[Vec<Option<u64>>]) -> Option<f64> {
+    let expected = PACE_WINDOW as u64 / HLS_TIME - 1;
+    let keeps = |t: usize| {
+        let (before, now) = (&samples[t - PACE_WINDOW], &samples[t]);
+        before.iter().zip(now).all(|(b, a)| match (b, a) {
+            (Some(b), Some(a)) => a.saturating_sub(*b) >= expected,
+            (None, Some(a)) => *a + 1 >= expected,
+            _ => false,
+        })
+    };
+    let last = samples.len().checked_sub(1)?;
+    if last < PACE_WINDOW || !keeps(last) {
+        return None;
+    }
+    let mut from = last;
+    while from > PACE_WINDOW && keeps(from - 1) {
+        from -= 1;
+    }
+    // Sample `t` is taken `t + 1` seconds in: the end of the first window at pace, so the
+    // figure is conservative by up to a window.
+    Some((from + 1) as f64)
+}
+
+/// The deep-overload row (`scripts/load.sh`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "minutes of load; run with scripts/load.sh"]
+async fn deep_overload() {
+    let n: usize = env_or("LOAD_DEEP_STREAMS", "3").parse().unwrap();
+    let cpus = env_or("LOAD_DEEP_CPUS", "0");
+    let seconds: u64 = env_or("LOAD_DEEP_SECONDS", "90").parse().unwrap();
+    let this = bin().display().to_string();
+    let binaries: Vec<PathBuf> = env_or("LOAD_DEEP_BINS", &this).split_whitespace().map(PathBuf::from).collect();
+    let work = tempfile::tempdir().unwrap();
+    let file = source(work.path());
+    println!("{DEEP_HEADER}");
+    let mut rows = Vec::new();
+    for binary in &binaries {
+        let row = run_deep(binary, n, &cpus, &file, seconds).await;
+        println!("{}", row.markdown());
+        rows.push(row.markdown());
+    }
+    let report = std::path::PathBuf::from(env_or("LOAD_DEEP_REPORT", "target/load/deep.md"));
+    if let Some(dir) = report.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(&report, format!("{DEEP_HEADER}\n{}\n", rows.join("\n"))).unwrap();
+    assert_eq!(rows.len(), binaries.len());
+}
+
+#[test]
+fn a_stream_keeps_pace_from_the_window_after_which_it_never_fell_short() {
+    // One stream, a segment per 2 s from second 20 on, nothing before but segment 0.
+    let samples: Vec<Vec<Option<u64>>> =
+        (0..60u64).map(|t| vec![Some(if t < 20 { 0 } else { (t - 20) / 2 + 1 })]).collect();
+    // The first 10 s window with four segments ends at sample 26, taken 27 s in.
+    assert_eq!(pace_after(&samples), Some(27.0));
+    // Never keeps pace: never.
+    let stuck: Vec<Vec<Option<u64>>> = (0..60).map(|_| vec![Some(3)]).collect();
+    assert_eq!(pace_after(&stuck), None);
 }

@@ -21,6 +21,10 @@ pub enum EndKind {
     Failed,
 }
 
+/// The window a `stats` event's speed, busy share and CPU are measured over: a decision taken
+/// on them sees the last this-many seconds.
+pub const STATS_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One rendition in a `stats` event. Frame counts are since the previous `stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenditionStats {
@@ -33,6 +37,10 @@ pub struct RenditionStats {
     /// slow, not the machine.
     #[serde(default)]
     pub busy: f64,
+    /// CPU the rendition's thread used over the same window, in cores (its scaling, encoding
+    /// and muxing): what shedding it gives back. 0 from a child that does not measure it.
+    #[serde(default)]
+    pub cpu: f64,
     /// From the newest encoded frame's source packet being read to its leaving the encoder.
     pub lag_seconds: f64,
     pub encoded: u64,
@@ -103,6 +111,11 @@ pub enum Event {
         /// decoder included, cannot keep up; stays near 0 with a slow publisher.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         input_behind_seconds: Option<f64>,
+        /// A live source: share of the window the reader waited for the source's next packet.
+        /// Near 0 while the pipeline is behind (its input is queued up); high while it keeps
+        /// up, and with a slow publisher whatever the pipeline does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_wait: Option<f64>,
     },
     /// Images `0.jpg` … `count-1.jpg` are durable: a restarted run numbers previews from `count`.
     PreviewsDurable { count: u64 },

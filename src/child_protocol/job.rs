@@ -176,6 +176,9 @@ pub struct EncodeSettings {
     pub upload_queue_bytes: usize,
     pub source_tls: SourceTls,
     pub ffmpeg_trace: bool,
+    /// Testing only: `--test-emulated-load-percent` as cores (see `pipeline::stats`).
+    #[serde(default)]
+    pub emulated_load: Option<f64>,
 }
 
 /// The hand-over from the previous runs of a job to the next one.

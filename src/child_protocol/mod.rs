@@ -15,7 +15,7 @@
 mod event;
 mod job;
 
-pub use event::{EndKind, ErrorCode, Event, RenditionStats, StorageCount};
+pub use event::{EndKind, ErrorCode, Event, RenditionStats, StorageCount, STATS_WINDOW};
 pub use job::{ChildJob, EncodeSettings, JobDefaults, JobSpec, Previews, Resume, SourceKind};
 
 /// A line on the child's stdin after the job.
@@ -181,6 +181,7 @@ mod tests {
                     rendition: "640x360-30~800".into(),
                     speed: 1.0,
                     busy: 0.5,
+                    cpu: 0.25,
                     lag_seconds: 0.4,
                     encoded: 60,
                     dropped: 1,
@@ -189,6 +190,7 @@ mod tests {
                 upload_queue_bytes: 123_456,
                 storage: vec![StorageCount { backend: "http".into(), op: "put".into(), result: "ok".into(), count: 9 }],
                 input_behind_seconds: Some(0.25),
+                input_wait: Some(0.75),
             },
             Event::PreviewsDurable { count: 3 },
             Event::Alive { input_idle_seconds: 0.25 },

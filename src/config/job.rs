@@ -82,6 +82,12 @@ pub struct JobSettings {
     /// Forward libav's log at trace level.
     #[arg(long, env = "LOG_FFMPEG_TRACE", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "NO")]
     pub ffmpeg_trace: bool,
+    /// Testing only: each job behaves as if its whole ladder needed this many percent of a
+    /// core while it has exactly one (an emulated core the renditions' frames queue for,
+    /// sleeping, shared by pixels), so overload means the same on any machine. 200: the job
+    /// runs at half real time until half its pixels are shed.
+    #[arg(long, env = "HLS_TEST_EMULATED_LOAD_PERCENT", hide = true)]
+    pub test_emulated_load_percent: Option<u32>,
     #[command(flatten)]
     pub cdn: CdnArgs,
 }
@@ -127,6 +133,7 @@ impl TryFrom<&JobSettings> for EncodeSettings {
             upload_queue_bytes: s.upload_queue_mb.max(1) << 20,
             source_tls: SourceTls { verify: s.source_tls_verify, ca_file },
             ffmpeg_trace: s.ffmpeg_trace,
+            emulated_load: s.test_emulated_load_percent.filter(|p| *p > 0).map(|p| f64::from(p) / 100.0),
         })
     }
 }
@@ -161,6 +168,8 @@ mod tests {
             "auto",
             "--audio-kbps",
             "96",
+            "--test-emulated-load-percent",
+            "250",
         ]);
         let encode = EncodeSettings::try_from(&custom).unwrap();
         let again: EncodeSettings = serde_json::from_str(&serde_json::to_string(&encode).unwrap()).unwrap();
@@ -171,6 +180,8 @@ mod tests {
         assert_eq!(again.video.preset, "veryfast");
         assert_eq!(again.video.pixel_format, ffmpeg_next::format::Pixel::YUV420P);
         assert_eq!(EncodeSettings::try_from(&settings(&[])).unwrap().audio_kbps, None, "unset: the profile's");
+        assert_eq!(again.emulated_load, Some(2.5));
+        assert_eq!(EncodeSettings::try_from(&settings(&[])).unwrap().emulated_load, None, "only when asked for");
     }
 
     #[test]

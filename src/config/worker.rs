@@ -60,8 +60,8 @@ pub struct WorkerArgs {
     /// A pipeline with input but no output for this long is restarted, seconds.
     #[arg(long, env = "HLS_STALL_TIMEOUT_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
-    /// A job whose renditions fall behind real time for this long sheds its most expensive
-    /// rendition (the newest job with more than one goes first), seconds.
+    /// A job behind real time for this long sheds at once the renditions whose measured cost
+    /// covers its deficit (most expensive first; docs/overload.md), seconds.
     #[arg(long, env = "HLS_OVERLOAD_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub overload_seconds: u64,
     /// After an overload, how long every job must keep up before capacity is offered again,

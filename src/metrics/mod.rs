@@ -470,6 +470,7 @@ mod tests {
                 rendition: "640x360-30".into(),
                 speed: 1.02,
                 busy: 0.6,
+                cpu: 0.25,
                 lag_seconds: 0.35,
                 encoded,
                 dropped: 1,
@@ -478,6 +479,7 @@ mod tests {
             upload_queue_bytes: 4096,
             storage: vec![StorageCount { backend: "http".into(), op: "put".into(), result: "ok".into(), count: 3 }],
             input_behind_seconds: None,
+            input_wait: None,
         }
     }
 

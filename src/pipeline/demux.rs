@@ -129,7 +129,12 @@ impl Demux {
     ) -> Result<EndReason, PipelineError> {
         loop {
             let mut packet = Packet::empty();
-            match packet.read(&mut self.input) {
+            // How long the reader waits for input: a live job that finds its packets queued
+            // up is behind real time (the overload governor reads this).
+            let reading = Instant::now();
+            let read = packet.read(&mut self.input);
+            self.stats.add_read_wait(reading.elapsed());
+            match read {
                 Ok(()) => watchdog.touch(),
                 Err(ffmpeg::Error::Eof) => return Ok(EndReason::EndOfStream),
                 Err(ffmpeg::Error::Exit) if watchdog.stop_requested() => return Ok(EndReason::Stopped),

@@ -208,8 +208,10 @@ impl RungWorker {
     fn run_inner(&mut self, input: &Receiver<RungInput>) -> Result<(), PipelineError> {
         while let Ok(msg) = input.recv() {
             let working = Instant::now();
+            let cpu = super::stats::thread_cpu_us();
             let result = self.on_input(msg);
             RungStats::add(&self.stats.busy_us, working.elapsed().as_micros() as u64);
+            RungStats::add(&self.stats.cpu_us, super::stats::thread_cpu_us().saturating_sub(cpu));
             if let Some(result) = result {
                 return result;
             }
@@ -369,6 +371,9 @@ impl RungWorker {
             frame.set_kind(ffmpeg::picture::Type::None);
         }
         self.encoder_mut().send_frame(&frame).map_err(|e| self.encode_error(format!("encoding failed: {e}")))?;
+        if let Some(emulated) = self.stats.emulated.get() {
+            RungStats::add(&self.stats.cpu_us, emulated.spend().as_micros() as u64);
+        }
         self.receive_packets()
     }
 

@@ -15,7 +15,7 @@ use super::capacity::Budget;
 use super::child::{self, ChildHandle, ChildReport};
 use super::handover::Mirror;
 use super::janitor::{CleanupConfig, Janitor};
-use super::overload::{Decision, Governor, OverloadPolicy};
+use super::overload::{Decision, Governor, OverloadPolicy, ReaderFigures};
 use super::stall::{Liveness, StallPolicy};
 use super::table::{Action, Input, JobId, JobTable, TableConfig};
 use crate::child_protocol::{ChildJob, Event, JobDefaults};
@@ -234,11 +234,12 @@ impl Supervisor {
     async fn execute_overload(&mut self, decisions: Vec<Decision>) {
         for decision in decisions {
             match decision {
-                Decision::Shed { job, rendition } => {
+                Decision::Shed { job, rendition, speed, share } => {
                     let Some(io) = self.jobs.get_mut(&job) else { continue };
                     let (channel, stream_id) = (&io.labels.channel, &io.labels.stream_id);
-                    tracing::error!(job, %channel, %stream_id, %rendition,
-                        "overload: jobs behind real time; shedding this rendition (its playlist ends, the master drops it)");
+                    let (speed, share) = (format!("{speed:.2}"), format!("{:.0}%", share * 100.0));
+                    tracing::error!(job, %channel, %stream_id, %rendition, speed, cost_share = share,
+                        "overload: job behind real time; shedding this rendition (its playlist ends, the master drops it)");
                     self.metrics.renditions_shed.inc();
                     if let Some(run) = io.run.as_ref() {
                         run.handle.shed(&rendition);
@@ -356,8 +357,20 @@ impl Supervisor {
                         self.handle(Input::LadderChosen { job, ladder: renditions.clone() }).await;
                         Vec::new()
                     }
-                    Event::Stats { renditions, input_behind_seconds, .. } => {
-                        self.governor.stats(Instant::now(), job, renditions, *input_behind_seconds)
+                    Event::Stats { renditions, input_behind_seconds, input_wait, .. } => {
+                        // What the overload governor judges by, for an operator asking why.
+                        let figures: Vec<String> = renditions
+                            .iter()
+                            .map(|r| format!("{} {:.2}x busy {:.2} cpu {:.2}", r.rendition, r.speed, r.busy, r.cpu))
+                            .collect();
+                        tracing::debug!(job, input_behind = ?input_behind_seconds, input_wait = ?input_wait,
+                            renditions = %figures.join(", "), "stats");
+                        let input = ReaderFigures { behind: *input_behind_seconds, wait: *input_wait };
+                        self.governor.stats(Instant::now(), job, renditions, input)
+                    }
+                    Event::RenditionShed { rendition, .. } => {
+                        self.governor.took_effect(Instant::now(), job, rendition);
+                        Vec::new()
                     }
                     _ => Vec::new(),
                 };

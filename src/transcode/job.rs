@@ -69,7 +69,7 @@ impl Job {
             first_segment,
             first_preview,
             timeline_offset,
-            stats: crate::pipeline::stats::PipelineStats::new(),
+            stats: crate::pipeline::stats::PipelineStats::emulating(s.emulated_load),
             // Only a live network source has an edge to fall behind; a file is read at
             // the pipeline's pace.
             live,
