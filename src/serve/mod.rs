@@ -59,7 +59,7 @@ const ASSETS: &[Asset] = &[
     Asset {
         name: "hls.min.js",
         content_type: "text/javascript; charset=utf-8",
-        bytes: include_bytes!("assets/hls.light.min.js"),
+        bytes: include_bytes!("assets/hls.min.js"),
     },
     Asset {
         name: "hls.js-LICENSE.txt",
