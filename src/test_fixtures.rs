@@ -47,6 +47,7 @@ pub fn stream_config(stream_id: &str, rendition: RenditionDesc) -> StreamConfig 
         record: true,
         audio_kbps: 128,
         master: true,
+        format: Default::default(),
     }
 }
 
@@ -58,8 +59,9 @@ pub fn group(n: u64, duration: Ratio<i64>) -> GroupRecord {
         n,
         discontinuity: false,
         program_date_time_ms: 1_700_000_000_000 + start.to_integer(),
-        renditions: vec![RenditionSegment { duration, bytes: 50_000 }],
+        renditions: vec![RenditionSegment { duration, bytes: 50_000, media: None }],
         tracks: None,
+        audio: None,
     }
 }
 

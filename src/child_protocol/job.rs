@@ -171,6 +171,9 @@ pub struct EncodeSettings {
     /// `None`: never drop GOPs to catch up with a live source.
     pub drop_behind: Option<Duration>,
     pub master: bool,
+    /// `HLS_SEGMENT_FORMAT` (TS when a document from an older worker has none).
+    #[serde(default)]
+    pub segment_format: crate::hls::SegmentFormat,
     pub storage_retry: Duration,
     /// At least one MiB.
     pub upload_queue_bytes: usize,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::cdn::CdnArgs;
 use super::env::parse_bool;
 use crate::child_protocol::EncodeSettings;
+use crate::hls::SegmentFormat;
 use crate::pipeline::passthrough::OriginalMode;
 use crate::pipeline::source::SourceTls;
 use crate::pipeline::video::{VideoEncoder, VideoSettings};
@@ -59,6 +60,10 @@ pub struct JobSettings {
     /// undecoded, until it is back at the live edge; 0: never drop.
     #[arg(long, env = "HLS_DROP_BEHIND_SECONDS", default_value_t = 30)]
     pub drop_behind: u64,
+    /// Segment packaging: `ts` (MPEG-TS, audio in every rendition) or `cmaf` (fragmented MP4
+    /// with init segments, the audio as one rendition of its own; play the master playlist).
+    #[arg(long, env = "HLS_SEGMENT_FORMAT", value_enum, default_value = "ts")]
+    pub segment_format: SegmentFormat,
     /// Write master playlists.
     #[arg(long, env = "HLS_MASTER_PLAYLIST", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "YES")]
     pub master: bool,
@@ -111,6 +116,14 @@ impl TryFrom<&JobSettings> for EncodeSettings {
                 s.pixel_format
             )
         })?;
+        // Output-layout §14 pushes `N.ts` and playlists only: it has no message for an init
+        // segment, so a CDN player could never start a CMAF rendition.
+        anyhow::ensure!(
+            !(s.cdn.enabled && s.segment_format == SegmentFormat::Cmaf),
+            "HLS_SEGMENT_FORMAT=cmaf cannot be used with HLS_WS_CDN_ENABLED=YES: the HLS WebSocket CDN \
+             protocol has no place for an init segment, so its players could not start a CMAF rendition; \
+             set HLS_SEGMENT_FORMAT=ts or HLS_WS_CDN_ENABLED=NO"
+        );
         let ca_file = s.source_tls_ca_file.clone();
         if let Some(ca_file) = &ca_file {
             crate::tls::trusting_only(ca_file).map_err(|e| anyhow::anyhow!("HLS_SOURCE_TLS_CA_FILE: {e}"))?;
@@ -129,6 +142,7 @@ impl TryFrom<&JobSettings> for EncodeSettings {
             source_timeout: Duration::from_secs(s.source_timeout.max(1)),
             drop_behind: (s.drop_behind > 0).then(|| Duration::from_secs(s.drop_behind)),
             master: s.master,
+            segment_format: s.segment_format,
             storage_retry: Duration::from_secs(s.storage_retry),
             upload_queue_bytes: s.upload_queue_mb.max(1) << 20,
             source_tls: SourceTls { verify: s.source_tls_verify, ca_file },

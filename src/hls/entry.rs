@@ -5,11 +5,12 @@ use num_rational::Ratio;
 use serde::{Deserialize, Serialize};
 
 use super::format;
+use super::media::SegmentMedia;
 
 /// One published segment as a media playlist lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlaylistEntry {
-    /// Segment number: the URI is `{n}.ts`.
+    /// Segment number: the URI is `{n}.ts` (`{n}.m4s` in CMAF).
     pub n: u64,
     /// Exact EXTINF of this segment in this rendition.
     pub duration: Ratio<i64>,
@@ -17,6 +18,36 @@ pub struct PlaylistEntry {
     pub discontinuity: bool,
     /// Wall-clock time of the segment's first frame, Unix milliseconds.
     pub program_date_time_ms: i64,
+    /// CMAF: the exact timing and the init segment (`EXT-X-MAP`); `None` for MPEG-TS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<SegmentMedia>,
+}
+
+impl PlaylistEntry {
+    /// The segment's URI relative to its playlist.
+    pub fn uri(&self) -> String {
+        match self.media {
+            None => format!("{}.ts", self.n),
+            Some(_) => format!("{}.m4s", self.n),
+        }
+    }
+
+    /// `EXT-X-MAP` to write before this entry: the first listed one needs it, and so does
+    /// one whose init segment differs from the entry before (`previous`).
+    pub(crate) fn map_line(&self, previous: Option<&PlaylistEntry>) -> Option<String> {
+        let init = &self.media.as_ref()?.init;
+        let same = previous.and_then(|p| p.media.as_ref()).is_some_and(|m| &m.init == init);
+        (!same).then(|| format!("#EXT-X-MAP:URI=\"{init}\"\n"))
+    }
+}
+
+/// `EXT-X-VERSION` of a media playlist: 6 for `EXT-X-MAP` outside I-frame playlists.
+pub(crate) fn media_playlist_version(cmaf: bool) -> u32 {
+    if cmaf {
+        6
+    } else {
+        3
+    }
 }
 
 /// Exact `a + b`. Durations share a few time bases in practice, so the sum stays small; should

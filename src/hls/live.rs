@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hls::entry::PlaylistEntry;
+use crate::hls::entry::{media_playlist_version, PlaylistEntry};
 use crate::hls::format::{extinf, program_date_time, target_duration};
 
 /// `live.m3u8` of one rendition: the last L published segments and the counters that let a
@@ -81,6 +81,11 @@ impl LivePlaylist {
         self.pushed
     }
 
+    /// The listed entries, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &PlaylistEntry> {
+        self.window.iter()
+    }
+
     /// Current TARGETDURATION.
     pub fn target_duration(&self) -> u64 {
         self.target
@@ -89,7 +94,8 @@ impl LivePlaylist {
     /// The playlist text, exactly as stored.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(160 + 64 * self.window.len());
-        out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
+        let cmaf = self.window.front().is_some_and(|e| e.media.is_some());
+        let _ = write!(out, "#EXTM3U\n#EXT-X-VERSION:{}\n", media_playlist_version(cmaf));
         let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", self.target);
         let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence());
         if self.discontinuities_left > 0 {
@@ -100,11 +106,15 @@ impl LivePlaylist {
             if entry.discontinuity {
                 out.push_str("#EXT-X-DISCONTINUITY\n");
             }
+            let previous = i.checked_sub(1).and_then(|p| self.window.get(p));
+            if let Some(map) = entry.map_line(previous) {
+                out.push_str(&map);
+            }
             if i == 0 || entry.discontinuity {
                 let pdt = program_date_time(entry.program_date_time_ms);
                 let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{pdt}");
             }
-            let _ = write!(out, "#EXTINF:{},\n{}.ts\n", extinf(entry.duration), entry.n);
+            let _ = write!(out, "#EXTINF:{},\n{}\n", extinf(entry.duration), entry.uri());
         }
         if self.ended {
             out.push_str("#EXT-X-ENDLIST\n");
@@ -127,6 +137,7 @@ mod tests {
             duration: Ratio::from_integer(secs),
             discontinuity,
             program_date_time_ms: T0 + 3000 * n as i64,
+            media: None,
         }
     }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hls::entry::add_duration;
 use crate::hls::format::fixed;
+use crate::hls::media::{AUDIO_CODECS, AUDIO_GROUP, AUDIO_LABEL};
 
 /// One rendition of the ladder, as fitted and encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,12 @@ pub struct RenditionDesc {
     pub codecs: String,
     /// `~B` cap in kbit/s: raises the advertised BANDWIDTH to its floor.
     pub max_kbps: Option<u32>,
+}
+
+/// The audio rendition a master lists (CMAF): its playlist's file name in [`AUDIO_LABEL`].
+#[derive(Debug, Clone, Copy)]
+pub struct AudioGroup<'a> {
+    pub index_file: &'a str,
 }
 
 /// `⌈bytes·8 / duration⌉` in bit/s; `None` for a duration that is not positive.
@@ -84,6 +91,9 @@ impl Bandwidth {
 pub struct MasterPlaylist {
     /// Measures per rendition, in ladder order.
     measured: Vec<Bandwidth>,
+    /// CMAF: the audio rendition's segments, counted in every variant's BANDWIDTH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audio: Option<Bandwidth>,
     /// BANDWIDTH per rendition as last rendered; `None` until first rendered.
     advertised: Option<Vec<u64>>,
 }
@@ -91,7 +101,12 @@ pub struct MasterPlaylist {
 impl MasterPlaylist {
     /// A master over `renditions` renditions, not yet written.
     pub fn new(renditions: usize) -> Self {
-        Self { measured: vec![Bandwidth::default(); renditions], advertised: None }
+        Self { measured: vec![Bandwidth::default(); renditions], audio: None, advertised: None }
+    }
+
+    /// Adds one published segment of the audio rendition (CMAF).
+    pub fn record_audio(&mut self, bytes: u64, duration: Ratio<i64>) {
+        self.audio.get_or_insert_with(Bandwidth::default).record(bytes, duration);
     }
 
     /// Adds rendition `i`'s segment to the measures.
@@ -112,7 +127,11 @@ impl MasterPlaylist {
         let Some(advertised) = &self.advertised else {
             return true;
         };
-        self.measured.iter().zip(advertised).any(|(m, &bw)| u128::from(m.peak_bps()) * 10 > u128::from(bw) * 11)
+        let audio = u128::from(self.audio.as_ref().map_or(0, Bandwidth::peak_bps));
+        self.measured
+            .iter()
+            .zip(advertised)
+            .any(|(m, &bw)| (u128::from(m.peak_bps()) + audio) * 10 > u128::from(bw) * 11)
     }
 
     /// The master text with current values, listing `{label}/{index_file}` per rendition;
@@ -130,7 +149,33 @@ impl MasterPlaylist {
         audio_kbps: u32,
         index_file: &str,
     ) -> String {
-        let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        self.render_grouped(renditions, unlisted, audio_kbps, index_file, None)
+    }
+
+    /// As [`Self::render_listed`]; with `audio` (CMAF), the audio rendition is listed once as
+    /// an `EXT-X-MEDIA` of group [`AUDIO_GROUP`] that every variant refers to, and each
+    /// variant's BANDWIDTH, AVERAGE-BANDWIDTH and CODECS count its video plus that audio
+    /// (RFC 8216 §4.3.4.2).
+    pub fn render_grouped(
+        &mut self,
+        renditions: &[RenditionDesc],
+        unlisted: &[bool],
+        audio_kbps: u32,
+        index_file: &str,
+        audio: Option<AudioGroup<'_>>,
+    ) -> String {
+        let version = if audio.is_some() { 6 } else { 3 };
+        let mut out = format!("#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        if let Some(group) = &audio {
+            let _ = writeln!(
+                out,
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,\
+                 URI=\"{AUDIO_LABEL}/{}\"",
+                group.index_file
+            );
+        }
+        let measured_audio = self.audio.as_ref().filter(|_| audio.is_some());
+        let (audio_peak, audio_average) = measured_audio.map_or((0, 0), |a| (a.peak_bps(), a.average_bps()));
         let mut advertised = Vec::with_capacity(renditions.len());
         for (i, (desc, m)) in renditions.iter().zip(&self.measured).enumerate() {
             if unlisted.get(i).copied().unwrap_or(false) {
@@ -139,18 +184,27 @@ impl MasterPlaylist {
                 continue;
             }
             let floor = bandwidth_floor(desc.max_kbps, audio_kbps).unwrap_or(0);
-            let bandwidth = m.peak_bps().max(floor);
+            let bandwidth = (m.peak_bps() + audio_peak).max(floor);
             advertised.push(bandwidth);
             let _ = write!(
                 out,
                 "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},FRAME-RATE={}",
-                m.average_bps(),
+                m.average_bps() + audio_average,
                 desc.encoded_width,
                 desc.encoded_height,
                 fixed(desc.frame_rate, 3),
             );
-            if !desc.codecs.is_empty() {
-                let _ = write!(out, ",CODECS=\"{}\"", desc.codecs);
+            match (&audio, desc.codecs.is_empty()) {
+                (None, false) => {
+                    let _ = write!(out, ",CODECS=\"{}\"", desc.codecs);
+                }
+                (Some(_), false) => {
+                    let _ = write!(out, ",CODECS=\"{},{AUDIO_CODECS}\",AUDIO=\"{AUDIO_GROUP}\"", desc.codecs);
+                }
+                (Some(_), true) => {
+                    let _ = write!(out, ",AUDIO=\"{AUDIO_GROUP}\"");
+                }
+                (None, true) => {}
             }
             let _ = write!(out, "\n{}/{index_file}\n", desc.label);
         }

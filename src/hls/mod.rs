@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - `paths`: where each file of a stream goes.
+//! - `media`: the segment format, and a CMAF segment's exact timing and init segment.
 //! - `entry`: one segment as a media playlist lists it, and exact duration sums.
 //! - `format`: decimal, duration and date formats shared by every playlist.
 //! - `live`: the sliding `live.m3u8` of one rendition.
@@ -15,6 +16,7 @@ mod entry;
 pub mod format;
 pub mod live;
 pub mod master;
+pub mod media;
 mod paths;
 pub mod preview;
 pub mod state;
@@ -28,4 +30,8 @@ pub use state::{
 pub use vod::VodPart;
 
 pub use entry::PlaylistEntry;
-pub use paths::{live_path, master_path, master_vod_path, segment_path, stream_dir, vod_path};
+pub use media::{RenditionKind, SegmentFormat, SegmentMedia};
+pub use paths::{
+    live_path, master_path, master_vod_path, media_segment_path, rendition_file_path, segment_path, stream_dir,
+    vod_path,
+};

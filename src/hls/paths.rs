@@ -1,5 +1,7 @@
 //! Where each file of a stream goes (output-layout §6).
 
+use super::media::SegmentFormat;
+
 /// `hls/{ch}/{id}`: the stream's directory.
 pub fn stream_dir(channel: &str, stream_id: &str) -> String {
     format!("hls/{channel}/{stream_id}")
@@ -8,6 +10,16 @@ pub fn stream_dir(channel: &str, stream_id: &str) -> String {
 /// `hls/{ch}/{id}/{RES}/{N}.ts`
 pub fn segment_path(channel: &str, stream_id: &str, label: &str, n: u64) -> String {
     format!("{}/{label}/{n}.ts", stream_dir(channel, stream_id))
+}
+
+/// `hls/{ch}/{id}/{RES}/{N}.{ts|m4s}`: a media segment in the stream's format.
+pub fn media_segment_path(format: SegmentFormat, channel: &str, stream_id: &str, label: &str, n: u64) -> String {
+    format!("{}/{label}/{n}.{}", stream_dir(channel, stream_id), format.extension())
+}
+
+/// `hls/{ch}/{id}/{RES}/{file}`: a file of one rendition (a CMAF init segment).
+pub fn rendition_file_path(channel: &str, stream_id: &str, label: &str, file: &str) -> String {
+    format!("{}/{label}/{file}", stream_dir(channel, stream_id))
 }
 
 /// `hls/{ch}/{id}/{RES}/live.m3u8`

@@ -15,9 +15,10 @@ use thiserror::Error;
 use crate::hls::entry::{add_duration, PlaylistEntry};
 use crate::hls::format::decimal_trimmed;
 use crate::hls::live::LivePlaylist;
-use crate::hls::master::MasterPlaylist;
 pub use crate::hls::master::RenditionDesc;
-use crate::hls::paths::{live_path, master_path, master_vod_path, segment_path, vod_path};
+use crate::hls::master::{AudioGroup, MasterPlaylist};
+use crate::hls::media::{RenditionKind, SegmentFormat, SegmentMedia, AUDIO_LABEL};
+use crate::hls::paths::{live_path, master_path, master_vod_path, media_segment_path, vod_path};
 use crate::hls::vod::VodPart;
 
 /// What the publication rules depend on; fixed for the life of the stream, restarts included,
@@ -40,6 +41,10 @@ pub struct StreamConfig {
     pub audio_kbps: u32,
     /// `HLS_MASTER_PLAYLIST`.
     pub master: bool,
+    /// `HLS_SEGMENT_FORMAT`: CMAF adds the audio rendition ([`AUDIO_LABEL`]) once a group
+    /// carries audio.
+    #[serde(default, skip_serializing_if = "SegmentFormat::is_ts")]
+    pub format: SegmentFormat,
 }
 
 /// Segment N of one rendition.
@@ -47,8 +52,11 @@ pub struct StreamConfig {
 pub struct RenditionSegment {
     /// Exact EXTINF.
     pub duration: Ratio<i64>,
-    /// Size of the whole `.ts` file.
+    /// Size of the whole `.ts` (or `.m4s`) file.
     pub bytes: u64,
+    /// CMAF: exact timing and init segment; `duration` equals `media.duration()`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<SegmentMedia>,
 }
 
 /// Group N: segment N of every rendition, all durable.
@@ -65,6 +73,10 @@ pub struct GroupRecord {
     /// source opened): it starts a new timeline and the masters advertise the new codecs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracks: Option<TrackChange>,
+    /// CMAF with audio: segment N of the audio rendition, cut at the same boundary as the
+    /// video (within one AAC frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<RenditionSegment>,
 }
 
 /// New master `CODECS` per rendition (ladder order) and the audio bit rate that now counts
@@ -163,6 +175,19 @@ struct RenditionState {
     keep_from: Option<u64>,
 }
 
+impl RenditionState {
+    fn new(cfg: &StreamConfig) -> Self {
+        RenditionState {
+            live: LivePlaylist::new(cfg.hls_time, cfg.live_size),
+            live_announced: false,
+            vod: None,
+            vod_start: Ratio::from_integer(0),
+            shed: false,
+            keep_from: None,
+        }
+    }
+}
+
 /// Publication state of one stream. Serialize it to hand a stream over to a restarted run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamState {
@@ -184,22 +209,18 @@ pub struct StreamState {
     vod_master: MasterPlaylist,
     /// Record False: published N whose segments are still stored, oldest first.
     stored: VecDeque<u64>,
+    /// CMAF: the audio rendition's playlists, from the first group with audio on. It is never
+    /// shed and never announced (the coordinator has no type for it): players find it
+    /// through the masters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audio: Option<RenditionState>,
 }
 
 impl StreamState {
     /// A stream with nothing published yet.
     pub fn new(cfg: StreamConfig) -> Self {
         let count = cfg.renditions.len();
-        let renditions = (0..count)
-            .map(|_| RenditionState {
-                live: LivePlaylist::new(cfg.hls_time, cfg.live_size),
-                live_announced: false,
-                vod: None,
-                vod_start: Ratio::from_integer(0),
-                shed: false,
-                keep_from: None,
-            })
-            .collect();
+        let renditions = (0..count).map(|_| RenditionState::new(&cfg)).collect();
         Self {
             cfg,
             renditions,
@@ -211,7 +232,23 @@ impl StreamState {
             vod_part: None,
             vod_master: MasterPlaylist::new(count),
             stored: VecDeque::new(),
+            audio: None,
         }
+    }
+
+    /// Whether the stream has an audio rendition of its own (CMAF with audio).
+    pub fn has_audio_rendition(&self) -> bool {
+        self.audio.is_some()
+    }
+
+    /// The entries `live.m3u8` of a rendition lists now, oldest first: what a manifest
+    /// other than HLS (DASH) renders from. `None` for a rendition that does not exist.
+    pub fn live_entries(&self, kind: RenditionKind) -> Option<impl Iterator<Item = &PlaylistEntry>> {
+        let r = match kind {
+            RenditionKind::Video(i) => self.renditions.get(i)?,
+            RenditionKind::Audio => self.audio.as_ref()?,
+        };
+        Some(r.live.entries())
     }
 
     /// The configuration the state was built with.
@@ -292,29 +329,50 @@ impl StreamState {
         }
         let entries: Vec<PlaylistEntry> = durations
             .into_iter()
-            .map(|duration| PlaylistEntry {
+            .zip(&g.renditions)
+            .map(|(duration, seg)| PlaylistEntry {
                 n: g.n,
                 duration,
                 discontinuity,
                 program_date_time_ms: g.program_date_time_ms,
+                media: seg.media.clone(),
             })
             .collect();
+        let audio_entry = g.audio.as_ref().map(|seg| PlaylistEntry {
+            n: g.n,
+            duration: seg.media.as_ref().map_or(seg.duration, SegmentMedia::duration),
+            discontinuity,
+            program_date_time_ms: g.program_date_time_ms,
+            media: seg.media.clone(),
+        });
         let mut out = Publication::default();
         let part = self.published / u64::from(self.cfg.vod_max_size.max(1));
         if self.cfg.record && self.vod_part.is_some_and(|k| k != part) {
             self.finish_vod_part(&mut out);
         }
         let listed: Vec<usize> = (0..entries.len()).filter(|&i| !self.renditions[i].shed).collect();
+        let audio_bytes = g.audio.as_ref().map_or(0, |a| a.bytes);
+        if let Some(entry) = &audio_entry {
+            if self.audio.is_none() {
+                self.audio = Some(RenditionState::new(&self.cfg));
+            }
+            self.push_live(RenditionKind::Audio, entry.clone(), &mut out);
+            self.live_master.record_audio(audio_bytes, entry.duration);
+        }
         for &i in &listed {
             let entry = &entries[i];
-            self.push_live(i, entry.clone(), &mut out);
+            self.push_live(RenditionKind::Video(i), entry.clone(), &mut out);
             self.live_master.record(i, g.renditions[i].bytes, entry.duration);
         }
         if self.cfg.record {
             self.vod_part = Some(part);
+            if let Some(entry) = &audio_entry {
+                self.push_vod(RenditionKind::Audio, part, entry, &mut out);
+                self.vod_master.record_audio(audio_bytes, entry.duration);
+            }
             for &i in &listed {
                 let entry = &entries[i];
-                self.push_vod(i, part, entry, &mut out);
+                self.push_vod(RenditionKind::Video(i), part, entry, &mut out);
                 self.vod_master.record(i, g.renditions[i].bytes, entry.duration);
             }
         }
@@ -344,6 +402,11 @@ impl StreamState {
         for (r, desc) in self.renditions.iter_mut().zip(&self.cfg.renditions).filter(|(r, _)| !r.shed) {
             r.live.end();
             let path = live_path(&self.cfg.channel, &self.cfg.stream_id, &desc.label);
+            out.writes.push(FileWrite { path, content: r.live.render(), announce: None });
+        }
+        if let Some(r) = self.audio.as_mut() {
+            r.live.end();
+            let path = live_path(&self.cfg.channel, &self.cfg.stream_id, AUDIO_LABEL);
             out.writes.push(FileWrite { path, content: r.live.render(), announce: None });
         }
         if self.masters_enabled() {
@@ -387,32 +450,41 @@ impl StreamState {
         self.cfg.master && !self.cfg.renditions.is_empty()
     }
 
-    fn push_live(&mut self, i: usize, entry: PlaylistEntry, out: &mut Publication) {
-        let (cfg, r) = (&self.cfg, &mut self.renditions[i]);
-        let label = &cfg.renditions[i].label;
+    /// A rendition's label, its state, and whether it is announced (only video renditions).
+    fn rendition_mut(&mut self, kind: RenditionKind) -> (&StreamConfig, &str, &mut RenditionState, bool) {
+        match kind {
+            RenditionKind::Video(i) => (&self.cfg, &self.cfg.renditions[i].label, &mut self.renditions[i], true),
+            RenditionKind::Audio => {
+                (&self.cfg, AUDIO_LABEL, self.audio.as_mut().expect("audio rendition created before use"), false)
+            }
+        }
+    }
+
+    fn push_live(&mut self, kind: RenditionKind, entry: PlaylistEntry, out: &mut Publication) {
+        let (cfg, label, r, announced) = self.rendition_mut(kind);
         r.live.push(entry);
         let path = live_path(&cfg.channel, &cfg.stream_id, label);
-        let announce = (!std::mem::replace(&mut r.live_announced, true)).then(|| Announcement {
+        let first = !std::mem::replace(&mut r.live_announced, true);
+        let announce = (first && announced).then(|| Announcement {
             stream_type: StreamType::HlsLive,
-            resolution: label.clone(),
+            resolution: label.to_string(),
             index_file: path.clone(),
             start_time: None,
         });
         out.writes.push(FileWrite { path, content: r.live.render(), announce });
     }
 
-    fn push_vod(&mut self, i: usize, part: u64, entry: &PlaylistEntry, out: &mut Publication) {
-        let (cfg, r) = (&self.cfg, &mut self.renditions[i]);
-        let label = &cfg.renditions[i].label;
+    fn push_vod(&mut self, kind: RenditionKind, part: u64, entry: &PlaylistEntry, out: &mut Publication) {
+        let (cfg, label, r, announced) = self.rendition_mut(kind);
         let vod = r.vod.get_or_insert_with(|| VodPart::new(part, cfg.hls_time));
         let first_write = vod.is_empty();
         // The current part is finished only by `finish_vod_part`, which also drops it.
         let pushed = vod.push(entry);
         debug_assert!(pushed.is_ok(), "{pushed:?}");
         let path = vod_path(&cfg.channel, &cfg.stream_id, label, part);
-        let announce = first_write.then(|| Announcement {
+        let announce = (first_write && announced).then(|| Announcement {
             stream_type: StreamType::HlsVod,
-            resolution: label.clone(),
+            resolution: label.to_string(),
             index_file: path.clone(),
             start_time: (part >= 1).then(|| decimal_trimmed(r.vod_start)),
         });
@@ -425,13 +497,14 @@ impl StreamState {
         let Some(part) = self.vod_part.take() else {
             return;
         };
-        for (r, desc) in self.renditions.iter_mut().zip(&self.cfg.renditions) {
+        let labels = self.cfg.renditions.iter().map(|d| d.label.as_str()).chain(Some(AUDIO_LABEL));
+        for (r, label) in self.renditions.iter_mut().chain(self.audio.as_mut()).zip(labels) {
             let Some(mut vod) = r.vod.take().filter(|v| !v.is_empty()) else {
                 continue;
             };
             vod.finish();
             r.vod_start = add_duration(r.vod_start, vod.total_duration());
-            let path = vod_path(&self.cfg.channel, &self.cfg.stream_id, &desc.label, part);
+            let path = vod_path(&self.cfg.channel, &self.cfg.stream_id, label, part);
             out.writes.push(FileWrite { path, content: vod.render(), announce: None });
         }
         if self.masters_enabled() {
@@ -442,14 +515,18 @@ impl StreamState {
 
     fn live_master_write(&mut self) -> FileWrite {
         let unlisted = self.unlisted();
-        let content = self.live_master.render_listed(&self.cfg.renditions, &unlisted, self.cfg.audio_kbps, "live.m3u8");
+        let audio = self.audio.is_some().then_some(AudioGroup { index_file: "live.m3u8" });
+        let content =
+            self.live_master.render_grouped(&self.cfg.renditions, &unlisted, self.cfg.audio_kbps, "live.m3u8", audio);
         FileWrite { path: master_path(&self.cfg.channel, &self.cfg.stream_id), content, announce: None }
     }
 
     fn vod_master_write(&mut self, part: u64) -> FileWrite {
         let index = format!("vod-{part}.m3u8");
         let unlisted = self.unlisted();
-        let content = self.vod_master.render_listed(&self.cfg.renditions, &unlisted, self.cfg.audio_kbps, &index);
+        let audio = self.audio.is_some().then_some(AudioGroup { index_file: &index });
+        let content =
+            self.vod_master.render_grouped(&self.cfg.renditions, &unlisted, self.cfg.audio_kbps, &index, audio);
         let path = master_vod_path(&self.cfg.channel, &self.cfg.stream_id, part);
         FileWrite { path, content, announce: None }
     }
@@ -468,10 +545,14 @@ impl StreamState {
             let Some(old) = self.stored.pop_front() else {
                 break;
             };
-            for (desc, r) in self.cfg.renditions.iter().zip(&self.renditions) {
+            let (cfg, format) = (&self.cfg, self.cfg.format);
+            for (desc, r) in cfg.renditions.iter().zip(&self.renditions) {
                 if r.keep_from.is_none_or(|keep| old < keep) {
-                    out.deletes.push(segment_path(&self.cfg.channel, &self.cfg.stream_id, &desc.label, old));
+                    out.deletes.push(media_segment_path(format, &cfg.channel, &cfg.stream_id, &desc.label, old));
                 }
+            }
+            if self.audio.is_some() {
+                out.deletes.push(media_segment_path(format, &cfg.channel, &cfg.stream_id, AUDIO_LABEL, old));
             }
         }
     }

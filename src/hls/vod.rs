@@ -10,7 +10,7 @@ use num_rational::Ratio;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::hls::entry::{add_duration, PlaylistEntry};
+use crate::hls::entry::{add_duration, media_playlist_version, PlaylistEntry};
 use crate::hls::format::{extinf, program_date_time, target_duration};
 
 /// What an append did to the stored text.
@@ -44,6 +44,9 @@ pub struct VodPart {
     total: Ratio<i64>,
     /// `PLAYLIST-TYPE:VOD` and ENDLIST written; the part is closed.
     finished: bool,
+    /// CMAF: the last entry, for `EXT-X-MAP` when the init segment changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last: Option<PlaylistEntry>,
 }
 
 impl VodPart {
@@ -57,6 +60,7 @@ impl VodPart {
             entries: 0,
             total: Ratio::from_integer(0),
             finished: false,
+            last: None,
         }
     }
 
@@ -70,11 +74,17 @@ impl VodPart {
         if entry.discontinuity && !first {
             self.body.push_str("#EXT-X-DISCONTINUITY\n");
         }
+        if let Some(map) = entry.map_line(self.last.as_ref()) {
+            self.body.push_str(&map);
+        }
         if first || entry.discontinuity {
             let pdt = program_date_time(entry.program_date_time_ms);
             let _ = writeln!(self.body, "#EXT-X-PROGRAM-DATE-TIME:{pdt}");
         }
-        let _ = write!(self.body, "#EXTINF:{},\n{}.ts\n", extinf(entry.duration), entry.n);
+        let _ = write!(self.body, "#EXTINF:{},\n{}\n", extinf(entry.duration), entry.uri());
+        if entry.media.is_some() {
+            self.last = Some(entry.clone());
+        }
         self.entries += 1;
         self.total = add_duration(self.total, entry.duration);
         let target = target_duration(entry.duration, self.hls_time);
@@ -97,8 +107,9 @@ impl VodPart {
         let mut out = String::with_capacity(192 + self.body.len());
         let _ = write!(
             out,
-            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:{kind}\n#EXT-X-VERSION:3\n\
+            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:{kind}\n#EXT-X-VERSION:{}\n\
              #EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-INDEPENDENT-SEGMENTS\n",
+            media_playlist_version(self.last.is_some()),
             self.target
         );
         out.push_str(&self.body);
@@ -147,7 +158,7 @@ mod tests {
     const T0: i64 = 1_740_823_200_000;
 
     fn entry(n: u64, duration: Ratio<i64>, discontinuity: bool) -> PlaylistEntry {
-        PlaylistEntry { n, duration, discontinuity, program_date_time_ms: T0 + 3000 * n as i64 }
+        PlaylistEntry { n, duration, discontinuity, program_date_time_ms: T0 + 3000 * n as i64, media: None }
     }
 
     fn three(n: u64) -> PlaylistEntry {

@@ -54,4 +54,6 @@ pub struct PipelineConfig {
     /// A live source read this late drops whole GOPs until it is back at the live edge
     /// (`HLS_DROP_BEHIND_SECONDS`; `None`: never).
     pub drop_behind: Option<Duration>,
+    /// `HLS_SEGMENT_FORMAT`: the muxing strategy of every rendition's segmenter.
+    pub format: crate::hls::SegmentFormat,
 }

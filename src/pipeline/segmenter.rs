@@ -280,7 +280,7 @@ impl Segmenter {
             (Some(video), false) => video.clone(),
             (None, _) => String::new(),
         };
-        self.sink.segment(self.rung, n, bytes, duration, start, codecs, seg.discontinuity);
+        self.sink.segment(self.rung, n, bytes, duration, start, codecs, seg.discontinuity, None);
         Ok(())
     }
 

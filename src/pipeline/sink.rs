@@ -9,7 +9,28 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::clock::Q;
+use crate::hls::media::SegmentMedia;
 use crate::ladder::Rendition;
+
+/// What a CMAF segment of a video rendition brings besides its bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CmafOutput {
+    /// The segment's exact timing and the name of its init segment.
+    pub media: SegmentMedia,
+    /// That init segment's bytes (`ftyp` + `moov`), sent with every segment so the publisher
+    /// can store it whichever segment reaches it first; it is stored once per name.
+    pub init: bytes::Bytes,
+    /// The audio rendition's segment with the same number, cut at the same boundary.
+    pub audio: Option<AudioOutput>,
+}
+
+/// One segment of the audio rendition (CMAF).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioOutput {
+    pub data: bytes::Bytes,
+    pub media: SegmentMedia,
+    pub init: bytes::Bytes,
+}
 
 #[derive(Debug)]
 pub enum MediaOutput {
@@ -17,7 +38,17 @@ pub enum MediaOutput {
     Ladder { renditions: Vec<Rendition>, audio: bool, source: String },
     /// Segment `n` of rendition `rung` is complete in memory; `discontinuity`: it starts a
     /// new timeline in that rendition (a copied ORIGINAL encoded from now on).
-    Segment { rung: usize, n: u64, data: Vec<u8>, duration: Q, start: Q, codecs: String, discontinuity: bool },
+    /// `cmaf`: the CMAF extras ([`CmafOutput`]), `None` in TS mode.
+    Segment {
+        rung: usize,
+        n: u64,
+        data: Vec<u8>,
+        duration: Q,
+        start: Q,
+        codecs: String,
+        discontinuity: bool,
+        cmaf: Option<Box<CmafOutput>>,
+    },
     /// Segment `n` of `rung` was dropped because the upload queue was full.
     SegmentDropped { rung: usize, n: u64 },
     /// Rendition `rung` was shed under overload: it has no segment `n` or later.
@@ -88,9 +119,10 @@ impl Sink {
         start: Q,
         codecs: String,
         discontinuity: bool,
+        cmaf: Option<Box<CmafOutput>>,
     ) {
         if self.budget.try_reserve(data.len()) {
-            self.send(MediaOutput::Segment { rung, n, data, duration, start, codecs, discontinuity });
+            self.send(MediaOutput::Segment { rung, n, data, duration, start, codecs, discontinuity, cmaf });
         } else {
             tracing::error!(rung, n, queued_bytes = self.budget.used(), "upload queue full: segment dropped");
             self.send(MediaOutput::SegmentDropped { rung, n });

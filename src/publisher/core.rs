@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use crate::cdn::CdnConfig;
 use crate::child_protocol::Event;
+use crate::hls::media::{SegmentFormat, SegmentMedia, AUDIO_LABEL};
 use crate::hls::state::{
     Announcement, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType,
     TrackChange,
@@ -27,6 +28,7 @@ use crate::hls::state::{
 use crate::ladder::Rendition;
 use crate::pipeline::clock::Q;
 use crate::pipeline::preview::PreviewSpec;
+pub use crate::pipeline::sink::CmafOutput;
 use crate::storage::RetryPolicy;
 
 /// Everything that moves the publisher.
@@ -51,6 +53,8 @@ pub struct PublishSettings {
     /// Where this run's media time 0 lies on the stream's timeline (restart: the end of the
     /// last group published before).
     pub timeline_offset: Q,
+    /// `HLS_SEGMENT_FORMAT`.
+    pub format: SegmentFormat,
 }
 
 /// What the publisher knows at the end, for the exit status and summary.
@@ -70,7 +74,18 @@ pub enum Input {
     /// Segment `n` of rendition `rung` is complete in memory.
     /// `discontinuity`: the segment starts a new timeline in its rendition; the group is
     /// published with `#EXT-X-DISCONTINUITY`.
-    Segment { rung: usize, n: u64, data: Bytes, duration: Q, start: Q, codecs: String, discontinuity: bool },
+    /// `cmaf`: what a CMAF segment brings besides its bytes (its timing, its init segment and
+    /// the audio rendition's segment `n`); `None` in TS mode.
+    Segment {
+        rung: usize,
+        n: u64,
+        data: Bytes,
+        duration: Q,
+        start: Q,
+        codecs: String,
+        discontinuity: bool,
+        cmaf: Option<Box<CmafOutput>>,
+    },
     /// Segment `n` of some rendition was dropped by the pipeline (upload queue full).
     SegmentDropped { n: u64 },
     /// Rendition `rung` was shed under overload: groups from `n` on come without it.
@@ -101,6 +116,14 @@ pub enum Op {
     },
     Preview {
         n: u64,
+    },
+    /// Segment `n` of the audio rendition (CMAF).
+    Audio {
+        n: u64,
+    },
+    /// A CMAF init segment: stored once, before any playlist lists a segment needing it.
+    Init {
+        path: String,
     },
     /// A playlist or `index.json`: one in flight per path, newer content waits (latest wins).
     Write {
@@ -142,18 +165,23 @@ struct Group {
     parts: Vec<Option<Part>>,
     /// Per rendition: the segment's master `CODECS` (video, and audio when it carries any).
     codecs: Vec<String>,
+    /// CMAF: the audio rendition's segment, from the first video rendition that brought it
+    /// (every rendition cuts the same audio at the same boundary).
+    audio: Option<Part>,
     /// Some rendition starts a new timeline with this group.
     discontinuity: bool,
     dropped: bool,
     in_flight: usize,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Part {
     duration: Q,
     start: Q,
     bytes: u64,
     durable: bool,
+    /// CMAF: timing, and the init segment (path in `inits`) that must be durable first.
+    media: Option<(SegmentMedia, String)>,
 }
 
 #[derive(Default)]
@@ -193,6 +221,8 @@ pub struct PublisherCore {
     push_ready: Option<Vec<bool>>,
     /// HLS-LIVE announcements waiting for their rendition's push, oldest first.
     held: Vec<(usize, Event)>,
+    /// CMAF init segments by path: `true` once durable, `false` while being stored.
+    inits: HashMap<String, bool>,
 }
 
 impl PublisherCore {
@@ -223,6 +253,7 @@ impl PublisherCore {
             summary: PublishSummary::default(),
             push_ready: settings_cdn_on.then(Vec::new),
             held: Vec::new(),
+            inits: HashMap::new(),
         }
     }
 
@@ -270,9 +301,9 @@ impl PublisherCore {
                 }
                 self.publish_ready(&mut out);
             }
-            Input::Segment { rung, n, data, duration, start, codecs, discontinuity } => {
-                let part = Part { duration, start, bytes: 0, durable: false };
-                self.on_segment(rung, n, data, part, (codecs, discontinuity), &mut out)
+            Input::Segment { rung, n, data, duration, start, codecs, discontinuity, cmaf } => {
+                let part = Part { duration, start, bytes: 0, durable: false, media: None };
+                self.on_segment(rung, n, data, part, (codecs, discontinuity, cmaf), &mut out)
             }
             Input::SegmentDropped { n } => {
                 if n >= self.next_n {
@@ -314,7 +345,7 @@ impl PublisherCore {
         n: u64,
         data: Bytes,
         mut part: Part,
-        (codecs, discontinuity): (String, bool),
+        (codecs, discontinuity, cmaf): (String, bool, Option<Box<CmafOutput>>),
         out: &mut Vec<Action>,
     ) {
         if n < self.next_n || rung >= self.ladder.len() {
@@ -326,14 +357,81 @@ impl PublisherCore {
         }
         let len = data.len();
         part.bytes = len as u64;
+        let retry = self.segment_retry();
+        let mut audio = None;
+        if let Some(cmaf) = cmaf.map(|c| *c) {
+            let label = self.ladder[rung].label.clone();
+            part.duration = cmaf.media.duration();
+            let init = self.store_init(&label, &cmaf.media.init, cmaf.init, out);
+            part.media = Some((cmaf.media, init));
+            audio = cmaf.audio;
+        }
         let group = self.group(n);
         group.parts[rung] = Some(part);
         group.codecs[rung] = codecs;
         group.discontinuity |= discontinuity;
         group.in_flight += 1;
         let path = self.segment_path(rung, n);
-        let retry = if self.settings.record { Retry::WhileRunning } else { Retry::UntilDeadline };
         out.push(Action::Put { op: Op::Segment { n, rung, len }, path, body: data, retry });
+        if let Some(audio) = audio.filter(|_| self.groups.get(&n).is_some_and(|g| g.audio.is_none())) {
+            let init = self.store_init(AUDIO_LABEL, &audio.media.init, audio.init, out);
+            let (duration, len) = (audio.media.duration(), audio.data.len());
+            let part = Part {
+                duration,
+                start: part_start(&audio.media),
+                bytes: len as u64,
+                durable: false,
+                media: Some((audio.media, init)),
+            };
+            let group = self.group(n);
+            group.audio = Some(part);
+            group.in_flight += 1;
+            let path = self.rendition_path(AUDIO_LABEL, n);
+            out.push(Action::Put { op: Op::Audio { n }, path, body: audio.data, retry });
+        }
+    }
+
+    fn segment_retry(&self) -> Retry {
+        if self.settings.record {
+            Retry::WhileRunning
+        } else {
+            Retry::UntilDeadline
+        }
+    }
+
+    /// Stores init segment `file` of rendition `label` unless it is stored or on its way;
+    /// returns its path.
+    fn store_init(&mut self, label: &str, file: &str, body: Bytes, out: &mut Vec<Action>) -> String {
+        let (channel, stream_id) = (&self.settings.channel, &self.settings.stream_id);
+        let path = crate::hls::rendition_file_path(channel, stream_id, label, file);
+        if !self.inits.contains_key(&path) {
+            self.inits.insert(path.clone(), false);
+            let retry = self.segment_retry();
+            out.push(Action::Put { op: Op::Init { path: path.clone() }, path: path.clone(), body, retry });
+        }
+        path
+    }
+
+    /// A part is ready to be listed: durable, and so is the init segment it needs.
+    fn part_ready(&self, part: &Part) -> bool {
+        part.durable && part.media.as_ref().is_none_or(|(_, init)| self.inits.get(init) == Some(&true))
+    }
+
+    fn on_init_stored(&mut self, path: String, ok: bool, out: &mut Vec<Action>) {
+        if ok {
+            self.inits.insert(path, true);
+        } else {
+            // Every group waiting for it is skipped; a later segment needing it stores it again.
+            tracing::error!(%path, "init segment could not be stored: the segments that need it are skipped");
+            self.inits.remove(&path);
+            let needs = |p: &Part| p.media.as_ref().is_some_and(|(_, init)| *init == path);
+            for group in self.groups.values_mut() {
+                if group.parts.iter().flatten().chain(group.audio.as_ref()).any(needs) {
+                    group.dropped = true;
+                }
+            }
+        }
+        self.publish_ready(out);
     }
 
     fn on_stored(&mut self, op: Op, ok: bool, out: &mut Vec<Action>) {
@@ -348,6 +446,17 @@ impl PublisherCore {
                 }
                 self.publish_ready(out);
             }
+            Op::Audio { n } => {
+                if let Some(group) = self.groups.get_mut(&n) {
+                    group.in_flight -= 1;
+                    match (ok, group.audio.as_mut()) {
+                        (true, Some(part)) => part.durable = true,
+                        _ => group.dropped = true,
+                    }
+                }
+                self.publish_ready(out);
+            }
+            Op::Init { path } => self.on_init_stored(path, ok, out),
             Op::Preview { n } => self.on_preview_stored(n, ok, out),
             Op::Write { path } => self.on_write_stored(path, ok, out),
         }
@@ -366,8 +475,12 @@ impl PublisherCore {
     fn publish_ready(&mut self, out: &mut Vec<Action>) {
         while let Some(group) = self.groups.get(&self.next_n) {
             let n = self.next_n;
-            let complete =
-                group.parts.iter().enumerate().all(|(i, p)| self.is_shed(i, n) || p.is_some_and(|p| p.durable));
+            let complete = group
+                .parts
+                .iter()
+                .enumerate()
+                .all(|(i, p)| self.is_shed(i, n) || p.as_ref().is_some_and(|p| self.part_ready(p)))
+                && group.audio.as_ref().is_none_or(|p| self.part_ready(p));
             if complete && !group.dropped {
                 let group = self.groups.remove(&n).expect("present");
                 self.publish_group(n, group, out);
@@ -388,9 +501,10 @@ impl PublisherCore {
 
     fn publish_group(&mut self, n: u64, group: Group, out: &mut Vec<Action>) {
         // A shed rendition's entry is a placeholder the state ignores.
-        let gone = Part { duration: Q::from_integer(0), start: Q::from_integer(0), bytes: 0, durable: true };
-        let parts: Vec<Part> = group.parts.iter().map(|p| p.unwrap_or(gone)).collect();
-        let Some(first) = group.parts.iter().flatten().next().copied() else {
+        let gone =
+            Part { duration: Q::from_integer(0), start: Q::from_integer(0), bytes: 0, durable: true, media: None };
+        let parts: Vec<Part> = group.parts.iter().map(|p| p.clone().unwrap_or_else(|| gone.clone())).collect();
+        let Some(first) = group.parts.iter().flatten().next().cloned() else {
             tracing::error!(n, "group with every rendition shed: not published");
             return;
         };
@@ -398,8 +512,9 @@ impl PublisherCore {
             n,
             discontinuity: group.discontinuity,
             program_date_time_ms: self.run_start_ms + (first.start * 1000).round().to_integer(),
-            renditions: parts.iter().map(|p| RenditionSegment { duration: p.duration, bytes: p.bytes }).collect(),
+            renditions: parts.iter().map(rendition_segment).collect(),
             tracks: None,
+            audio: group.audio.as_ref().map(rendition_segment),
         };
         let mut codecs = group.codecs.clone();
         if self.state.is_none() {
@@ -430,7 +545,7 @@ impl PublisherCore {
             }
         };
         self.summary.published += 1;
-        self.summary.bytes += parts.iter().map(|p| p.bytes).sum::<u64>();
+        self.summary.bytes += parts.iter().chain(group.audio.as_ref()).map(|p| p.bytes).sum::<u64>();
         // The event goes out before the playlist writes: a supervisor mirroring the state
         // may then be one group ahead of storage, never behind it (segments are durable).
         let timeline_end = Some(self.settings.timeline_offset + first.start + first.duration);
@@ -459,9 +574,12 @@ impl PublisherCore {
         tracing::error!(n, "segment group could not be stored in every rendition: skipped");
         self.summary.skipped += 1;
         for (rung, part) in group.parts.iter().enumerate() {
-            if part.is_some_and(|p| p.durable) {
+            if part.as_ref().is_some_and(|p| p.durable) {
                 out.push(Action::Delete { path: self.segment_path(rung, n) });
             }
+        }
+        if group.audio.is_some_and(|p| p.durable) {
+            out.push(Action::Delete { path: self.rendition_path(AUDIO_LABEL, n) });
         }
         if let Some(state) = self.state.as_mut() {
             state.mark_discontinuity_next();
@@ -472,13 +590,22 @@ impl PublisherCore {
     /// Once the pipeline is done and no segment is in flight, no group can complete any more:
     /// the incomplete ones are skipped, and the stream gets its final playlists.
     fn finish_when_done(&mut self, out: &mut Vec<Action>) {
-        if self.finished || !self.pipeline_done || self.groups.values().any(|g| g.in_flight > 0) {
+        let inits_in_flight = self.inits.values().any(|durable| !durable);
+        if self.finished || !self.pipeline_done || inits_in_flight || self.groups.values().any(|g| g.in_flight > 0) {
             return;
         }
         let shed_from = self.shed_from.clone();
-        for (&n, group) in self.groups.iter_mut() {
-            let shed = |i: usize| shed_from.get(i).copied().flatten().is_some_and(|from| from <= n);
-            if !group.parts.iter().enumerate().all(|(i, p)| shed(i) || p.is_some_and(|p| p.durable)) {
+        let incomplete: Vec<u64> = self
+            .groups
+            .iter()
+            .filter(|(&n, group)| {
+                let shed = |i: usize| shed_from.get(i).copied().flatten().is_some_and(|from| from <= n);
+                !group.parts.iter().enumerate().all(|(i, p)| shed(i) || p.as_ref().is_some_and(|p| self.part_ready(p)))
+            })
+            .map(|(&n, _)| n)
+            .collect();
+        for n in incomplete {
+            if let Some(group) = self.groups.get_mut(&n) {
                 group.dropped = true;
             }
         }
@@ -650,17 +777,34 @@ impl PublisherCore {
             record: self.settings.record,
             audio_kbps: if audio { self.settings.audio_kbps } else { 0 },
             master: self.settings.master,
+            format: self.settings.format,
         }
     }
 
     fn segment_path(&self, rung: usize, n: u64) -> String {
-        crate::hls::segment_path(&self.settings.channel, &self.settings.stream_id, &self.ladder[rung].label, n)
+        self.rendition_path(&self.ladder[rung].label, n)
+    }
+
+    /// Segment `n` of the rendition in directory `label`.
+    fn rendition_path(&self, label: &str, n: u64) -> String {
+        let (channel, stream_id) = (&self.settings.channel, &self.settings.stream_id);
+        crate::hls::media_segment_path(self.settings.format, channel, stream_id, label, n)
     }
 
     fn preview_path(&self, file: &str) -> String {
         let label = self.settings.previews.map(|p| p.label()).unwrap_or_default();
         crate::hls::preview::preview_path(&self.settings.channel, &self.settings.stream_id, &label, file)
     }
+}
+
+/// A published part as the playlists record it: CMAF parts carry their exact timing.
+fn rendition_segment(p: &Part) -> RenditionSegment {
+    RenditionSegment { duration: p.duration, bytes: p.bytes, media: p.media.as_ref().map(|(m, _)| m.clone()) }
+}
+
+/// Run-independent start of a CMAF segment in seconds (only used for ordering and logs).
+fn part_start(media: &SegmentMedia) -> Q {
+    Q::new(media.start as i64, i64::from(media.timescale.max(1)))
 }
 
 /// The group's codecs when they differ from what the stream advertises so far (audio that

@@ -157,13 +157,13 @@ impl Publisher {
                 // The source is open and decoding starts now: PROGRAM-DATE-TIME counts from here.
                 Input::Ladder { renditions, audio, source, now_ms: now_ms() }
             }
-            MediaOutput::Segment { rung, n, data, duration, start, codecs, discontinuity } => {
+            MediaOutput::Segment { rung, n, data, duration, start, codecs, discontinuity, cmaf } => {
                 self.segment_ready.insert(n, Instant::now());
                 let data = Bytes::from(data);
                 if let Some(cdn) = self.cdn.as_mut() {
                     cdn.segments.insert((n, rung), Segment { duration, data: data.clone() });
                 }
-                Input::Segment { rung, n, data, duration, start, codecs, discontinuity }
+                Input::Segment { rung, n, data, duration, start, codecs, discontinuity, cmaf }
             }
             MediaOutput::SegmentDropped { n, .. } => Input::SegmentDropped { n },
             MediaOutput::RenditionShed { rung, n } => Input::RenditionShed { rung, n },

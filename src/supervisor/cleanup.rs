@@ -132,8 +132,9 @@ mod tests {
                 n,
                 discontinuity: false,
                 program_date_time_ms: 0,
-                renditions: vec![RenditionSegment { duration: Ratio::new(1, 1), bytes: 10 }],
+                renditions: vec![RenditionSegment { duration: Ratio::new(1, 1), bytes: 10, media: None }],
                 tracks: None,
+                audio: None,
             };
             mirror.on_event(&Event::Segment { group, publish_seconds: None, timeline_end: None });
         }

@@ -75,6 +75,7 @@ impl Job {
             live,
             drop_behind: s.drop_behind,
             realtime: doc.realtime,
+            format: s.segment_format,
         };
         let publish = PublishSettings {
             channel: doc.channel,
@@ -92,6 +93,7 @@ impl Job {
             resume: resume.and_then(|r| r.state),
             cdn: doc.cdn.map(Arc::new),
             timeline_offset,
+            format: s.segment_format,
         };
         Ok(Job { pipeline, publish, storage, queue_bytes: s.upload_queue_bytes, drain: s.storage_retry })
     }

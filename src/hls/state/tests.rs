@@ -1,4 +1,5 @@
 use super::*;
+use crate::hls::media::{SegmentFormat, SegmentMedia};
 
 /// 2025-03-01T10:00:00.000Z
 const T0: i64 = 1_740_823_200_000;
@@ -24,18 +25,20 @@ fn config(record: bool, live_size: u32, vod_max_size: u32) -> StreamConfig {
         record,
         audio_kbps: 128,
         master: true,
+        format: Default::default(),
     }
 }
 
 /// Group `n` of `duration` in both renditions; SD is `sd_bytes`, HD twice that.
 fn group_of(n: u64, duration: Ratio<i64>, sd_bytes: u64) -> GroupRecord {
-    let seg = |bytes| RenditionSegment { duration, bytes };
+    let seg = |bytes| RenditionSegment { duration, bytes, media: None };
     GroupRecord {
         n,
         discontinuity: false,
         program_date_time_ms: T0 + 1000 * n as i64,
         renditions: vec![seg(2 * sd_bytes), seg(sd_bytes)],
         tracks: None,
+        audio: None,
     }
 }
 
@@ -473,4 +476,72 @@ fn a_live_only_stream_keeps_the_segments_a_shed_renditions_final_playlist_lists(
         "{deleted:?}"
     );
     assert!(deleted.iter().any(|p| p.ends_with("640x360-30/7.ts")), "{deleted:?}");
+}
+
+/// CMAF group `n`: both video renditions and the audio one, each one second exactly, video
+/// in 90 kHz and audio in 48 kHz ticks; `init` is the video init segment's first number.
+fn cmaf_group(n: u64, init: u64) -> GroupRecord {
+    let media = |timescale: u32, init: u64| SegmentMedia {
+        start: (10 + n) * u64::from(timescale),
+        ticks: u64::from(timescale),
+        timescale,
+        init: crate::hls::media::init_name(init),
+    };
+    let seg = |bytes, m: SegmentMedia| RenditionSegment { duration: m.duration(), bytes, media: Some(m) };
+    GroupRecord {
+        n,
+        discontinuity: false,
+        program_date_time_ms: T0 + 1000 * n as i64,
+        renditions: vec![seg(250_000, media(90_000, init)), seg(125_000, media(90_000, init))],
+        tracks: None,
+        audio: Some(seg(16_000, media(48_000, 0))),
+    }
+}
+
+#[test]
+fn cmaf_lists_init_segments_and_one_audio_rendition_that_every_variant_refers_to() {
+    let cfg = StreamConfig {
+        renditions: config(true, 3, 10)
+            .renditions
+            .into_iter()
+            .map(|d| RenditionDesc { codecs: "avc1.64001f".into(), ..d })
+            .collect(),
+        format: SegmentFormat::Cmaf,
+        ..config(true, 3, 10)
+    };
+    let mut state = StreamState::new(cfg);
+    let first = state.publish(&cmaf_group(0, 0)).unwrap();
+    state.mark_discontinuity_next();
+    let second = state.publish(&cmaf_group(1, 1)).unwrap();
+    // The audio rendition is written but never announced: the coordinator has no type for it.
+    assert!(paths(&first).contains(&"hls/ch/id/audio/live.m3u8"), "{:?}", paths(&first));
+    assert!(paths(&first).contains(&"hls/ch/id/audio/vod-0.m3u8"));
+    assert!(announcements(&first).iter().all(|a| a.resolution != "audio"));
+    assert_eq!(announcements(&first).len(), 4, "HLS-LIVE and HLS-VOD per video rendition");
+    let live = &written(&second, &format!("hls/ch/id/{SD}/live.m3u8")).content;
+    assert_eq!(
+        live,
+        "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n\
+         #EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init-0.mp4\"\n\
+         #EXT-X-PROGRAM-DATE-TIME:2025-03-01T10:00:00.000Z\n#EXTINF:1.000000,\n0.m4s\n\
+         #EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n\
+         #EXT-X-PROGRAM-DATE-TIME:2025-03-01T10:00:01.000Z\n#EXTINF:1.000000,\n1.m4s\n"
+    );
+    let audio = &written(&second, "hls/ch/id/audio/live.m3u8").content;
+    assert!(audio.contains("#EXT-X-MAP:URI=\"init-0.mp4\"\n#EXT-X-PROGRAM-DATE-TIME"), "{audio}");
+    assert_eq!(audio.matches("EXT-X-MAP").count(), 1, "the audio init did not change: {audio}");
+    let master = &written(&first, "hls/ch/id/master.m3u8").content;
+    assert!(
+        master.contains(
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,URI=\"audio/live.m3u8\"\n"
+        ),
+        "{master}"
+    );
+    // SD: 1 Mbit/s of video plus 128 kbit/s of audio.
+    assert!(
+        master.contains("BANDWIDTH=1128000,AVERAGE-BANDWIDTH=1128000,RESOLUTION=640x360,FRAME-RATE=29.970,CODECS=\"avc1.64001f,mp4a.40.2\",AUDIO=\"audio\"\n640x360-30/live.m3u8"),
+        "{master}"
+    );
+    let vod_master = &written(&first, "hls/ch/id/master-vod-0.m3u8").content;
+    assert!(vod_master.contains("URI=\"audio/vod-0.m3u8\""), "{vod_master}");
 }

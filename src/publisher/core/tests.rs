@@ -30,6 +30,7 @@ pub(super) fn settings(record: bool, live_size: u32) -> PublishSettings {
         resume: None,
         cdn: None,
         timeline_offset: Ratio::new(0, 1),
+        format: Default::default(),
     }
 }
 
@@ -51,6 +52,7 @@ pub(super) fn segment(rung: usize, n: u64) -> Input {
         start: Ratio::new(n as i64, 1),
         codecs: "avc1.64001f".into(),
         discontinuity: false,
+        cmaf: None,
     }
 }
 
