@@ -42,6 +42,8 @@ pub struct CmafMux {
     /// The audio track: its AudioSpecificConfig and the init built from it, once segments carry
     /// audio.
     audio: Option<(u32, Init)>,
+    /// Where the audio rendition's last segment ended, ticks: the next one continues there.
+    audio_end: Option<i64>,
 }
 
 /// One segment being collected.
@@ -109,7 +111,7 @@ pub fn asc_rate_channels(asc: &[u8]) -> Option<(u32, u16)> {
 
 impl CmafMux {
     pub fn new(width: u16, height: u16) -> Self {
-        CmafMux { width, height, video_init: None, audio: None }
+        CmafMux { width, height, video_init: None, audio: None, audio_end: None }
     }
 
     /// A new video stream (a copied ORIGINAL encoded from now on, or new parameters): the
@@ -138,15 +140,13 @@ impl CmafMux {
 
     /// Turns segment `n`, which ends at `end` seconds (the next segment's first presentation
     /// time), into the video fragment and its extras. `next_dts`: the next segment's first
-    /// decode time (`None` at the end of the run); `next_audio`: the first AAC frame after this
-    /// segment, if already read.
+    /// decode time (`None` at the end of the run).
     pub fn close(
         &mut self,
         n: u64,
         seg: CmafSegment,
         end: Q,
         next_dts: Option<Q>,
-        next_audio: Option<Q>,
     ) -> Result<(Vec<u8>, CmafOutput), String> {
         let Some(&(first_dts, first_pts, _, _)) = seg.video.first() else {
             return Err(format!("segment {n} has no video"));
@@ -168,7 +168,7 @@ impl CmafMux {
             timescale: VIDEO_TIMESCALE,
             init: init.name.clone(),
         };
-        let audio = self.audio_fragment(n, &seg, next_audio);
+        let audio = self.audio_fragment(n, &seg);
         Ok((data, CmafOutput { media, init: init.bytes, audio }))
     }
 
@@ -187,20 +187,24 @@ impl CmafMux {
         Ok(init)
     }
 
-    fn audio_fragment(&mut self, n: u64, seg: &CmafSegment, next: Option<Q>) -> Option<AudioOutput> {
+    /// The audio rendition's segment `n`. Every AAC frame lasts exactly 1024 samples: a
+    /// source's millisecond timestamps (RTMP) would otherwise give jittering durations. A
+    /// segment continues where the last one ended unless its first frame is more than half a
+    /// frame away from there (a gap in the source), when it starts at its own time.
+    fn audio_fragment(&mut self, n: u64, seg: &CmafSegment) -> Option<AudioOutput> {
         let (rate, init) = self.audio.as_mut()?;
-        let &first = seg.audio.first()?;
+        let &stamped = seg.audio.first()?;
         if init.name.is_empty() {
             init.name = init_name(n);
         }
-        let next = next.map(|t| ticks(t, *rate));
-        let mut samples = Vec::with_capacity(seg.audio.len());
-        for (i, (&pts, &size)) in seg.audio.iter().zip(&seg.audio_sizes).enumerate() {
-            let following = seg.audio.get(i + 1).copied().or(next);
-            let duration = following.map_or(AAC_FRAME, |f| (f - pts).max(0) as u32);
-            samples.push(Sample { duration, size, sync: true, cts: 0 });
-        }
-        let total: u64 = samples.iter().map(|s| u64::from(s.duration)).sum();
+        let first = match self.audio_end {
+            Some(end) if (stamped - end).abs() <= i64::from(AAC_FRAME / 2) => end,
+            _ => stamped,
+        };
+        let samples: Vec<Sample> =
+            seg.audio_sizes.iter().map(|&size| Sample { duration: AAC_FRAME, size, sync: true, cts: 0 }).collect();
+        let total = u64::from(AAC_FRAME) * samples.len() as u64;
+        self.audio_end = Some(first + total as i64);
         let data = fmp4::fragment(n as u32 + 1, first.max(0) as u64, &samples, &seg.audio_data);
         let media =
             SegmentMedia { start: first.max(0) as u64, ticks: total, timescale: *rate, init: init.name.clone() };

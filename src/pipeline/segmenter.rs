@@ -240,7 +240,11 @@ impl Segmenter {
             }
             let mut packet = self.audio_queue.pop_front().expect("front exists");
             if let (Body::Cmaf(body), Some(rate)) = (&mut seg.body, self.cmaf.as_ref().and_then(CmafMux::audio_rate)) {
-                body.push_audio(packet.data().unwrap_or(&[]), t + self.shift, rate);
+                // The audio rendition's segments start within one AAC frame of the video's:
+                // audio read before a run's first keyframe ends before its first segment.
+                if t + Q::new(1024, i64::from(rate)) >= seg.start {
+                    body.push_audio(packet.data().unwrap_or(&[]), t + self.shift, rate);
+                }
                 continue;
             }
             packet.set_stream(1);
@@ -332,14 +336,10 @@ impl Segmenter {
                 (buffer.take(), None, seg.has_audio)
             }
             Body::Cmaf(body) => {
-                let next_audio = self.audio.as_ref().and_then(|(_, tb)| {
-                    let front = self.audio_queue.front()?.pts()?;
-                    Some(Q::new(front * tb.numerator() as i64, tb.denominator() as i64) + self.shift)
-                });
                 let cmaf = self.cmaf.as_mut().expect("CMAF body only with a CMAF muxer");
                 let shift = self.shift;
                 let (data, out) = cmaf
-                    .close(n, body, end + shift, next_dts.map(|d| d + shift), next_audio)
+                    .close(n, body, end + shift, next_dts.map(|d| d + shift))
                     .map_err(|reason| PipelineError::Mux { rung: self.label.clone(), reason })?;
                 // A video rendition's own CODECS name its video only: the audio is a rendition
                 // of its own, which the masters add.
