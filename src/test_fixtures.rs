@@ -60,6 +60,7 @@ pub fn group(n: u64, duration: Ratio<i64>) -> GroupRecord {
         program_date_time_ms: 1_700_000_000_000 + start.to_integer(),
         renditions: vec![RenditionSegment { duration, bytes: 50_000 }],
         tracks: None,
+        captions: None,
     }
 }
 

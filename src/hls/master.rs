@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hls::entry::add_duration;
 use crate::hls::format::fixed;
+use crate::pipeline::captions::CaptionServices;
 
 /// One rendition of the ladder, as fitted and encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,12 +87,52 @@ pub struct MasterPlaylist {
     measured: Vec<Bandwidth>,
     /// BANDWIDTH per rendition as last rendered; `None` until first rendered.
     advertised: Option<Vec<u64>>,
+    /// Caption services to declare (`CLOSED-CAPTIONS`), and those last rendered.
+    #[serde(default, skip_serializing_if = "Captions::is_none")]
+    captions: Captions,
+}
+
+/// What the master declares of the source's closed captions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Captions {
+    carried: CaptionServices,
+    declared: CaptionServices,
+}
+
+impl Captions {
+    fn is_none(&self) -> bool {
+        !self.carried.any() && !self.declared.any()
+    }
+}
+
+/// Group of the `CLOSED-CAPTIONS` renditions every variant refers to.
+const CAPTIONS_GROUP: &str = "cc";
+
+/// `#EXT-X-MEDIA` lines of the caption services carried in the video (RFC 8216bis 4.4.6.1):
+/// CEA-608 channel 1, CEA-708 service 1. The language is not signalled in A/53 608 data, so
+/// the name is the one every publisher tool defaults to.
+fn caption_media(services: CaptionServices) -> String {
+    let mut out = String::new();
+    for (on, name, id) in [(services.cea608, "English", "CC1"), (services.cea708, "English (708)", "SERVICE1")] {
+        if on {
+            let _ = writeln!(
+                out,
+                "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"{CAPTIONS_GROUP}\",NAME=\"{name}\",INSTREAM-ID=\"{id}\""
+            );
+        }
+    }
+    out
 }
 
 impl MasterPlaylist {
     /// A master over `renditions` renditions, not yet written.
     pub fn new(renditions: usize) -> Self {
-        Self { measured: vec![Bandwidth::default(); renditions], advertised: None }
+        Self { measured: vec![Bandwidth::default(); renditions], advertised: None, captions: Captions::default() }
+    }
+
+    /// The renditions carry these caption services: declared from the next render on.
+    pub fn set_captions(&mut self, carried: CaptionServices) {
+        self.captions.carried = carried;
     }
 
     /// Adds rendition `i`'s segment to the measures.
@@ -112,7 +153,8 @@ impl MasterPlaylist {
         let Some(advertised) = &self.advertised else {
             return true;
         };
-        self.measured.iter().zip(advertised).any(|(m, &bw)| u128::from(m.peak_bps()) * 10 > u128::from(bw) * 11)
+        self.captions.carried != self.captions.declared
+            || self.measured.iter().zip(advertised).any(|(m, &bw)| u128::from(m.peak_bps()) * 10 > u128::from(bw) * 11)
     }
 
     /// The master text with current values, listing `{label}/{index_file}` per rendition;
@@ -131,6 +173,8 @@ impl MasterPlaylist {
         index_file: &str,
     ) -> String {
         let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        let captions = self.captions.carried;
+        out.push_str(&caption_media(captions));
         let mut advertised = Vec::with_capacity(renditions.len());
         for (i, (desc, m)) in renditions.iter().zip(&self.measured).enumerate() {
             if unlisted.get(i).copied().unwrap_or(false) {
@@ -152,9 +196,13 @@ impl MasterPlaylist {
             if !desc.codecs.is_empty() {
                 let _ = write!(out, ",CODECS=\"{}\"", desc.codecs);
             }
+            if captions.any() {
+                let _ = write!(out, ",CLOSED-CAPTIONS=\"{CAPTIONS_GROUP}\"");
+            }
             let _ = write!(out, "\n{}/{index_file}\n", desc.label);
         }
         self.advertised = Some(advertised);
+        self.captions.declared = captions;
         out
     }
 }
@@ -248,6 +296,29 @@ mod tests {
         let text = master.render(&ladder, 0, "live.m3u8");
         assert!(text.contains("BANDWIDTH=1100003,"), "{text}");
         assert!(!master.needs_write());
+    }
+
+    #[test]
+    fn captions_are_declared_once_carried_and_force_a_rewrite() {
+        let ladder =
+            [desc("640x360-30", 640, 360, "avc1.64001e", None), desc("426x240-30", 426, 240, "avc1.640015", None)];
+        let mut master = MasterPlaylist::new(2);
+        let plain = master.render(&ladder, 0, "live.m3u8");
+        assert!(!plain.contains("CLOSED-CAPTIONS"), "{plain}");
+        assert!(!master.needs_write());
+        master.set_captions(CaptionServices { cea608: true, cea708: false });
+        assert!(master.needs_write());
+        let text = master.render(&ladder, 0, "live.m3u8");
+        assert_eq!(
+            text.lines().nth(3),
+            Some("#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"English\",INSTREAM-ID=\"CC1\"")
+        );
+        assert_eq!(text.matches(",CLOSED-CAPTIONS=\"cc\"\n").count(), 2, "{text}");
+        assert!(!text.contains("SERVICE1"), "{text}");
+        assert!(!master.needs_write());
+        master.set_captions(CaptionServices { cea608: true, cea708: true });
+        let text = master.render(&ladder, 0, "live.m3u8");
+        assert!(text.contains("NAME=\"English (708)\",INSTREAM-ID=\"SERVICE1\"\n"), "{text}");
     }
 
     #[test]

@@ -9,10 +9,11 @@
 //! - `run`: one run, start to end; `demux`: the read loop; `reader`: the decoded side of it.
 //! - `clock` (the reference grid, frame slots), `cuts` (where segments start), `live_edge`.
 //! - `video` (scale and encode per rendition), `passthrough` (ORIGINAL copied), `audio`.
-//! - `segmenter` (MPEG-TS segments), `preview`, `picture`, `sink` (the way out), `stats`,
-//!   `watchdog`.
+//! - `segmenter` (MPEG-TS segments), `preview`, `picture`, `captions` (carried with the
+//!   pictures), `sink` (the way out), `stats`, `watchdog`.
 
 pub mod audio;
+pub mod captions;
 pub mod clock;
 mod config;
 pub mod cuts;

@@ -12,6 +12,7 @@ use ffmpeg::format::Pixel;
 use ffmpeg::{Dictionary, Packet};
 use ffmpeg_next as ffmpeg;
 
+use super::captions::{self, Carry};
 use super::clock::{SlotGrid, Q};
 use super::cuts::{Cut, Cuts};
 use super::picture::{Fit, FitScaler, Picture};
@@ -41,6 +42,13 @@ pub enum RungInput {
     EncodeFrom(Cut),
     /// End of the run: cover `[0, end)` and reach the boundary `last_boundary`.
     End { end: Q, last_boundary: Option<Q> },
+}
+
+/// Whether a picture is encoded again to fill a slot (a gap, the end of the run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    No,
+    Yes,
 }
 
 /// Time base of a copied ORIGINAL's packets: MPEG-TS's own.
@@ -149,6 +157,10 @@ pub struct RungWorker {
     /// Shed under overload: pictures are still scaled for the renditions cascading from
     /// this one, nothing is encoded any more.
     shed: bool,
+    /// Caption bytes of the pictures this rendition dropped, for the next one it keeps.
+    captions: Carry,
+    /// Captions met an encoder that cannot write them (said once).
+    captions_lost: bool,
 }
 
 impl RungWorker {
@@ -195,6 +207,8 @@ impl RungWorker {
             read_times: VecDeque::new(),
             stats,
             shed: false,
+            captions: Carry::default(),
+            captions_lost: false,
         })
     }
 
@@ -277,12 +291,16 @@ impl RungWorker {
         }
         let Some(slot) = plan.slot else {
             RungStats::add(&self.stats.dropped, 1);
+            self.captions.drop_picture(captions::of(picture.frame()));
             return Ok(());
         };
         if self.shed && self.children.is_empty() {
             return Ok(());
         }
-        let scaled = self.scaler.scale(&picture).map_err(|e| self.encode_error(format!("scaling failed: {e}")))?;
+        let mut scaled = self.scaler.scale(&picture).map_err(|e| self.encode_error(format!("scaling failed: {e}")))?;
+        if let Some(merged) = self.captions.keep_picture(captions::of(scaled.frame())) {
+            scaled = scaled.with_captions(&merged);
+        }
         self.forward(|| RungInput::Video { picture: scaled.clone(), g, read_at });
         if self.shed {
             return Ok(());
@@ -293,10 +311,10 @@ impl RungWorker {
                 plan.repeat_previous.end.saturating_sub(plan.repeat_previous.start) as u64,
             );
             for s in plan.repeat_previous {
-                self.encode(&previous, s, read_at)?;
+                self.encode(&previous, s, read_at, Repeat::Yes)?;
             }
         }
-        self.encode(&scaled, slot, read_at)?;
+        self.encode(&scaled, slot, read_at, Repeat::No)?;
         self.last_picture = Some(scaled);
         Ok(())
     }
@@ -336,7 +354,7 @@ impl RungWorker {
             let now = Instant::now();
             for s in self.grid.tail(end, last_boundary) {
                 RungStats::add(&self.stats.duplicated, 1);
-                self.encode(&last, s, now)?;
+                self.encode(&last, s, now, Repeat::Yes)?;
             }
         }
         self.encoder_mut().send_eof().map_err(|e| self.encode_error(format!("flush failed: {e}")))?;
@@ -349,13 +367,25 @@ impl RungWorker {
         self.encoder.as_mut().expect("opened before the first picture is encoded")
     }
 
-    fn encode(&mut self, picture: &Arc<Picture>, slot: i64, read_at: Instant) -> Result<(), PipelineError> {
+    fn encode(
+        &mut self,
+        picture: &Arc<Picture>,
+        slot: i64,
+        read_at: Instant,
+        repeat: Repeat,
+    ) -> Result<(), PipelineError> {
         if self.shed {
             return Ok(());
         }
         RungStats::add(&self.stats.encoded, 1);
         self.read_times.push_back((slot, read_at));
         let mut frame = picture.reference();
+        if repeat == Repeat::Yes {
+            // Its caption bytes went out with the first copy; twice would garble them.
+            captions::remove(&mut frame);
+        } else if captions::of(&frame).is_some() {
+            self.check_captions_written();
+        }
         frame.set_pts(Some(slot));
         let t = self.grid.slot_time(slot);
         let starts = if slot == 0 { Some(0) } else { self.cuts.starts(t, self.next_k) };
@@ -427,6 +457,17 @@ impl RungWorker {
         self.stats.media_us.fetch_max(us, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The encoders without A/53 caption support drop them: say so once per rendition.
+    fn check_captions_written(&mut self) {
+        let family = self.settings.encoder.family;
+        if !self.captions_lost && !matches!(family, EncoderFamily::X264 | EncoderFamily::Nvenc) {
+            self.captions_lost = true;
+            tracing::warn!(rendition = %self.rendition.label, encoder = %self.settings.encoder.name,
+                "the source carries closed captions but this encoder cannot write them (A/53 SEI): \
+                 this rendition has none; use libx264 or an NVENC encoder to keep them");
+        }
+    }
+
     fn forward(&mut self, mut msg: impl FnMut() -> RungInput) {
         // A child that died reports its own error; keep feeding the others.
         self.children.retain(|child| child.send(msg()).is_ok());
@@ -467,10 +508,16 @@ fn open_encoder(r: &Rendition, s: &VideoSettings, hls_time: i64) -> Result<ffmpe
         // frame's duration. The decoded pictures are bit-identical either way (checked with
         // ffmpeg's md5 muxer); it saves one lookahead frame per rendition (3 MB at 720p).
         opts.set("x264-params", "scenecut=0:open-gop=0:force-cfr=1");
+        // Caption bytes attached to a frame come out as A/53 SEI in that frame (the default,
+        // said here because every rendition relies on it).
+        opts.set("a53cc", "1");
     } else {
         opts.set("preset", &s.preset);
         opts.set("forced-idr", "1");
         opts.set("no-scenecut", "1");
+        if s.encoder.family == EncoderFamily::Nvenc {
+            opts.set("a53cc", "1");
+        }
     }
     if let Some(kbps) = r.max_kbps {
         opts.set("maxrate", &format!("{}k", kbps));

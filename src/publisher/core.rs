@@ -25,6 +25,7 @@ use crate::hls::state::{
     TrackChange,
 };
 use crate::ladder::Rendition;
+use crate::pipeline::captions::CaptionServices;
 use crate::pipeline::clock::Q;
 use crate::pipeline::preview::PreviewSpec;
 use crate::storage::RetryPolicy;
@@ -75,6 +76,8 @@ pub enum Input {
     SegmentDropped { n: u64 },
     /// Rendition `rung` was shed under overload: groups from `n` on come without it.
     RenditionShed { rung: usize, n: u64 },
+    /// The source carries these closed-caption services (found so far in this run).
+    Captions(CaptionServices),
     /// Preview image `n`.
     Preview { n: u64, jpeg: Bytes },
     /// A put finished: `ok` means durable.
@@ -193,6 +196,8 @@ pub struct PublisherCore {
     push_ready: Option<Vec<bool>>,
     /// HLS-LIVE announcements waiting for their rendition's push, oldest first.
     held: Vec<(usize, Event)>,
+    /// Closed-caption services the pipeline found in the source during this run.
+    captions: CaptionServices,
 }
 
 impl PublisherCore {
@@ -223,6 +228,7 @@ impl PublisherCore {
             summary: PublishSummary::default(),
             push_ready: settings_cdn_on.then(Vec::new),
             held: Vec::new(),
+            captions: CaptionServices::default(),
         }
     }
 
@@ -280,6 +286,7 @@ impl PublisherCore {
                 }
                 self.publish_ready(&mut out);
             }
+            Input::Captions(services) => self.captions = self.captions.union(services),
             Input::Preview { n, jpeg } => {
                 self.previews_in_flight.insert(n, jpeg.clone());
                 out.push(self.put(Op::Preview { n }, self.preview_path(&format!("{n}.jpg")), jpeg));
@@ -400,6 +407,7 @@ impl PublisherCore {
             program_date_time_ms: self.run_start_ms + (first.start * 1000).round().to_integer(),
             renditions: parts.iter().map(|p| RenditionSegment { duration: p.duration, bytes: p.bytes }).collect(),
             tracks: None,
+            captions: None,
         };
         let mut codecs = group.codecs.clone();
         if self.state.is_none() {
@@ -419,6 +427,9 @@ impl PublisherCore {
             }
         }
         record.tracks = track_change(state.config(), &codecs, self.settings.audio_kbps);
+        if state.captions().lacks_any_of(self.captions) {
+            record.captions = Some(state.captions().union(self.captions));
+        }
         if record.tracks.is_some() {
             tracing::info!(n, codecs = %group.codecs.join(" "), "the segments' streams changed: new timeline from this group");
         }

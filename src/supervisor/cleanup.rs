@@ -134,6 +134,7 @@ mod tests {
                 program_date_time_ms: 0,
                 renditions: vec![RenditionSegment { duration: Ratio::new(1, 1), bytes: 10 }],
                 tracks: None,
+                captions: None,
             };
             mirror.on_event(&Event::Segment { group, publish_seconds: None, timeline_end: None });
         }

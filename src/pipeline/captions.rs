@@ -1,0 +1,198 @@
+//! Closed captions carried with the pictures: the CEA-608/708 `cc_data` of ATSC A/53, which
+//! the H.264 decoder attaches to each decoded frame (`AV_FRAME_DATA_A53_CC`) and the H.264
+//! encoders (`a53cc`) write back as SEI in the same frame.
+//!
+//! A scaled picture is a new frame: [`copy`] moves the caption bytes onto it. A rendition
+//! that drops source frames (60 -> 30 fps, or timestamps denser than the grid) must not drop
+//! their caption bytes: [`Carry`] keeps them and merges them into the next picture kept,
+//! within A/53's limit of 31 `cc_data` triplets per picture (the rest waits for the picture
+//! after). A picture repeated to fill a gap carries none ([`remove`]): its bytes were sent.
+
+use ffmpeg::ffi;
+use ffmpeg::frame::Video;
+use ffmpeg_next as ffmpeg;
+use serde::{Deserialize, Serialize};
+
+/// `cc_count` is a 5-bit field: at most 31 triplets per picture (A/53 part 4, 6.2.3.1).
+pub const MAX_TRIPLETS: usize = 31;
+
+/// Which caption services a stream carries (master `INSTREAM-ID`s).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptionServices {
+    /// CEA-608 byte pairs (`cc_type` 0 or 1): `CC1`.
+    pub cea608: bool,
+    /// CEA-708 DTVCC packets (`cc_type` 2 or 3): `SERVICE1`.
+    pub cea708: bool,
+}
+
+impl CaptionServices {
+    /// The services that valid triplets of `cc_data` belong to.
+    pub fn of(cc_data: &[u8]) -> CaptionServices {
+        let mut found = CaptionServices::default();
+        for t in cc_data.chunks_exact(3).filter(|t| is_valid(t)) {
+            match t[0] & 3 {
+                0 | 1 => found.cea608 |= has_content(t),
+                _ => found.cea708 = true,
+            }
+        }
+        found
+    }
+
+    pub fn any(self) -> bool {
+        self.cea608 || self.cea708
+    }
+
+    pub fn union(self, other: CaptionServices) -> CaptionServices {
+        CaptionServices { cea608: self.cea608 || other.cea608, cea708: self.cea708 || other.cea708 }
+    }
+
+    /// Whether `other` has a service this one lacks.
+    pub fn lacks_any_of(self, other: CaptionServices) -> bool {
+        (other.cea608 && !self.cea608) || (other.cea708 && !self.cea708)
+    }
+}
+
+/// `cc_valid` set.
+fn is_valid(triplet: &[u8]) -> bool {
+    triplet[0] & 0x04 != 0
+}
+
+/// A 608 pair that is more than padding (null characters, parity stripped).
+fn has_content(triplet: &[u8]) -> bool {
+    triplet[1] & 0x7f != 0 || triplet[2] & 0x7f != 0
+}
+
+/// The `cc_data` triplets attached to `frame`, if any.
+pub fn of(frame: &Video) -> Option<&[u8]> {
+    // SAFETY: valid frame; the side data lives as long as the frame's borrow.
+    unsafe {
+        let sd = ffi::av_frame_get_side_data(frame.as_ptr(), A53_CC);
+        if sd.is_null() || (*sd).size == 0 {
+            return None;
+        }
+        Some(std::slice::from_raw_parts((*sd).data, (*sd).size as usize))
+    }
+}
+
+const A53_CC: ffi::AVFrameSideDataType = ffi::AVFrameSideDataType::AV_FRAME_DATA_A53_CC;
+
+/// Replaces `frame`'s caption bytes with `cc_data` (none when empty).
+pub fn set(frame: &mut Video, cc_data: &[u8]) {
+    remove(frame);
+    if cc_data.is_empty() {
+        return;
+    }
+    // SAFETY: valid frame; the new side data buffer has exactly `cc_data.len()` bytes.
+    unsafe {
+        let sd = ffi::av_frame_new_side_data(frame.as_mut_ptr(), A53_CC, cc_data.len() as _);
+        assert!(!sd.is_null(), "av_frame_new_side_data failed: out of memory");
+        std::ptr::copy_nonoverlapping(cc_data.as_ptr(), (*sd).data, cc_data.len());
+    }
+}
+
+pub fn remove(frame: &mut Video) {
+    // SAFETY: valid frame.
+    unsafe { ffi::av_frame_remove_side_data(frame.as_mut_ptr(), A53_CC) };
+}
+
+/// `dst` gets `src`'s caption bytes (a scaled picture from its source).
+pub fn copy(src: &Video, dst: &mut Video) {
+    let data = of(src).map(<[u8]>::to_vec).unwrap_or_default();
+    set(dst, &data);
+}
+
+/// Caption bytes of dropped pictures, waiting for the next picture kept.
+#[derive(Debug, Default)]
+pub struct Carry {
+    pending: Vec<u8>,
+}
+
+impl Carry {
+    /// A picture is dropped: its valid triplets wait (padding is not worth carrying).
+    pub fn drop_picture(&mut self, cc_data: Option<&[u8]>) {
+        if let Some(data) = cc_data {
+            self.pending.extend(data.chunks_exact(3).filter(|t| is_valid(t)).flatten());
+        }
+    }
+
+    /// A picture with `own` caption bytes is kept: `None` when they need no change, else the
+    /// bytes it must carry: what waited, in order, then its own, at most 31 triplets (padding
+    /// dropped first; valid triplets over the limit wait for the next picture).
+    pub fn keep_picture(&mut self, own: Option<&[u8]>) -> Option<Vec<u8>> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let own = own.unwrap_or_default();
+        let mut merged = std::mem::take(&mut self.pending);
+        if merged.len() + own.len() <= MAX_TRIPLETS * 3 {
+            merged.extend_from_slice(own);
+            return Some(merged);
+        }
+        merged.extend(own.chunks_exact(3).filter(|t| is_valid(t)).flatten());
+        if merged.len() > MAX_TRIPLETS * 3 {
+            self.pending = merged.split_off(MAX_TRIPLETS * 3);
+        }
+        Some(merged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Field-1 pair (valid, cc_type 0), as a 60 fps source sends one per frame.
+    fn f1(a: u8, b: u8) -> [u8; 3] {
+        [0xfc, a, b]
+    }
+
+    #[test]
+    fn a_dropped_pictures_bytes_come_first_in_the_next_kept_one() {
+        let mut carry = Carry::default();
+        assert_eq!(carry.keep_picture(Some(&f1(0x94, 0x20))), None);
+        carry.drop_picture(Some(&f1(0x94, 0x2e)));
+        let merged = carry.keep_picture(Some(&f1(0xc1, 0xc2))).unwrap();
+        assert_eq!(merged, [f1(0x94, 0x2e), f1(0xc1, 0xc2)].concat());
+        assert_eq!(carry.keep_picture(None), None);
+    }
+
+    #[test]
+    fn padding_of_dropped_pictures_is_not_carried() {
+        let mut carry = Carry::default();
+        carry.drop_picture(Some(&[0xf8, 0x80, 0x80, 0xfc, 0x94, 0x2f]));
+        assert_eq!(carry.keep_picture(None).unwrap(), f1(0x94, 0x2f));
+    }
+
+    #[test]
+    fn more_than_31_triplets_wait_for_the_next_picture_in_order() {
+        let mut carry = Carry::default();
+        let dropped: Vec<u8> = (0..20u8).flat_map(|i| f1(i, i)).collect();
+        carry.drop_picture(Some(&dropped));
+        let mut own: Vec<u8> = (20..40u8).flat_map(|i| f1(i, i)).collect();
+        own.extend([0xfa, 0, 0]); // padding, dropped first
+        let first = carry.keep_picture(Some(&own)).unwrap();
+        assert_eq!(first.len(), MAX_TRIPLETS * 3);
+        assert_eq!(first, (0..31u8).flat_map(|i| f1(i, i)).collect::<Vec<_>>());
+        let second = carry.keep_picture(None).unwrap();
+        assert_eq!(second, (31..40u8).flat_map(|i| f1(i, i)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn services_follow_cc_type_and_ignore_padding() {
+        assert_eq!(CaptionServices::of(&[0xfc, 0x80, 0x80]), CaptionServices::default());
+        assert_eq!(CaptionServices::of(&[0xf8, 0x94, 0x20]), CaptionServices::default());
+        assert_eq!(CaptionServices::of(&f1(0x94, 0x20)), CaptionServices { cea608: true, cea708: false });
+        assert_eq!(CaptionServices::of(&[0xff, 0x02, 0x21]), CaptionServices { cea608: false, cea708: true });
+    }
+
+    #[test]
+    fn caption_bytes_move_with_a_frame_and_go() {
+        let mut a = Video::new(ffmpeg::format::Pixel::YUV420P, 16, 16);
+        let mut b = Video::new(ffmpeg::format::Pixel::YUV420P, 16, 16);
+        set(&mut a, &f1(0x94, 0x20));
+        set(&mut b, &f1(1, 1));
+        copy(&a, &mut b);
+        assert_eq!(of(&b), Some(&f1(0x94, 0x20)[..]));
+        remove(&mut b);
+        assert_eq!(of(&b), None);
+    }
+}
