@@ -126,3 +126,16 @@ fn an_rtmp_publisher_through_nginx_keeps_its_captions_in_every_rendition() {
     let labels = assert_captions_everywhere(&out.join("hls/test/local"), dir.path(), true);
     assert_eq!(labels.len(), 2, "{text}");
 }
+
+#[test]
+fn a_copied_original_alone_keeps_its_captions_and_declares_them_without_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let source = captioned_source();
+    let args = ["--hls-time", "2", "--resolutions", "ORIGINAL", "--original-mode", "copy"];
+    let (output, _, text) = transcode(source.to_str().unwrap(), &out, &args);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("original=\"copied\"") || text.contains("original=copied"), "{text}");
+    let labels = assert_captions_everywhere(&out.join("hls/test/local"), dir.path(), false);
+    assert_eq!(labels, ["640x360-60"]);
+}

@@ -101,6 +101,72 @@ pub fn copy(src: &Video, dst: &mut Video) {
     set(dst, &data);
 }
 
+/// The caption services in an H.264 access unit's A/53 SEI (Annex B), for copied video that
+/// is never decoded: the masters must declare its captions too.
+pub fn in_access_unit(annexb: &[u8]) -> CaptionServices {
+    let mut found = CaptionServices::default();
+    let mut rest = annexb;
+    while let Some(at) = find_start_code(rest) {
+        rest = &rest[at + 3..];
+        let end = find_start_code(rest).unwrap_or(rest.len());
+        if rest.first().is_some_and(|h| h & 0x1f == 6) {
+            found = found.union(in_sei(&unescape(&rest[1..end])));
+        }
+    }
+    found
+}
+
+fn find_start_code(data: &[u8]) -> Option<usize> {
+    data.windows(3).position(|w| w == [0, 0, 1])
+}
+
+/// The RBSP of a NAL unit payload: emulation prevention bytes (0x000003) removed.
+fn unescape(ebsp: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ebsp.len());
+    let mut zeros = 0;
+    for &b in ebsp {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        out.push(b);
+    }
+    out
+}
+
+/// The services of the A/53 `cc_data` in one SEI RBSP's `user_data_registered_itu_t_t35`
+/// messages (H.264 D.1.6; A/53 part 4 6.2.3: country 0xB5, provider 0x0031, "GA94", type 3).
+fn in_sei(mut rbsp: &[u8]) -> CaptionServices {
+    let mut found = CaptionServices::default();
+    let mut read_number = |data: &mut &[u8]| -> Option<usize> {
+        let mut n = 0;
+        loop {
+            let (&b, rest) = data.split_first()?;
+            *data = rest;
+            n += b as usize;
+            if b != 0xff {
+                return Some(n);
+            }
+        }
+    };
+    while rbsp.len() > 2 {
+        let (Some(kind), Some(size)) = (read_number(&mut rbsp), read_number(&mut rbsp)) else { break };
+        let Some(payload) = rbsp.get(..size) else { break };
+        rbsp = &rbsp[size..];
+        if kind != 4 || payload.len() < 10 || payload[..8] != [0xb5, 0x00, 0x31, b'G', b'A', b'9', b'4', 0x03] {
+            continue;
+        }
+        if payload[8] & 0x40 == 0 {
+            continue;
+        }
+        let count = (payload[8] & 0x1f) as usize;
+        let triplets = &payload[10..];
+        found = found.union(CaptionServices::of(&triplets[..(count * 3).min(triplets.len() / 3 * 3)]));
+    }
+    found
+}
+
 /// Caption bytes of dropped pictures, waiting for the next picture kept.
 #[derive(Debug, Default)]
 pub struct Carry {
@@ -182,6 +248,32 @@ mod tests {
         assert_eq!(CaptionServices::of(&[0xf8, 0x94, 0x20]), CaptionServices::default());
         assert_eq!(CaptionServices::of(&f1(0x94, 0x20)), CaptionServices { cea608: true, cea708: false });
         assert_eq!(CaptionServices::of(&[0xff, 0x02, 0x21]), CaptionServices { cea608: false, cea708: true });
+    }
+
+    #[test]
+    fn services_are_found_in_the_sei_of_an_access_unit() {
+        // An SEI with a user_data_unregistered message (16 zero bytes of UUID and one more
+        // byte: emulation prevention needed) before the A/53 one: a field-1 pair and a 708
+        // packet start.
+        let mut rbsp = vec![5, 17];
+        rbsp.extend([0; 16]);
+        rbsp.push(1);
+        rbsp.extend([4, 16, 0xb5, 0, 0x31, b'G', b'A', b'9', b'4', 3, 0x42, 0xff, 0xfc, 0x94, 0x20, 0xff, 0x02, 0x21]);
+        rbsp.extend([0xff, 0x80]);
+        let mut sei = vec![6];
+        let mut zeros = 0;
+        for b in rbsp {
+            if zeros >= 2 && b <= 3 {
+                sei.push(3);
+                zeros = 0;
+            }
+            zeros = if b == 0 { zeros + 1 } else { 0 };
+            sei.push(b);
+        }
+        let au = [&[0, 0, 0, 1, 9, 0xf0, 0, 0, 1][..], &sei, &[0, 0, 1, 0x65, 0x88]].concat();
+        assert_eq!(in_access_unit(&au), CaptionServices { cea608: true, cea708: true });
+        let plain = [0, 0, 0, 1, 9, 0xf0, 0, 0, 1, 0x65, 0x88];
+        assert_eq!(in_access_unit(&plain), CaptionServices::default());
     }
 
     #[test]

@@ -75,7 +75,9 @@ impl Reader {
     pub(super) fn copy_packet(&mut self, packet: &Packet) -> Result<(), PipelineError> {
         if let Some(copy) = self.copy.as_mut() {
             let stop = copy.on_packet(packet, &self.clock, &mut self.roots)?;
+            let seen = copy.captions();
             self.stop_at_fragment_limit(stop);
+            self.note_captions(seen);
         }
         Ok(())
     }
@@ -125,7 +127,9 @@ impl Reader {
     pub(super) fn release_copied(&mut self) {
         if let Some(copy) = self.copy.as_mut() {
             let stop = copy.release(&self.clock, &mut self.roots);
+            let seen = copy.captions();
             self.stop_at_fragment_limit(stop);
+            self.note_captions(seen);
         }
     }
 
@@ -190,8 +194,14 @@ impl Reader {
         if let Some(merged) = self.captions.keep_picture(captions::of(frame)) {
             captions::set(frame, &merged);
         }
-        let Some(data) = captions::of(frame) else { return };
-        let seen = CaptionServices::of(data);
+        if let Some(data) = captions::of(frame) {
+            self.note_captions(CaptionServices::of(data));
+        }
+    }
+
+    /// Caption services seen in decoded frames or copied packets: the publisher hears of
+    /// each one the first time.
+    fn note_captions(&mut self, seen: CaptionServices) {
         if self.caption_services.lacks_any_of(seen) {
             self.caption_services = self.caption_services.union(seen);
             tracing::info!(cea608 = seen.cea608, cea708 = seen.cea708, "closed captions in the source");
