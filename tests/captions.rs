@@ -5,6 +5,8 @@
 pub mod support;
 
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use support::captions::*;
 use support::util::*;
@@ -94,6 +96,36 @@ fn every_rendition_of_the_default_ladder_carries_the_captions_and_the_master_dec
     // The default ladder on a 640x360 60 fps source: ORIGINAL at 60, two rungs decimated to
     // 30 (one scaled, one not): the three ways a picture reaches an encoder.
     assert_eq!(labels, ["640x360-60", "426x240-30~400", "640x360-30~800"], "{text}");
+    the_player_page_shows_them_with_its_cc_button(&out, CAPTIONS[2].2);
+}
+
+/// `hls-ladder serve` on `out`, and headless Chromium on its stream page
+/// (tests/browser/player.mjs --captions): the CC button turns on a captions track that
+/// shows `text`.
+fn the_player_page_shows_them_with_its_cc_button(out: &Path, text: &str) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = free_port();
+    let mut serve = Command::new(bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg(out)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, Duration::from_secs(20));
+    let screenshot = repo.join("target/captions-screenshot.png");
+    let browser = Command::new("node")
+        .arg(repo.join("tests/browser/player.mjs"))
+        .args(["--captions", text, &format!("http://127.0.0.1:{port}"), "test/local"])
+        .arg(&screenshot)
+        .env("NODE_PATH", repo.join("target/npm/node_modules"))
+        .current_dir(repo)
+        .output()
+        .expect("node (scripts/install-deps.sh installs it)");
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(browser.status.success(), "{}", describe("node tests/browser/player.mjs --captions", &browser));
 }
 
 #[test]

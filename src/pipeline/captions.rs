@@ -139,7 +139,7 @@ fn unescape(ebsp: &[u8]) -> Vec<u8> {
 /// messages (H.264 D.1.6; A/53 part 4 6.2.3: country 0xB5, provider 0x0031, "GA94", type 3).
 fn in_sei(mut rbsp: &[u8]) -> CaptionServices {
     let mut found = CaptionServices::default();
-    let mut read_number = |data: &mut &[u8]| -> Option<usize> {
+    let read_number = |data: &mut &[u8]| -> Option<usize> {
         let mut n = 0;
         loop {
             let (&b, rest) = data.split_first()?;
