@@ -149,14 +149,15 @@ fn an_rtmp_publisher_through_nginx_keeps_its_captions_in_every_rendition() {
     let url = nginx.url("live", "key");
     let publisher = RtmpPublisher::file(&url, &captioned_source());
     let out = dir.path().join("out");
-    // The default ORIGINAL mode (a 2 s GOP source: copied when the mode allows it) beside
-    // one scaled rung decimated to 30 fps.
-    let args = ["--hls-time", "2", "--source-timeout", "20", "--resolutions", "ORIGINAL,426x240-30"];
+    // The default ORIGINAL mode (a 2 s GOP source: copied when the mode allows it) beside a
+    // scaled rung decimated to 30 fps and one cascaded from it (scaled from its pictures:
+    // at least twice as large, and smaller than the source).
+    let args = ["--hls-time", "2", "--source-timeout", "20", "--resolutions", "ORIGINAL,426x240-30,212x120-30"];
     let (output, _, text) = transcode(&url, &out, &args);
     assert!(publisher.wait(), "publisher failed");
     assert!(output.status.success(), "{text}\nnginx: {}", nginx.error_log());
     let labels = assert_captions_everywhere(&out.join("hls/test/local"), dir.path(), true);
-    assert_eq!(labels.len(), 2, "{text}");
+    assert_eq!(labels.len(), 3, "{text}");
 }
 
 #[test]
