@@ -1,6 +1,7 @@
 //! Closed captions carried with the pictures: the CEA-608/708 `cc_data` of ATSC A/53, which
 //! the H.264 decoder attaches to each decoded frame (`AV_FRAME_DATA_A53_CC`) and the H.264
-//! encoders (`a53cc`) write back as SEI in the same frame.
+//! encoders with `a53cc` write back as SEI in the same frame ([`insert_sei`] does it for the
+//! others).
 //!
 //! A scaled picture is a new frame: [`copy`] moves the caption bytes onto it. A rendition
 //! that drops source frames (60 -> 30 fps, or timestamps denser than the grid) must not drop
@@ -167,6 +168,63 @@ fn in_sei(mut rbsp: &[u8]) -> CaptionServices {
     found
 }
 
+/// Whether the H.264 encoder `name` writes a frame's caption bytes as A/53 SEI itself (it has
+/// the `a53cc` option: libx264, NVENC, QSV, VideoToolbox). For the others (VAAPI, V4L2, ...)
+/// the rendition inserts the SEI into each encoded frame with [`insert_sei`].
+pub fn encoder_writes_captions(name: &str) -> bool {
+    let Some(codec) = ffmpeg::encoder::find_by_name(name) else { return false };
+    let option = std::ffi::CString::new("a53cc").expect("no NUL");
+    // SAFETY: av_opt_find with AV_OPT_SEARCH_FAKE_OBJ reads the class through a pointer to
+    // the class pointer; the codec and its class are static.
+    unsafe {
+        let class = (*codec.as_ptr()).priv_class;
+        if class.is_null() {
+            return false;
+        }
+        let fake = &class as *const *const ffi::AVClass as *mut std::ffi::c_void;
+        !ffi::av_opt_find(fake, option.as_ptr(), std::ptr::null(), 0, ffi::AV_OPT_SEARCH_FAKE_OBJ).is_null()
+    }
+}
+
+/// `access_unit` (Annex B, as our encoders emit it: no global header) with an A/53 SEI NAL
+/// unit carrying `cc_data` (at most 31 triplets) before its first slice.
+pub fn insert_sei(access_unit: &[u8], cc_data: &[u8]) -> Vec<u8> {
+    let cc = &cc_data[..cc_data.len().min(MAX_TRIPLETS * 3) / 3 * 3];
+    let mut payload = vec![0xb5, 0x00, 0x31, b'G', b'A', b'9', b'4', 0x03, 0x40 | (cc.len() / 3) as u8, 0xff];
+    payload.extend_from_slice(cc);
+    payload.push(0xff); // marker_bits
+    let mut rbsp = vec![4, payload.len() as u8];
+    rbsp.extend(payload);
+    rbsp.push(0x80); // rbsp_trailing_bits
+    let mut nal = vec![0, 0, 0, 1, 0x06];
+    let mut zeros = 0;
+    for b in rbsp {
+        if zeros >= 2 && b <= 3 {
+            nal.push(3);
+            zeros = 0;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        nal.push(b);
+    }
+    // Before the first VCL NAL unit (types 1 to 5), start code included.
+    let mut at = access_unit.len();
+    let mut i = 0;
+    while let Some(found) = find_start_code(&access_unit[i..]) {
+        let start = i + found;
+        let header = start + 3;
+        if access_unit.get(header).is_some_and(|h| (1..=5).contains(&(h & 0x1f))) {
+            at = if start > 0 && access_unit[start - 1] == 0 { start - 1 } else { start };
+            break;
+        }
+        i = header;
+    }
+    let mut out = Vec::with_capacity(access_unit.len() + nal.len());
+    out.extend_from_slice(&access_unit[..at]);
+    out.extend(nal);
+    out.extend_from_slice(&access_unit[at..]);
+    out
+}
+
 /// Caption bytes of dropped pictures, waiting for the next picture kept.
 #[derive(Debug, Default)]
 pub struct Carry {
@@ -274,6 +332,64 @@ mod tests {
         assert_eq!(in_access_unit(&au), CaptionServices { cea608: true, cea708: true });
         let plain = [0, 0, 0, 1, 9, 0xf0, 0, 0, 1, 0x65, 0x88];
         assert_eq!(in_access_unit(&plain), CaptionServices::default());
+    }
+
+    #[test]
+    fn encoders_with_their_own_a53_support_are_told_apart() {
+        assert!(encoder_writes_captions("libx264"));
+        assert!(!encoder_writes_captions("mjpeg"));
+        assert!(!encoder_writes_captions("no-such-encoder"));
+    }
+
+    /// libx264 with its own A/53 writer off stands in for an encoder without one: the SEI we
+    /// insert is what FFmpeg's H.264 decoder hands back as each frame's caption bytes.
+    #[test]
+    fn inserted_sei_is_decoded_as_the_frames_caption_bytes() {
+        ffmpeg::init().unwrap();
+        let codec = ffmpeg::encoder::find_by_name("libx264").unwrap();
+        let mut enc = ffmpeg::codec::context::Context::new_with_codec(codec).encoder().video().unwrap();
+        enc.set_width(64);
+        enc.set_height(64);
+        enc.set_format(ffmpeg::format::Pixel::YUV420P);
+        enc.set_time_base(ffmpeg::Rational(1, 30));
+        let mut opts = ffmpeg::Dictionary::new();
+        opts.set("a53cc", "0");
+        opts.set("preset", "ultrafast");
+        opts.set("bf", "0");
+        let mut enc = enc.open_with(opts).unwrap();
+        let mut dec =
+            ffmpeg::codec::context::Context::new_with_codec(ffmpeg::decoder::find(ffmpeg::codec::Id::H264).unwrap())
+                .decoder()
+                .video()
+                .unwrap();
+        let sent: Vec<Vec<u8>> = (0..4u8).map(|i| [f1(0x94, 0x20 + i), f1(0xc1, 0xc2 + i)].concat()).collect();
+        let mut packets = Vec::new();
+        for (i, cc) in sent.iter().enumerate() {
+            let mut frame = Video::new(ffmpeg::format::Pixel::YUV420P, 64, 64);
+            frame.set_pts(Some(i as i64));
+            set(&mut frame, cc);
+            enc.send_frame(&frame).unwrap();
+        }
+        enc.send_eof().unwrap();
+        let mut packet = ffmpeg::Packet::empty();
+        while enc.receive_packet(&mut packet).is_ok() {
+            let data = packet.data().unwrap();
+            assert_eq!(in_access_unit(data), CaptionServices::default(), "a53cc=0 wrote captions");
+            let pts = packet.pts().unwrap() as usize;
+            packets.push(ffmpeg::Packet::copy(&insert_sei(data, &sent[pts])));
+        }
+        let mut got = Vec::new();
+        let mut frame = Video::empty();
+        for p in packets.iter().map(Some).chain([None]) {
+            match p {
+                Some(p) => dec.send_packet(p).unwrap(),
+                None => dec.send_eof().unwrap(),
+            }
+            while dec.receive_frame(&mut frame).is_ok() {
+                got.push(of(&frame).map(<[u8]>::to_vec).unwrap_or_default());
+            }
+        }
+        assert_eq!(got, sent);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! keyframes forced on the segment boundaries, and segmenting; or, for a copied ORIGINAL,
 //! the source's own packets segmented as they come. Runs on its own OS thread.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::Instant;
@@ -159,8 +159,9 @@ pub struct RungWorker {
     shed: bool,
     /// Caption bytes of the pictures this rendition dropped, for the next one it keeps.
     captions: Carry,
-    /// Captions met an encoder that cannot write them (said once).
-    captions_lost: bool,
+    /// The encoder cannot write caption bytes itself (no `a53cc`): each frame's, by slot,
+    /// until its packet comes out and gets them as SEI.
+    captions_by_sei: Option<BTreeMap<i64, Vec<u8>>>,
 }
 
 impl RungWorker {
@@ -208,7 +209,7 @@ impl RungWorker {
             stats,
             shed: false,
             captions: Carry::default(),
-            captions_lost: false,
+            captions_by_sei: (!captions::encoder_writes_captions(&settings.encoder.name)).then(BTreeMap::new),
         })
     }
 
@@ -383,8 +384,11 @@ impl RungWorker {
         if repeat == Repeat::Yes {
             // Its caption bytes went out with the first copy; twice would garble them.
             captions::remove(&mut frame);
-        } else if captions::of(&frame).is_some() {
-            self.check_captions_written();
+        } else if let Some(pending) = self.captions_by_sei.as_mut() {
+            if let Some(cc) = captions::of(&frame) {
+                pending.insert(slot, cc.to_vec());
+                captions::remove(&mut frame);
+            }
         }
         frame.set_pts(Some(slot));
         let t = self.grid.slot_time(slot);
@@ -431,6 +435,7 @@ impl RungWorker {
                 Err(e) => return Err(self.encode_error(format!("encoder error: {e}"))),
             }
             self.measure(packet.pts());
+            let packet = self.with_caption_sei(packet);
             let starts = match (packet.pts(), self.forced.front()) {
                 (Some(pts), Some(&(slot, k))) if pts >= slot => {
                     self.forced.pop_front();
@@ -457,15 +462,21 @@ impl RungWorker {
         self.stats.media_us.fetch_max(us, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The encoders without A/53 caption support drop them: say so once per rendition.
-    fn check_captions_written(&mut self) {
-        let family = self.settings.encoder.family;
-        if !self.captions_lost && !matches!(family, EncoderFamily::X264 | EncoderFamily::Nvenc) {
-            self.captions_lost = true;
-            tracing::warn!(rendition = %self.rendition.label, encoder = %self.settings.encoder.name,
-                "the source carries closed captions but this encoder cannot write them (A/53 SEI): \
-                 this rendition has none; use libx264 or an NVENC encoder to keep them");
+    /// An encoded frame whose picture had caption bytes the encoder could not write: the
+    /// same frame with them as A/53 SEI.
+    fn with_caption_sei(&mut self, packet: Packet) -> Packet {
+        let (Some(pending), Some(pts)) = (self.captions_by_sei.as_mut(), packet.pts()) else { return packet };
+        let Some(cc) = pending.remove(&pts) else { return packet };
+        // Frames an encoder never output (none should) do not pile up.
+        pending.retain(|&slot, _| slot > pts - 600);
+        let Some(data) = packet.data() else { return packet };
+        let mut out = Packet::copy(&captions::insert_sei(data, &cc));
+        // SAFETY: both packets are valid; this copies timestamps, flags and side data only.
+        unsafe {
+            use ffmpeg::packet::{Mut as _, Ref as _};
+            ffmpeg::ffi::av_packet_copy_props(out.as_mut_ptr(), packet.as_ptr());
         }
+        out
     }
 
     fn forward(&mut self, mut msg: impl FnMut() -> RungInput) {
@@ -508,16 +519,15 @@ fn open_encoder(r: &Rendition, s: &VideoSettings, hls_time: i64) -> Result<ffmpe
         // frame's duration. The decoded pictures are bit-identical either way (checked with
         // ffmpeg's md5 muxer); it saves one lookahead frame per rendition (3 MB at 720p).
         opts.set("x264-params", "scenecut=0:open-gop=0:force-cfr=1");
-        // Caption bytes attached to a frame come out as A/53 SEI in that frame (the default,
-        // said here because every rendition relies on it).
-        opts.set("a53cc", "1");
     } else {
         opts.set("preset", &s.preset);
         opts.set("forced-idr", "1");
         opts.set("no-scenecut", "1");
-        if s.encoder.family == EncoderFamily::Nvenc {
-            opts.set("a53cc", "1");
-        }
+    }
+    if captions::encoder_writes_captions(&s.encoder.name) {
+        // Caption bytes attached to a frame come out as A/53 SEI in that frame (the default,
+        // said here because every rendition relies on it); other encoders get the SEI from us.
+        opts.set("a53cc", "1");
     }
     if let Some(kbps) = r.max_kbps {
         opts.set("maxrate", &format!("{}k", kbps));
