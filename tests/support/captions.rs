@@ -22,6 +22,7 @@ pub const SECONDS: u32 = 10;
 /// every frame's SEI (captions or padding), so dropped frames carry caption bytes too.
 /// Built once and kept under the tests' target tmp dir: every test shares it.
 pub fn captioned_source() -> PathBuf {
+    // Bump the version when the generator changes: the file is kept between test runs.
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("captions-v1");
     let flv = dir.join("captioned.flv");
     if flv.exists() {
