@@ -109,9 +109,14 @@ pub fn in_access_unit(annexb: &[u8]) -> CaptionServices {
     let mut rest = annexb;
     while let Some(at) = find_start_code(rest) {
         rest = &rest[at + 3..];
-        let end = find_start_code(rest).unwrap_or(rest.len());
-        if rest.first().is_some_and(|h| h & 0x1f == 6) {
-            found = found.union(in_sei(&unescape(&rest[1..end])));
+        match rest.first().map(|h| h & 0x1f) {
+            // SEI comes before the first slice: the slices' bytes need no scan.
+            Some(1..=5) | None => break,
+            Some(6) => {
+                let end = find_start_code(rest).unwrap_or(rest.len());
+                found = found.union(in_sei(&unescape(&rest[1..end])));
+            }
+            Some(_) => {}
         }
     }
     found
