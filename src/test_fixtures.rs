@@ -62,6 +62,7 @@ pub fn group(n: u64, duration: Ratio<i64>) -> GroupRecord {
         renditions: vec![RenditionSegment { duration, bytes: 50_000, media: None }],
         tracks: None,
         audio: None,
+        captions: None,
     }
 }
 

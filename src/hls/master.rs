@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::hls::entry::add_duration;
 use crate::hls::format::fixed;
 use crate::hls::media::{AUDIO_CODECS, AUDIO_GROUP, AUDIO_LABEL};
+use crate::pipeline::captions::CaptionServices;
 
 /// One rendition of the ladder, as fitted and encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,17 +97,62 @@ pub struct MasterPlaylist {
     audio: Option<Bandwidth>,
     /// BANDWIDTH per rendition as last rendered; `None` until first rendered.
     advertised: Option<Vec<u64>>,
+    /// Caption services to declare (`CLOSED-CAPTIONS`), and those last rendered.
+    #[serde(default, skip_serializing_if = "Captions::is_none")]
+    captions: Captions,
+}
+
+/// What the master declares of the source's closed captions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Captions {
+    carried: CaptionServices,
+    declared: CaptionServices,
+}
+
+impl Captions {
+    fn is_none(&self) -> bool {
+        !self.carried.any() && !self.declared.any()
+    }
+}
+
+/// Group of the `CLOSED-CAPTIONS` renditions every variant refers to.
+const CAPTIONS_GROUP: &str = "cc";
+
+/// `#EXT-X-MEDIA` lines of the caption services carried in the video (RFC 8216bis 4.4.6.1):
+/// CEA-608 channel 1, CEA-708 service 1. The language is not signalled in A/53 608 data, so
+/// the name is the one every publisher tool defaults to.
+fn caption_media(services: CaptionServices) -> String {
+    let mut out = String::new();
+    for (on, name, id) in [(services.cea608, "English", "CC1"), (services.cea708, "English (708)", "SERVICE1")] {
+        if on {
+            let _ = writeln!(
+                out,
+                "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"{CAPTIONS_GROUP}\",NAME=\"{name}\",INSTREAM-ID=\"{id}\""
+            );
+        }
+    }
+    out
 }
 
 impl MasterPlaylist {
     /// A master over `renditions` renditions, not yet written.
     pub fn new(renditions: usize) -> Self {
-        Self { measured: vec![Bandwidth::default(); renditions], audio: None, advertised: None }
+        Self {
+            measured: vec![Bandwidth::default(); renditions],
+            audio: None,
+            advertised: None,
+            captions: Captions::default(),
+        }
     }
 
     /// Adds one published segment of the audio rendition (CMAF).
     pub fn record_audio(&mut self, bytes: u64, duration: Ratio<i64>) {
         self.audio.get_or_insert_with(Bandwidth::default).record(bytes, duration);
+    }
+
+    /// The renditions carry these caption services: declared from the next render on.
+    pub fn set_captions(&mut self, carried: CaptionServices) {
+        self.captions.carried = carried;
     }
 
     /// Adds rendition `i`'s segment to the measures.
@@ -128,10 +174,12 @@ impl MasterPlaylist {
             return true;
         };
         let audio = u128::from(self.audio.as_ref().map_or(0, Bandwidth::peak_bps));
-        self.measured
-            .iter()
-            .zip(advertised)
-            .any(|(m, &bw)| (u128::from(m.peak_bps()) + audio) * 10 > u128::from(bw) * 11)
+        self.captions.carried != self.captions.declared
+            || self
+                .measured
+                .iter()
+                .zip(advertised)
+                .any(|(m, &bw)| (u128::from(m.peak_bps()) + audio) * 10 > u128::from(bw) * 11)
     }
 
     /// The master text with current values, listing `{label}/{index_file}` per rendition;
@@ -166,6 +214,8 @@ impl MasterPlaylist {
     ) -> String {
         let version = if audio.is_some() { 6 } else { 3 };
         let mut out = format!("#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        let captions = self.captions.carried;
+        out.push_str(&caption_media(captions));
         if let Some(group) = &audio {
             let _ = writeln!(
                 out,
@@ -206,9 +256,13 @@ impl MasterPlaylist {
                 }
                 (None, true) => {}
             }
+            if captions.any() {
+                let _ = write!(out, ",CLOSED-CAPTIONS=\"{CAPTIONS_GROUP}\"");
+            }
             let _ = write!(out, "\n{}/{index_file}\n", desc.label);
         }
         self.advertised = Some(advertised);
+        self.captions.declared = captions;
         out
     }
 }
@@ -302,6 +356,29 @@ mod tests {
         let text = master.render(&ladder, 0, "live.m3u8");
         assert!(text.contains("BANDWIDTH=1100003,"), "{text}");
         assert!(!master.needs_write());
+    }
+
+    #[test]
+    fn captions_are_declared_once_carried_and_force_a_rewrite() {
+        let ladder =
+            [desc("640x360-30", 640, 360, "avc1.64001e", None), desc("426x240-30", 426, 240, "avc1.640015", None)];
+        let mut master = MasterPlaylist::new(2);
+        let plain = master.render(&ladder, 0, "live.m3u8");
+        assert!(!plain.contains("CLOSED-CAPTIONS"), "{plain}");
+        assert!(!master.needs_write());
+        master.set_captions(CaptionServices { cea608: true, cea708: false });
+        assert!(master.needs_write());
+        let text = master.render(&ladder, 0, "live.m3u8");
+        assert_eq!(
+            text.lines().nth(3),
+            Some("#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"English\",INSTREAM-ID=\"CC1\"")
+        );
+        assert_eq!(text.matches(",CLOSED-CAPTIONS=\"cc\"\n").count(), 2, "{text}");
+        assert!(!text.contains("SERVICE1"), "{text}");
+        assert!(!master.needs_write());
+        master.set_captions(CaptionServices { cea608: true, cea708: true });
+        let text = master.render(&ladder, 0, "live.m3u8");
+        assert!(text.contains("NAME=\"English (708)\",INSTREAM-ID=\"SERVICE1\"\n"), "{text}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::hls::master::{AudioGroup, MasterPlaylist};
 use crate::hls::media::{RenditionKind, SegmentFormat, SegmentMedia, AUDIO_LABEL};
 use crate::hls::paths::{live_path, master_path, master_vod_path, media_segment_path, vod_path};
 use crate::hls::vod::VodPart;
+use crate::pipeline::captions::CaptionServices;
 
 /// What the publication rules depend on; fixed for the life of the stream, restarts included,
 /// except the codecs and audio bit rate, which a group's [`TrackChange`] replaces.
@@ -77,6 +78,10 @@ pub struct GroupRecord {
     /// video (within one AAC frame).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<RenditionSegment>,
+    /// The renditions carry these closed-caption services from this group on (first seen,
+    /// possibly mid-stream): the masters declare them from now on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captions: Option<CaptionServices>,
 }
 
 /// New master `CODECS` per rendition (ladder order) and the audio bit rate that now counts
@@ -218,6 +223,14 @@ pub struct StreamState {
     /// cleanup, which computes what to delete rather than listing storage.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     inits: std::collections::BTreeSet<String>,
+    /// Closed-caption services the renditions carry, declared in the masters. Never
+    /// withdrawn: a publisher pausing its captions does not make players drop the track.
+    #[serde(default, skip_serializing_if = "is_default")]
+    captions: CaptionServices,
+}
+
+fn is_default(c: &CaptionServices) -> bool {
+    *c == CaptionServices::default()
 }
 
 impl StreamState {
@@ -238,6 +251,7 @@ impl StreamState {
             stored: VecDeque::new(),
             audio: None,
             inits: Default::default(),
+            captions: CaptionServices::default(),
         }
     }
 
@@ -279,6 +293,11 @@ impl StreamState {
     /// Whether `finish` was called.
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// The closed-caption services the masters declare.
+    pub fn captions(&self) -> CaptionServices {
+        self.captions
     }
 
     /// Whether rendition `i` was shed.
@@ -336,6 +355,12 @@ impl StreamState {
                 desc.codecs = codecs.clone();
             }
             self.cfg.audio_kbps = change.audio_kbps;
+        }
+        if let Some(services) = g.captions {
+            // The masters see the change as a reason to be rewritten with this group.
+            self.captions = self.captions.union(services);
+            self.live_master.set_captions(self.captions);
+            self.vod_master.set_captions(self.captions);
         }
         let entries: Vec<PlaylistEntry> = durations
             .into_iter()
@@ -528,6 +553,7 @@ impl StreamState {
             out.writes.push(self.vod_master_write(part));
         }
         self.vod_master = MasterPlaylist::new(self.cfg.renditions.len());
+        self.vod_master.set_captions(self.captions);
     }
 
     fn live_master_write(&mut self) -> FileWrite {

@@ -10,10 +10,11 @@
 //! - `clock` (the reference grid, frame slots), `cuts` (where segments start), `live_edge`.
 //! - `video` (scale and encode per rendition), `passthrough` (ORIGINAL copied), `audio`.
 //! - `segmenter` (cuts segments; muxes MPEG-TS, or CMAF through `cmaf` and the `fmp4`
-//!   boxes), `preview`, `picture`, `sink` (the way out), `stats`,
-//!   `watchdog`.
+//!   boxes), `preview`, `picture`, `captions` (carried with the pictures), `sink` (the way
+//!   out), `stats`, `watchdog`.
 
 pub mod audio;
+pub mod captions;
 pub mod clock;
 mod cmaf;
 mod config;

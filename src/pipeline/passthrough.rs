@@ -16,6 +16,7 @@ use ffmpeg::packet::Mut as _;
 use ffmpeg::{Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
+use super::captions::{self, CaptionServices};
 use super::clock::{SourceClock, Q};
 use super::cuts::KeyframeCuts;
 use super::video::RungInput;
@@ -200,6 +201,8 @@ pub struct CopySource {
     stop: Option<Q>,
     /// First segment number of the run, for logs.
     first_segment: u64,
+    /// Caption services seen in the copied packets' SEI (they are never decoded).
+    captions: CaptionServices,
 }
 
 /// 90 kHz ticks of a run time.
@@ -229,7 +232,13 @@ impl CopySource {
             last_dts: None,
             stop,
             first_segment,
+            captions: CaptionServices::default(),
         }
+    }
+
+    /// The caption services the copied packets carried so far.
+    pub fn captions(&self) -> CaptionServices {
+        self.captions
     }
 
     pub fn cuts(&self) -> &KeyframeCuts {
@@ -269,6 +278,9 @@ impl CopySource {
 
     fn dispatch(&mut self, mut packet: Packet, pts: i64, t: Q, roots: &mut Vec<SyncSender<RungInput>>) -> Option<Q> {
         let data = packet.data().unwrap_or(&[]);
+        if !(self.captions.cea608 && self.captions.cea708) {
+            self.captions = self.captions.union(captions::in_access_unit(data));
+        }
         let idr = is_idr(data);
         let new_sequence = match sps(data).filter(|_| idr) {
             Some(sps) if self.sps.as_deref().is_some_and(|old| old.trim_ascii_end() != sps.trim_ascii_end()) => {

@@ -44,6 +44,13 @@ impl Picture {
         assert!(ret >= 0, "av_frame_ref failed: out of memory");
         out
     }
+
+    /// The same pixels (no copy) carrying `cc_data` as their caption bytes instead.
+    pub fn with_captions(&self, cc_data: &[u8]) -> Arc<Picture> {
+        let mut frame = self.reference();
+        super::captions::set(&mut frame, cc_data);
+        Picture::new(frame)
+    }
 }
 
 /// Where a picture goes inside the output frame.
@@ -167,6 +174,8 @@ impl FitScaler {
                     return Err(ffmpeg::Error::from(if ret == 0 { ffi::AVERROR_EXTERNAL } else { ret }));
                 }
             }
+            // The captions of the source picture go with it (a pooled buffer's old ones go).
+            super::captions::copy(frame, dst_frame);
         }
         self.pool.push(out.clone());
         Ok(out)

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use ffmpeg::Packet;
 use ffmpeg_next as ffmpeg;
 
+use super::captions::{self, CaptionServices, Carry};
 use super::clock::{self, SourceClock, Q};
 use super::cuts::SegmentGrid;
 use super::error::{drain, EndReason, PipelineError};
@@ -40,6 +41,10 @@ pub(super) struct Reader {
     pub(super) sink: Sink,
     pub(super) audio_packets: Vec<Packet>,
     pub(super) pace: Option<Pace>,
+    /// Caption bytes of decoded frames the clock dropped, for the next frame it keeps.
+    pub(super) captions: Carry,
+    /// Caption services seen so far in this run: the publisher hears of each new one.
+    pub(super) caption_services: CaptionServices,
 }
 
 /// `--realtime`: holds the reader thread (and so the demuxer) until the wall time since the
@@ -70,7 +75,9 @@ impl Reader {
     pub(super) fn copy_packet(&mut self, packet: &Packet) -> Result<(), PipelineError> {
         if let Some(copy) = self.copy.as_mut() {
             let stop = copy.on_packet(packet, &self.clock, &mut self.roots)?;
+            let seen = copy.captions();
             self.stop_at_fragment_limit(stop);
+            self.note_captions(seen);
         }
         Ok(())
     }
@@ -120,7 +127,9 @@ impl Reader {
     pub(super) fn release_copied(&mut self) {
         if let Some(copy) = self.copy.as_mut() {
             let stop = copy.release(&self.clock, &mut self.roots);
+            let seen = copy.captions();
             self.stop_at_fragment_limit(stop);
+            self.note_captions(seen);
         }
     }
 
@@ -159,12 +168,14 @@ impl Reader {
                 }
             }
             let Some(g) = self.clock.index(frame.timestamp().or(frame.pts())) else {
+                self.captions.drop_picture(captions::of(&frame));
                 continue;
             };
             let t = match self.enter(g) {
                 Ok(t) => t,
                 Err(reason) => return Ok(Some(reason)),
             };
+            self.take_captions(&mut frame);
             let picture = Picture::new(frame);
             self.take_previews(t, &picture);
             let read_at = Instant::now();
@@ -174,6 +185,27 @@ impl Reader {
                 return Ok(Some(EndReason::Stopped));
             }
             self.report_progress(t);
+        }
+    }
+
+    /// Merges caption bytes the clock dropped into `frame`, and tells the publisher when a
+    /// caption service shows up for the first time in this run (the masters declare it).
+    fn take_captions(&mut self, frame: &mut ffmpeg::frame::Video) {
+        if let Some(merged) = self.captions.keep_picture(captions::of(frame)) {
+            captions::set(frame, &merged);
+        }
+        if let Some(data) = captions::of(frame) {
+            self.note_captions(CaptionServices::of(data));
+        }
+    }
+
+    /// Caption services seen in decoded frames or copied packets: the publisher hears of
+    /// each one the first time.
+    fn note_captions(&mut self, seen: CaptionServices) {
+        if self.caption_services.lacks_any_of(seen) {
+            self.caption_services = self.caption_services.union(seen);
+            tracing::info!(cea608 = seen.cea608, cea708 = seen.cea708, "closed captions in the source");
+            self.sink.send(MediaOutput::Captions(self.caption_services));
         }
     }
 

@@ -122,6 +122,8 @@ fn run_pipeline(cfg: &PipelineConfig, watchdog: &Arc<Watchdog>, sink: &Sink) -> 
         sink: sink.clone(),
         audio_packets: Vec::new(),
         pace: cfg.realtime.then(|| Pace { first: None, watchdog: watchdog.clone() }),
+        captions: Default::default(),
+        caption_services: Default::default(),
     };
 
     let reason = demux.read_until_end(&mut reader, cfg, watchdog)?;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::captions::CaptionServices;
 use super::clock::Q;
 use crate::hls::media::SegmentMedia;
 use crate::ladder::Rendition;
@@ -53,6 +54,9 @@ pub enum MediaOutput {
     SegmentDropped { rung: usize, n: u64 },
     /// Rendition `rung` was shed under overload: it has no segment `n` or later.
     RenditionShed { rung: usize, n: u64 },
+    /// The source carries these caption services (sent when one is first seen in a run):
+    /// the masters declare them from the next group on.
+    Captions(CaptionServices),
     /// Preview image `n` (global numbering), JPEG bytes.
     Preview { n: u64, jpeg: Vec<u8> },
     /// Media time reached so far in this run, for progress reporting.

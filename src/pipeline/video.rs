@@ -2,7 +2,7 @@
 //! keyframes forced on the segment boundaries, and segmenting; or, for a copied ORIGINAL,
 //! the source's own packets segmented as they come. Runs on its own OS thread.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +12,7 @@ use ffmpeg::format::Pixel;
 use ffmpeg::{Dictionary, Packet};
 use ffmpeg_next as ffmpeg;
 
+use super::captions::{self, Carry};
 use super::clock::{SlotGrid, Q};
 use super::cuts::{Cut, Cuts};
 use super::picture::{Fit, FitScaler, Picture};
@@ -41,6 +42,13 @@ pub enum RungInput {
     EncodeFrom(Cut),
     /// End of the run: cover `[0, end)` and reach the boundary `last_boundary`.
     End { end: Q, last_boundary: Option<Q> },
+}
+
+/// Whether a picture is encoded again to fill a slot (a gap, the end of the run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    No,
+    Yes,
 }
 
 /// Time base of a copied ORIGINAL's packets: MPEG-TS's own.
@@ -149,6 +157,11 @@ pub struct RungWorker {
     /// Shed under overload: pictures are still scaled for the renditions cascading from
     /// this one, nothing is encoded any more.
     shed: bool,
+    /// Caption bytes of the pictures this rendition dropped, for the next one it keeps.
+    captions: Carry,
+    /// The encoder cannot write caption bytes itself (no `a53cc`): each frame's, by slot,
+    /// until its packet comes out and gets them as SEI.
+    captions_by_sei: Option<BTreeMap<i64, Vec<u8>>>,
 }
 
 impl RungWorker {
@@ -195,6 +208,8 @@ impl RungWorker {
             read_times: VecDeque::new(),
             stats,
             shed: false,
+            captions: Carry::default(),
+            captions_by_sei: (!captions::encoder_writes_captions(&settings.encoder.name)).then(BTreeMap::new),
         })
     }
 
@@ -277,12 +292,16 @@ impl RungWorker {
         }
         let Some(slot) = plan.slot else {
             RungStats::add(&self.stats.dropped, 1);
+            self.captions.drop_picture(captions::of(picture.frame()));
             return Ok(());
         };
         if self.shed && self.children.is_empty() {
             return Ok(());
         }
-        let scaled = self.scaler.scale(&picture).map_err(|e| self.encode_error(format!("scaling failed: {e}")))?;
+        let mut scaled = self.scaler.scale(&picture).map_err(|e| self.encode_error(format!("scaling failed: {e}")))?;
+        if let Some(merged) = self.captions.keep_picture(captions::of(scaled.frame())) {
+            scaled = scaled.with_captions(&merged);
+        }
         self.forward(|| RungInput::Video { picture: scaled.clone(), g, read_at });
         if self.shed {
             return Ok(());
@@ -293,10 +312,10 @@ impl RungWorker {
                 plan.repeat_previous.end.saturating_sub(plan.repeat_previous.start) as u64,
             );
             for s in plan.repeat_previous {
-                self.encode(&previous, s, read_at)?;
+                self.encode(&previous, s, read_at, Repeat::Yes)?;
             }
         }
-        self.encode(&scaled, slot, read_at)?;
+        self.encode(&scaled, slot, read_at, Repeat::No)?;
         self.last_picture = Some(scaled);
         Ok(())
     }
@@ -336,7 +355,7 @@ impl RungWorker {
             let now = Instant::now();
             for s in self.grid.tail(end, last_boundary) {
                 RungStats::add(&self.stats.duplicated, 1);
-                self.encode(&last, s, now)?;
+                self.encode(&last, s, now, Repeat::Yes)?;
             }
         }
         self.encoder_mut().send_eof().map_err(|e| self.encode_error(format!("flush failed: {e}")))?;
@@ -349,13 +368,28 @@ impl RungWorker {
         self.encoder.as_mut().expect("opened before the first picture is encoded")
     }
 
-    fn encode(&mut self, picture: &Arc<Picture>, slot: i64, read_at: Instant) -> Result<(), PipelineError> {
+    fn encode(
+        &mut self,
+        picture: &Arc<Picture>,
+        slot: i64,
+        read_at: Instant,
+        repeat: Repeat,
+    ) -> Result<(), PipelineError> {
         if self.shed {
             return Ok(());
         }
         RungStats::add(&self.stats.encoded, 1);
         self.read_times.push_back((slot, read_at));
         let mut frame = picture.reference();
+        if repeat == Repeat::Yes {
+            // Its caption bytes went out with the first copy; twice would garble them.
+            captions::remove(&mut frame);
+        } else if let Some(pending) = self.captions_by_sei.as_mut() {
+            if let Some(cc) = captions::of(&frame) {
+                pending.insert(slot, cc.to_vec());
+                captions::remove(&mut frame);
+            }
+        }
         frame.set_pts(Some(slot));
         let t = self.grid.slot_time(slot);
         let starts = if slot == 0 { Some(0) } else { self.cuts.starts(t, self.next_k) };
@@ -401,6 +435,7 @@ impl RungWorker {
                 Err(e) => return Err(self.encode_error(format!("encoder error: {e}"))),
             }
             self.measure(packet.pts());
+            let packet = self.with_caption_sei(packet);
             let starts = match (packet.pts(), self.forced.front()) {
                 (Some(pts), Some(&(slot, k))) if pts >= slot => {
                     self.forced.pop_front();
@@ -425,6 +460,23 @@ impl RungWorker {
         let media = self.grid.slot_time(slot + 1);
         let us = (media * 1_000_000).to_integer().max(0) as u64;
         self.stats.media_us.fetch_max(us, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// An encoded frame whose picture had caption bytes the encoder could not write: the
+    /// same frame with them as A/53 SEI.
+    fn with_caption_sei(&mut self, packet: Packet) -> Packet {
+        let (Some(pending), Some(pts)) = (self.captions_by_sei.as_mut(), packet.pts()) else { return packet };
+        let Some(cc) = pending.remove(&pts) else { return packet };
+        // Frames an encoder never output (none should) do not pile up.
+        pending.retain(|&slot, _| slot > pts - 600);
+        let Some(data) = packet.data() else { return packet };
+        let mut out = Packet::copy(&captions::insert_sei(data, &cc));
+        // SAFETY: both packets are valid; this copies timestamps, flags and side data only.
+        unsafe {
+            use ffmpeg::packet::{Mut as _, Ref as _};
+            ffmpeg::ffi::av_packet_copy_props(out.as_mut_ptr(), packet.as_ptr());
+        }
+        out
     }
 
     fn forward(&mut self, mut msg: impl FnMut() -> RungInput) {
@@ -471,6 +523,11 @@ fn open_encoder(r: &Rendition, s: &VideoSettings, hls_time: i64) -> Result<ffmpe
         opts.set("preset", &s.preset);
         opts.set("forced-idr", "1");
         opts.set("no-scenecut", "1");
+    }
+    if captions::encoder_writes_captions(&s.encoder.name) {
+        // Caption bytes attached to a frame come out as A/53 SEI in that frame (the default,
+        // said here because every rendition relies on it); other encoders get the SEI from us.
+        opts.set("a53cc", "1");
     }
     if let Some(kbps) = r.max_kbps {
         opts.set("maxrate", &format!("{}k", kbps));

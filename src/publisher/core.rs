@@ -26,6 +26,7 @@ use crate::hls::state::{
     TrackChange,
 };
 use crate::ladder::Rendition;
+use crate::pipeline::captions::CaptionServices;
 use crate::pipeline::clock::Q;
 use crate::pipeline::preview::PreviewSpec;
 pub use crate::pipeline::sink::CmafOutput;
@@ -90,6 +91,8 @@ pub enum Input {
     SegmentDropped { n: u64 },
     /// Rendition `rung` was shed under overload: groups from `n` on come without it.
     RenditionShed { rung: usize, n: u64 },
+    /// The source carries these closed-caption services (found so far in this run).
+    Captions(CaptionServices),
     /// Preview image `n`.
     Preview { n: u64, jpeg: Bytes },
     /// A put finished: `ok` means durable.
@@ -223,6 +226,8 @@ pub struct PublisherCore {
     held: Vec<(usize, Event)>,
     /// CMAF init segments by path: `true` once durable, `false` while being stored.
     inits: HashMap<String, bool>,
+    /// Closed-caption services the pipeline found in the source during this run.
+    captions: CaptionServices,
 }
 
 impl PublisherCore {
@@ -254,6 +259,7 @@ impl PublisherCore {
             push_ready: settings_cdn_on.then(Vec::new),
             held: Vec::new(),
             inits: HashMap::new(),
+            captions: CaptionServices::default(),
         }
     }
 
@@ -311,6 +317,7 @@ impl PublisherCore {
                 }
                 self.publish_ready(&mut out);
             }
+            Input::Captions(services) => self.captions = self.captions.union(services),
             Input::Preview { n, jpeg } => {
                 self.previews_in_flight.insert(n, jpeg.clone());
                 out.push(self.put(Op::Preview { n }, self.preview_path(&format!("{n}.jpg")), jpeg));
@@ -515,6 +522,7 @@ impl PublisherCore {
             renditions: parts.iter().map(rendition_segment).collect(),
             tracks: None,
             audio: group.audio.as_ref().map(rendition_segment),
+            captions: None,
         };
         let mut codecs = group.codecs.clone();
         if self.state.is_none() {
@@ -534,6 +542,9 @@ impl PublisherCore {
             }
         }
         record.tracks = track_change(state.config(), &codecs, self.settings.audio_kbps);
+        if state.captions().lacks_any_of(self.captions) {
+            record.captions = Some(state.captions().union(self.captions));
+        }
         if record.tracks.is_some() {
             tracing::info!(n, codecs = %group.codecs.join(" "), "the segments' streams changed: new timeline from this group");
         }

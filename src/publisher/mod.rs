@@ -167,6 +167,7 @@ impl Publisher {
             }
             MediaOutput::SegmentDropped { n, .. } => Input::SegmentDropped { n },
             MediaOutput::RenditionShed { rung, n } => Input::RenditionShed { rung, n },
+            MediaOutput::Captions(services) => Input::Captions(services),
             MediaOutput::Preview { n, jpeg } => Input::Preview { n, jpeg: Bytes::from(jpeg) },
             MediaOutput::Progress { media_seconds, frames } => {
                 let wall = self.started.elapsed().as_secs_f64().max(1e-3);

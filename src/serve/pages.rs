@@ -318,6 +318,7 @@ pub fn stream_page(channel: &str, stream_id: &str) -> String {
   <aside class="panel">
     <div class="row"><span class="label">Source</span><span id="sources" class="sources"></span></div>
     <div class="row"><label class="label" for="rendition">Rendition</label><select id="rendition"><option value="-1">Automatic</option></select></div>
+    <div class="row"><span class="label">Captions</span><span><button id="cc" type="button" aria-pressed="false" disabled title="no closed captions in this stream">CC</button></span></div>
     <dl class="stats">
       <dt>Playing</dt><dd id="current">&ndash;</dd>
       <dt>Picture</dt><dd id="picture">&ndash;</dd>

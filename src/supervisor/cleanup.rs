@@ -142,6 +142,7 @@ mod tests {
                 renditions: vec![RenditionSegment { duration: Ratio::new(1, 1), bytes: 10, media: None }],
                 tracks: None,
                 audio: None,
+                captions: None,
             };
             mirror.on_event(&Event::Segment { group, publish_seconds: None, timeline_end: None });
         }

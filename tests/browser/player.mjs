@@ -4,7 +4,9 @@
 // advances), that choosing the highest and then the lowest rendition changes the picture
 // size, that preview images load and the strip grows, that a preview seeks the recording,
 // and that the console has no error. Writes a screenshot of the stream page (also on
-// failure). playwright-core is resolved through NODE_PATH (scripts/install-deps.sh installs
+// failure). With `--captions TEXT` first, it checks closed captions instead (a finished
+// stream is enough): the CC button turns them on and a caption reading TEXT is shown.
+// playwright-core is resolved through NODE_PATH (scripts/install-deps.sh installs
 // it in target/npm/node_modules); the browser is CHROMIUM or /usr/bin/chromium.
 import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,9 +16,11 @@ import { join } from 'node:path';
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
 
-const [base, stream, screenshot] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const captionsText = args[0] === '--captions' ? args.splice(0, 2)[1] : null;
+const [base, stream, screenshot] = args;
 if (!base || !stream || !screenshot) {
-  console.error('usage: player.mjs BASE_URL CHANNEL/STREAM_ID SCREENSHOT.png');
+  console.error('usage: player.mjs [--captions TEXT] BASE_URL CHANNEL/STREAM_ID SCREENSHOT.png');
   process.exit(2);
 }
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -70,6 +74,62 @@ try {
     if (failure !== 'net::ERR_ABORTED') consoleErrors.push(`request failed: ${r.url()} ${failure}`);
   });
 
+  if (captionsText !== null) {
+    await checkCaptions();
+  } else {
+    await checkPlayer();
+  }
+
+  if (consoleErrors.length) throw new Error(`console errors:\n  ${consoleErrors.join('\n  ')}`);
+  log('ok: no console error');
+  await page.mouse.move(1, 1); // no hover highlight in the picture
+  await page.screenshot({ path: screenshot });
+  log(`screenshot: ${screenshot}`);
+  console.log(JSON.stringify({ ok: true, ...results }));
+} catch (e) {
+  console.error(`FAILED: ${e.message}`);
+  if (consoleErrors.length) console.error(`console errors:\n  ${consoleErrors.join('\n  ')}`);
+  if (page) {
+    try {
+      console.error(`page state: ${await page.evaluate(() => JSON.stringify({
+        url: location.href,
+        currentTime: window.player?.video?.currentTime,
+        size: [window.player?.video?.videoWidth, window.player?.video?.videoHeight],
+        message: document.getElementById('message')?.textContent,
+      }))}`);
+      await page.screenshot({ path: screenshot });
+    } catch {}
+  }
+  process.exitCode = 1;
+} finally {
+  if (context) await context.close().catch(() => {});
+  await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
+}
+
+// The stream page of a stream with closed captions: the CC button is offered, turns the
+// captions track on, and the caption `captionsText` shows while the video plays.
+async function checkCaptions() {
+  await page.goto(`${base}/watch/${stream}`);
+  results.playing = await step('the video plays', async () => {
+    await waitFor(() => window.player && window.player.video.currentTime > 0.2, null, 30000);
+    return await video(() => window.player.video.currentTime);
+  });
+  results.button = await step('the CC button is offered and turns captions on', async () => {
+    await waitFor(() => !document.getElementById('cc').disabled, null, 30000);
+    await page.click('#cc');
+    await waitFor(() => document.getElementById('cc').getAttribute('aria-pressed') === 'true');
+    const tracks = await video(() => [...window.player.video.textTracks].map((t) => ({ kind: t.kind, label: t.label, mode: t.mode })));
+    if (!tracks.some((t) => t.kind === 'captions' && t.mode === 'showing')) throw new Error(`tracks: ${JSON.stringify(tracks)}`);
+    return tracks;
+  });
+  results.caption = await step(`the caption "${captionsText}" is shown`, async () => {
+    await waitFor((text) => [...window.player.video.textTracks].some((t) => t.mode === 'showing'
+      && [...(t.activeCues || [])].some((c) => c.text.includes(text))), captionsText, 30000);
+    return await video(() => window.player.video.currentTime);
+  });
+}
+
+async function checkPlayer() {
   await step('the list shows the stream as live', async () => {
     await page.goto(`${base}/`);
     const link = page.locator(`a[href="/watch/${stream}"]`);
@@ -140,29 +200,4 @@ try {
     await page.waitForTimeout(600);
     return { preview: time, position: await page.locator('#position').innerText() };
   });
-
-  if (consoleErrors.length) throw new Error(`console errors:\n  ${consoleErrors.join('\n  ')}`);
-  log('ok: no console error');
-  await page.mouse.move(1, 1); // no hover highlight in the picture
-  await page.screenshot({ path: screenshot });
-  log(`screenshot: ${screenshot}`);
-  console.log(JSON.stringify({ ok: true, ...results }));
-} catch (e) {
-  console.error(`FAILED: ${e.message}`);
-  if (consoleErrors.length) console.error(`console errors:\n  ${consoleErrors.join('\n  ')}`);
-  if (page) {
-    try {
-      console.error(`page state: ${await page.evaluate(() => JSON.stringify({
-        url: location.href,
-        currentTime: window.player?.video?.currentTime,
-        size: [window.player?.video?.videoWidth, window.player?.video?.videoHeight],
-        message: document.getElementById('message')?.textContent,
-      }))}`);
-      await page.screenshot({ path: screenshot });
-    } catch {}
-  }
-  process.exitCode = 1;
-} finally {
-  if (context) await context.close().catch(() => {});
-  await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
 }

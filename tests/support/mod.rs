@@ -2,6 +2,7 @@
 //! `pub mod support;` once and uses the parts it needs. `pub`, because a harness item that one
 //! binary does not use is then not dead code to rustc, while a private item nobody uses still is.
 //!
+//! - `captions`: a source with CEA-608 captions in A/53 SEI, and FFmpeg decoding them.
 //! - `util`: the real binary, nginx with the RTMP module on a free loopback port, ffmpeg test
 //!   sources and publishers, ffprobe and ffmpeg as independent HLS clients.
 //! - `worker_process`: a `hls-ladder worker` process with its storage and log in a temp dir.
@@ -13,6 +14,7 @@
 //! - `loopback`: a server task on a loopback port that stops when dropped.
 //! - `mp4`: a small ISO BMFF reader for CMAF init and media segments.
 
+pub mod captions;
 pub mod cdn_server;
 pub mod fake_coordinator;
 pub mod flv;

@@ -39,6 +39,7 @@ fn group_of(n: u64, duration: Ratio<i64>, sd_bytes: u64) -> GroupRecord {
         renditions: vec![seg(2 * sd_bytes), seg(sd_bytes)],
         tracks: None,
         audio: None,
+        captions: None,
     }
 }
 
@@ -375,6 +376,32 @@ fn a_track_change_marks_a_discontinuity_and_rewrites_both_masters_with_the_new_c
 }
 
 #[test]
+fn captions_first_seen_mid_stream_are_declared_from_that_group_on_and_survive_a_hand_over() {
+    let mut s = StreamState::new(config(true, 3, 2));
+    let p = s.publish(&group(0)).unwrap();
+    assert!(!written(&p, "hls/ch/id/master.m3u8").content.contains("CLOSED-CAPTIONS"));
+    s.publish(&group(1)).unwrap();
+    let mut captioned = group(2);
+    captioned.captions = Some(CaptionServices { cea608: true, cea708: false });
+    let p = s.publish(&captioned).unwrap();
+    // Both masters are rewritten at once (group 2 starts recording part 1).
+    for path in ["hls/ch/id/master.m3u8", "hls/ch/id/master-vod-1.m3u8"] {
+        let master = &written(&p, path).content;
+        assert!(
+            master.contains("#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"English\",INSTREAM-ID=\"CC1\"\n")
+        );
+        assert_eq!(master.matches("CLOSED-CAPTIONS=\"cc\"").count(), 2, "{master}");
+    }
+    // No discontinuity: the segments' tracks did not change.
+    assert!(!written(&p, "hls/ch/id/640x360-30/live.m3u8").content.contains("DISCONTINUITY"));
+    // A restarted run continues from the serialized state, captions declared.
+    let mut resumed: StreamState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert_eq!(resumed.captions(), CaptionServices { cea608: true, cea708: false });
+    let p = resumed.finish();
+    assert!(written(&p, "hls/ch/id/master.m3u8").content.contains("CLOSED-CAPTIONS=\"cc\""));
+}
+
+#[test]
 fn invalid_groups_are_refused_and_change_nothing() {
     let mut s = StreamState::new(config(true, 3, 2));
     s.publish(&group(3)).unwrap();
@@ -495,6 +522,7 @@ fn cmaf_group(n: u64, init: u64) -> GroupRecord {
         renditions: vec![seg(250_000, media(90_000, init)), seg(125_000, media(90_000, init))],
         tracks: None,
         audio: Some(seg(16_000, media(48_000, 0))),
+        captions: None,
     }
 }
 

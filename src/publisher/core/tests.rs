@@ -474,3 +474,48 @@ fn cmaf_stores_each_init_and_the_audio_once_and_lists_a_group_only_once_its_init
     assert!(written.contains(&"hls/c1/s1/audio/live.m3u8".to_string()), "{written:?}");
     assert!(written.contains(&"hls/c1/s1/master.m3u8".to_string()), "{written:?}");
 }
+
+/// Publishes group `n` of both renditions, stored, and lets every playlist write succeed;
+/// returns the actions of the last segment's store.
+fn publish_both(core: &mut PublisherCore, n: u64) -> Vec<Action> {
+    core.handle(segment(0, n));
+    core.handle(segment(1, n));
+    core.handle(stored_segment(0, n, true));
+    let out = core.handle(stored_segment(1, n, true));
+    for action in &out {
+        if let Action::Put { op: op @ Op::Write { .. }, .. } = action {
+            assert!(puts(&core.handle(Input::Stored { op: op.clone(), ok: true })).is_empty());
+        }
+    }
+    out
+}
+
+#[test]
+fn captions_first_seen_mid_stream_ride_on_the_next_group_once_and_rewrite_the_master() {
+    use crate::pipeline::captions::CaptionServices;
+    let group_captions = |out: &[Action]| {
+        events(out).iter().find_map(|e| match e {
+            Event::Segment { group, .. } => Some(group.captions),
+            _ => None,
+        })
+    };
+    let mut core = core(false);
+    let out = publish_both(&mut core, 0);
+    assert_eq!(group_captions(&out), Some(None));
+    assert!(!put_text(&out, "master.m3u8").unwrap().contains("CLOSED-CAPTIONS"));
+    let cc1 = CaptionServices { cea608: true, cea708: false };
+    assert!(core.handle(Input::Captions(cc1)).is_empty());
+    let out = publish_both(&mut core, 1);
+    // The supervisor's copy of the state learns it from this event.
+    assert_eq!(group_captions(&out), Some(Some(cc1)));
+    let master = put_text(&out, "master.m3u8").expect("the master is rewritten with the group");
+    assert!(
+        master.contains("INSTREAM-ID=\"CC1\"") && master.matches("CLOSED-CAPTIONS=\"cc\"").count() == 2,
+        "{master}"
+    );
+    // Told again (a restarted pipeline finds them again): nothing new to declare.
+    core.handle(Input::Captions(cc1));
+    let out = publish_both(&mut core, 2);
+    assert_eq!(group_captions(&out), Some(None));
+    assert_eq!(put_text(&out, "master.m3u8"), None);
+}

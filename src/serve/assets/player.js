@@ -249,6 +249,37 @@
     renderPreviews();
   }
 
+  // The CC button: closed captions carried in the video (CEA-608, declared in the master)
+  // become text tracks once hls.js finds caption data; the button shows or hides all of
+  // them, and the choice holds for tracks made later (another source, a new rendition).
+  function captionsButton() {
+    const button = $('cc');
+    const tracks = video.textTracks;
+    const captions = () => [...tracks].filter((t) => t.kind === 'captions' || t.kind === 'subtitles');
+    state.captionsOn = false;
+    const apply = () => {
+      const list = captions();
+      button.disabled = !list.length;
+      button.title = list.length ? 'closed captions' : 'no closed captions in this stream';
+      button.setAttribute('aria-pressed', String(state.captionsOn));
+      button.classList.toggle('active', state.captionsOn);
+      for (const t of list) {
+        const mode = state.captionsOn ? 'showing' : 'hidden';
+        if (t.mode !== mode) t.mode = mode;
+      }
+    };
+    button.addEventListener('click', () => {
+      state.captionsOn = !state.captionsOn;
+      apply();
+    });
+    tracks.addEventListener('addtrack', apply);
+    tracks.addEventListener('removetrack', apply);
+    // hls.js may set a track's mode itself after adding it: the viewer's choice wins.
+    tracks.addEventListener('change', () => setTimeout(apply, 0));
+    apply();
+  }
+
+  captionsButton();
   refresh();
   setInterval(refresh, 2000);
   setInterval(updateStats, 500);
