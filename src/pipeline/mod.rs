@@ -9,15 +9,18 @@
 //! - `run`: one run, start to end; `demux`: the read loop; `reader`: the decoded side of it.
 //! - `clock` (the reference grid, frame slots), `cuts` (where segments start), `live_edge`.
 //! - `video` (scale and encode per rendition), `passthrough` (ORIGINAL copied), `audio`.
-//! - `segmenter` (MPEG-TS segments), `preview`, `picture`, `sink` (the way out), `stats`,
+//! - `segmenter` (cuts segments; muxes MPEG-TS, or CMAF through `cmaf` and the `fmp4`
+//!   boxes), `preview`, `picture`, `sink` (the way out), `stats`,
 //!   `watchdog`.
 
 pub mod audio;
 pub mod clock;
+mod cmaf;
 mod config;
 pub mod cuts;
 mod demux;
 mod error;
+pub mod fmp4;
 pub mod input;
 pub mod live_edge;
 pub mod passthrough;

@@ -256,7 +256,11 @@ pub(super) fn spawn_renditions(
         let timing = (segments.rs, cuts, segments.hls_time);
         let worker = RungWorker::new(i, rendition.clone(), timing, &video, copy, outputs, stats, |track| {
             let segmenter = segmenter::Segmenter::new(i, label, first_n, track, audio, segmenter_sink);
-            segmenter.shifted_by(cfg.timeline_offset)
+            let segmenter = segmenter.shifted_by(cfg.timeline_offset);
+            match cfg.format {
+                crate::hls::SegmentFormat::Ts => segmenter,
+                crate::hls::SegmentFormat::Cmaf => segmenter.cmaf(),
+            }
         })?;
         let rx = receivers[i].take().expect("one receiver per rendition");
         let handle = std::thread::Builder::new()

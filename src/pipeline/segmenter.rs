@@ -1,6 +1,8 @@
-//! Cuts one rendition into MPEG-TS segments in memory: video packets from its encoder (or
-//! the source's own, for a copied ORIGINAL), the shared audio packets interleaved by time, a
-//! new segment at each IDR that starts one.
+//! Cuts one rendition into segments in memory: video packets from its encoder (or the
+//! source's own, for a copied ORIGINAL), the shared audio packets interleaved by time, a new
+//! segment at each IDR that starts one. The muxing strategy is the stream's format: a fresh
+//! MPEG-TS muxer per segment, or CMAF ([`CmafMux`]: video-only `N.m4s` with the audio
+//! rendition's segment cut beside it at the same boundary).
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -12,6 +14,7 @@ use ffmpeg::{Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
 use super::clock::Q;
+use super::cmaf::{CmafMux, CmafSegment};
 use super::sink::{MediaOutput, Sink};
 use super::PipelineError;
 
@@ -63,6 +66,8 @@ pub struct Segmenter {
     /// Added to every timestamp: [`TS_OFFSET_90K`] plus the run's place on the stream's
     /// timeline, in seconds.
     shift: Q,
+    /// CMAF output (`HLS_SEGMENT_FORMAT=cmaf`); `None`: MPEG-TS.
+    cmaf: Option<CmafMux>,
 }
 
 struct OpenSegment {
@@ -70,11 +75,14 @@ struct OpenSegment {
     /// Run time of its first picture.
     start: Q,
     discontinuity: bool,
-    output: Output,
-    buffer: SharedBuffer,
-    video_tb: Rational,
-    audio_tb: Rational,
+    body: Body,
     has_audio: bool,
+}
+
+/// A segment being muxed, in the stream's format.
+enum Body {
+    Ts { output: Output, buffer: SharedBuffer, video_tb: Rational, audio_tb: Rational },
+    Cmaf(CmafSegment),
 }
 
 impl Segmenter {
@@ -102,7 +110,15 @@ impl Segmenter {
             video_codec: None,
             sink,
             shift: Q::new(TS_OFFSET_90K, 90_000),
+            cmaf: None,
         }
+    }
+
+    /// Muxes CMAF instead of MPEG-TS.
+    pub fn cmaf(mut self) -> Self {
+        let (w, h) = picture_size(&self.video.params);
+        self.cmaf = Some(CmafMux::new(w, h));
+        self
     }
 
     /// Shifts every timestamp by `offset` seconds more: a restarted run continues the
@@ -129,10 +145,17 @@ impl Segmenter {
         let pts = packet.pts().unwrap_or(0);
         if let Some(k) = starts {
             let next = self.next_video.take();
-            let start = next.as_ref().unwrap_or(&self.video).seconds(pts);
+            let track = next.as_ref().unwrap_or(&self.video);
+            let (start, first_dts) = (track.seconds(pts), track.seconds(packet.dts().unwrap_or(pts)));
             self.write_audio_before(start)?;
-            self.close(start)?;
+            // A new video stream starts a new timeline: its decode times say nothing about
+            // where the old one's last frame ends.
+            self.close_at(start, next.is_none().then_some(first_dts))?;
             if let Some(track) = next {
+                if let Some(cmaf) = self.cmaf.as_mut() {
+                    let (w, h) = picture_size(&track.params);
+                    cmaf.new_video(w, h);
+                }
                 self.video = track;
                 self.new_timeline = true;
             }
@@ -153,7 +176,15 @@ impl Segmenter {
         let dts = packet.dts().unwrap_or(pts);
         self.video_clock = Some(self.video.seconds(dts));
         packet.set_stream(0);
-        write(seg, &mut packet, self.video.time_base, 0, self.shift).map_err(|e| self.mux_error(e))?;
+        match &mut seg.body {
+            Body::Cmaf(body) => {
+                let (dts, pts) = (self.video.seconds(dts) + self.shift, self.video.seconds(pts) + self.shift);
+                body.push_video(packet.data().unwrap_or(&[]), dts, pts, packet.is_key());
+            }
+            Body::Ts { .. } => {
+                write(seg, &mut packet, self.video.time_base, 0, self.shift).map_err(|e| self.mux_error(e))?
+            }
+        }
         if let Some(clock) = self.video_clock {
             self.write_audio_before(clock)?;
         }
@@ -208,6 +239,14 @@ impl Segmenter {
                 break;
             }
             let mut packet = self.audio_queue.pop_front().expect("front exists");
+            if let (Body::Cmaf(body), Some(rate)) = (&mut seg.body, self.cmaf.as_ref().and_then(CmafMux::audio_rate)) {
+                // The audio rendition's segments start within one AAC frame of the video's:
+                // audio read before a run's first keyframe ends before its first segment.
+                if t + Q::new(1024, i64::from(rate)) >= seg.start {
+                    body.push_audio(packet.data().unwrap_or(&[]), t + self.shift, rate);
+                }
+                continue;
+            }
             packet.set_stream(1);
             if let Err(e) = write(seg, &mut packet, audio_tb, 1, self.shift) {
                 return Err(PipelineError::Mux { rung: self.label.clone(), reason: e.to_string() });
@@ -220,6 +259,21 @@ impl Segmenter {
         if self.pending_audio.as_ref().is_some_and(|(_, _, from_k)| k >= *from_k) {
             let (params, tb, _) = self.pending_audio.take().expect("checked");
             self.audio = Some((params, tb));
+        }
+        if let Some(cmaf) = self.cmaf.as_mut() {
+            if let Some((params, _)) = &self.audio {
+                if cmaf.audio_rate().is_none() {
+                    cmaf.set_audio(extradata(params)).map_err(|reason| PipelineError::Mux {
+                        rung: self.label.clone(),
+                        reason: format!("{reason}: set HLS_SEGMENT_FORMAT=ts for this source"),
+                    })?;
+                }
+            }
+            let has_audio = self.audio.is_some();
+            let discontinuity = std::mem::take(&mut self.discontinuity);
+            let body = Body::Cmaf(CmafSegment::default());
+            self.current = Some(OpenSegment { k, start, discontinuity, body, has_audio });
+            return Ok(());
         }
         let buffer = SharedBuffer::default();
         let io = StreamIo::from_write(buffer.clone()).map_err(|e| self.mux_error(e))?;
@@ -261,31 +315,72 @@ impl Segmenter {
         let audio_tb = output.stream(1).map_or(video_tb, |s| s.time_base());
         let has_audio = self.audio.is_some();
         let discontinuity = std::mem::take(&mut self.discontinuity);
-        self.current = Some(OpenSegment { k, start, discontinuity, output, buffer, video_tb, audio_tb, has_audio });
+        let body = Body::Ts { output, buffer, video_tb, audio_tb };
+        self.current = Some(OpenSegment { k, start, discontinuity, body, has_audio });
         Ok(())
     }
 
-    fn close(&mut self, end: Q) -> Result<(), PipelineError> {
-        let Some(mut seg) = self.current.take() else {
+    /// Closes the open segment at run time `end`; `next_dts`: the decode time of the packet
+    /// that opens the next one (run time), if any.
+    fn close_at(&mut self, end: Q, next_dts: Option<Q>) -> Result<(), PipelineError> {
+        let Some(seg) = self.current.take() else {
             return Ok(());
         };
-        seg.output.write_trailer().map_err(|e| self.mux_error(e))?;
-        drop(seg.output);
-        let bytes = seg.buffer.take();
         let duration = end - seg.start;
         let start = seg.start;
         let n = self.first_n + seg.k as u64;
-        let codecs = match (&self.video_codec, seg.has_audio) {
+        let (bytes, cmaf, has_audio) = match seg.body {
+            Body::Ts { mut output, buffer, .. } => {
+                output.write_trailer().map_err(|e| self.mux_error(e))?;
+                drop(output);
+                (buffer.take(), None, seg.has_audio)
+            }
+            Body::Cmaf(body) => {
+                let cmaf = self.cmaf.as_mut().expect("CMAF body only with a CMAF muxer");
+                let shift = self.shift;
+                let (data, out) = cmaf
+                    .close(n, body, end + shift, next_dts.map(|d| d + shift))
+                    .map_err(|reason| PipelineError::Mux { rung: self.label.clone(), reason })?;
+                // A video rendition's own CODECS name its video only: the audio is a rendition
+                // of its own, which the masters add.
+                (data, Some(Box::new(out)), false)
+            }
+        };
+        let codecs = match (&self.video_codec, has_audio) {
             (Some(video), true) => format!("{video},mp4a.40.2"),
             (Some(video), false) => video.clone(),
             (None, _) => String::new(),
         };
-        self.sink.segment(self.rung, n, bytes, duration, start, codecs, seg.discontinuity, None);
+        self.sink.segment(self.rung, n, bytes, duration, start, codecs, seg.discontinuity, cmaf);
         Ok(())
+    }
+
+    fn close(&mut self, end: Q) -> Result<(), PipelineError> {
+        self.close_at(end, None)
     }
 
     fn mux_error(&self, e: ffmpeg::Error) -> PipelineError {
         PipelineError::Mux { rung: self.label.clone(), reason: e.to_string() }
+    }
+}
+
+/// The encoded picture size of a video stream.
+fn picture_size(params: &Parameters) -> (u16, u16) {
+    // SAFETY: reads two plain fields of the parameters this value owns.
+    let (w, h) = unsafe { ((*params.as_ptr()).width, (*params.as_ptr()).height) };
+    (w.clamp(0, 0xffff) as u16, h.clamp(0, 0xffff) as u16)
+}
+
+/// A stream's extradata (for AAC: its AudioSpecificConfig).
+fn extradata(params: &Parameters) -> &[u8] {
+    // SAFETY: extradata is extradata_size bytes owned by the parameters, which outlive the
+    // returned slice.
+    unsafe {
+        let p = params.as_ptr();
+        if (*p).extradata.is_null() || (*p).extradata_size <= 0 {
+            return &[];
+        }
+        std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize)
     }
 }
 
@@ -296,13 +391,16 @@ fn write(
     stream: usize,
     shift: Q,
 ) -> Result<(), ffmpeg::Error> {
-    let dst_tb = if stream == 0 { seg.video_tb } else { seg.audio_tb };
+    let Body::Ts { output, video_tb, audio_tb, .. } = &mut seg.body else {
+        unreachable!("only MPEG-TS segments are written through libav");
+    };
+    let dst_tb = if stream == 0 { *video_tb } else { *audio_tb };
     packet.rescale_ts(src_tb, dst_tb);
     let offset = (shift * dst_tb.denominator() as i64 / dst_tb.numerator() as i64).round().to_integer();
     packet.set_pts(packet.pts().map(|p| p + offset));
     packet.set_dts(packet.dts().map(|d| d + offset));
     packet.set_position(-1);
-    packet.write(&mut seg.output).map(|_| ())
+    packet.write(output).map(|_| ())
 }
 
 /// `avc1.PPCCLL` from the SPS in an Annex B access unit (profile_idc, constraint flags,

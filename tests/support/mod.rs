@@ -11,11 +11,13 @@
 //! - `storage_server`: a real HTTP storage server with scriptable replies.
 //! - `flv`: FLV files taken apart, altered and published tag by tag.
 //! - `loopback`: a server task on a loopback port that stops when dropped.
+//! - `mp4`: a small ISO BMFF reader for CMAF init and media segments.
 
 pub mod cdn_server;
 pub mod fake_coordinator;
 pub mod flv;
 pub mod loopback;
+pub mod mp4;
 pub mod storage_server;
 pub mod util;
 pub mod worker_process;

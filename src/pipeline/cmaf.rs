@@ -1,0 +1,226 @@
+//! The CMAF muxing strategy of one rendition's segmenter: collects a segment's video samples
+//! (and the shared audio's, for the audio rendition) and, when the segment closes, turns them
+//! into `N.m4s` fragments with their exact timing, and names the init segments they need.
+//!
+//! Times come in as seconds on the stream's timeline (the segmenter's shift included, so never
+//! negative) and are kept as integer ticks: 90 kHz for video, the sample rate for audio. A
+//! segment's `ticks` is the difference of two rounded boundaries, so consecutive segments
+//! tile the timeline exactly.
+
+use bytes::Bytes;
+
+use super::clock::Q;
+use super::fmp4::{self, AudioInit, Sample, VideoInit};
+use super::sink::{AudioOutput, CmafOutput};
+use crate::hls::media::{init_name, SegmentMedia};
+
+/// Video timescale: the MPEG clock, which every common frame rate divides.
+pub const VIDEO_TIMESCALE: u32 = 90_000;
+
+/// AAC frames are 1024 samples: the duration of a last frame whose successor is unknown.
+const AAC_FRAME: u32 = 1024;
+
+/// `t` seconds as ticks of `timescale`, rounded to the nearest.
+fn ticks(t: Q, timescale: u32) -> i64 {
+    (t * i64::from(timescale)).round().to_integer()
+}
+
+/// The init segment a rendition's segments refer to now.
+#[derive(Clone)]
+struct Init {
+    name: String,
+    bytes: Bytes,
+    /// What it was built from: a change needs a new one.
+    key: Vec<u8>,
+}
+
+/// A rendition's CMAF state across segments.
+pub struct CmafMux {
+    width: u16,
+    height: u16,
+    video_init: Option<Init>,
+    /// The audio track: its AudioSpecificConfig and the init built from it, once segments carry
+    /// audio.
+    audio: Option<(u32, Init)>,
+    /// Where the audio rendition's last segment ended, ticks: the next one continues there.
+    audio_end: Option<i64>,
+}
+
+/// One segment being collected.
+#[derive(Default)]
+pub struct CmafSegment {
+    /// (decode time, presentation time) in video ticks, sync flag and size in `video_data`,
+    /// for each access unit.
+    video: Vec<(i64, i64, bool, u32)>,
+    video_data: Vec<u8>,
+    /// The parameter sets of the segment's first access unit.
+    sps_pps: Option<(Vec<u8>, Vec<u8>)>,
+    /// Presentation time in audio ticks of each AAC frame.
+    audio: Vec<i64>,
+    audio_sizes: Vec<u32>,
+    audio_data: Vec<u8>,
+}
+
+impl CmafSegment {
+    /// A video access unit (Annex B) at `dts`/`pts` seconds on the stream's timeline.
+    pub fn push_video(&mut self, annexb: &[u8], dts: Q, pts: Q, key: bool) {
+        if self.video.is_empty() {
+            let nals = fmp4::annexb_nals(annexb);
+            let find = |t| nals.iter().find(|n| fmp4::nal_type(n) == t).map(|n| n.to_vec());
+            self.sps_pps = find(7).zip(find(8));
+        }
+        let before = self.video_data.len();
+        fmp4::length_prefixed(annexb, &mut self.video_data);
+        let size = (self.video_data.len() - before) as u32;
+        self.video.push((ticks(dts, VIDEO_TIMESCALE), ticks(pts, VIDEO_TIMESCALE), key, size));
+    }
+
+    /// An AAC frame at `pts` seconds on the stream's timeline.
+    pub fn push_audio(&mut self, frame: &[u8], pts: Q, sample_rate: u32) {
+        self.audio.push(ticks(pts, sample_rate));
+        self.audio_sizes.push(frame.len() as u32);
+        self.audio_data.extend_from_slice(frame);
+    }
+}
+
+/// Sample rate and channel count from an AudioSpecificConfig (ISO 14496-3 §1.6.2.1).
+pub fn asc_rate_channels(asc: &[u8]) -> Option<(u32, u16)> {
+    const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+    let bits = u64::from_be_bytes({
+        let mut b = [0u8; 8];
+        let n = asc.len().min(8);
+        b[..n].copy_from_slice(&asc[..n]);
+        b
+    });
+    let field = |at: u32, len: u32| ((bits >> (64 - at - len)) & ((1 << len) - 1)) as u32;
+    let (mut at, object) = (5, field(0, 5));
+    if object == 31 {
+        at += 6;
+    }
+    let index = field(at, 4);
+    at += 4;
+    let rate = if index == 15 {
+        at += 24;
+        field(at - 24, 24)
+    } else {
+        *RATES.get(index as usize)?
+    };
+    let channels = field(at, 4) as u16;
+    (asc.len() >= 2 && rate > 0).then_some((rate, if channels == 0 { 2 } else { channels }))
+}
+
+impl CmafMux {
+    pub fn new(width: u16, height: u16) -> Self {
+        CmafMux { width, height, video_init: None, audio: None, audio_end: None }
+    }
+
+    /// A new video stream (a copied ORIGINAL encoded from now on, or new parameters): the
+    /// next segment gets a new init segment even with the same parameter sets.
+    pub fn new_video(&mut self, width: u16, height: u16) {
+        (self.width, self.height) = (width, height);
+        self.video_init = None;
+    }
+
+    /// Segments carry audio from now on, described by `asc`.
+    pub fn set_audio(&mut self, asc: &[u8]) -> Result<(), String> {
+        let (rate, channels) =
+            asc_rate_channels(asc).ok_or_else(|| format!("audio has no usable AudioSpecificConfig ({asc:02x?})"))?;
+        let bytes = Bytes::from(fmp4::audio_init(&AudioInit { sample_rate: rate, channels, asc }));
+        // Named when its first segment closes; an unchanged config keeps the old one.
+        if self.audio.as_ref().is_none_or(|(_, init)| init.key != asc) {
+            self.audio = Some((rate, Init { name: String::new(), bytes, key: asc.to_vec() }));
+        }
+        Ok(())
+    }
+
+    /// The audio sample rate, once segments carry audio.
+    pub fn audio_rate(&self) -> Option<u32> {
+        self.audio.as_ref().map(|(rate, _)| *rate)
+    }
+
+    /// Turns segment `n`, which ends at `end` seconds (the next segment's first presentation
+    /// time), into the video fragment and its extras. `next_dts`: the next segment's first
+    /// decode time (`None` at the end of the run).
+    pub fn close(
+        &mut self,
+        n: u64,
+        seg: CmafSegment,
+        end: Q,
+        next_dts: Option<Q>,
+    ) -> Result<(Vec<u8>, CmafOutput), String> {
+        let Some(&(first_dts, first_pts, _, _)) = seg.video.first() else {
+            return Err(format!("segment {n} has no video"));
+        };
+        let init = self.video_init_for(n, seg.sps_pps.as_ref())?;
+        let end_ticks = ticks(end, VIDEO_TIMESCALE);
+        // The last access unit lasts until the next segment's first decode time; at the end of
+        // the run, until the segment's presentation end less the reordering delay.
+        let last_end = next_dts.map_or(end_ticks - (first_pts - first_dts), |d| ticks(d, VIDEO_TIMESCALE));
+        let mut samples = Vec::with_capacity(seg.video.len());
+        for (i, &(dts, pts, key, size)) in seg.video.iter().enumerate() {
+            let next = seg.video.get(i + 1).map_or(last_end, |s| s.0);
+            samples.push(Sample { duration: (next - dts).max(0) as u32, size, sync: key, cts: (pts - dts) as i32 });
+        }
+        let data = fmp4::fragment(n as u32 + 1, first_dts.max(0) as u64, &samples, &seg.video_data);
+        let media = SegmentMedia {
+            start: first_pts.max(0) as u64,
+            ticks: (end_ticks - first_pts).max(0) as u64,
+            timescale: VIDEO_TIMESCALE,
+            init: init.name.clone(),
+        };
+        let audio = self.audio_fragment(n, &seg);
+        Ok((data, CmafOutput { media, init: init.bytes, audio }))
+    }
+
+    fn video_init_for(&mut self, n: u64, sps_pps: Option<&(Vec<u8>, Vec<u8>)>) -> Result<Init, String> {
+        let key = sps_pps.map(|(s, p)| [s.as_slice(), p.as_slice()].concat());
+        let current = self.video_init.as_ref().filter(|i| key.as_ref().is_none_or(|k| *k == i.key));
+        if let Some(init) = current {
+            return Ok(init.clone());
+        }
+        let Some((sps, pps)) = sps_pps else {
+            return Err(format!("segment {n} starts without SPS and PPS: no init segment can describe it"));
+        };
+        let v = VideoInit { width: self.width, height: self.height, timescale: VIDEO_TIMESCALE, sps, pps };
+        let init = Init { name: init_name(n), bytes: Bytes::from(fmp4::video_init(&v)), key: key.unwrap_or_default() };
+        self.video_init = Some(init.clone());
+        Ok(init)
+    }
+
+    /// The audio rendition's segment `n`. Every AAC frame lasts exactly 1024 samples: a
+    /// source's millisecond timestamps (RTMP) would otherwise give jittering durations. A
+    /// segment continues where the last one ended unless its first frame is more than half a
+    /// frame away from there (a gap in the source), when it starts at its own time.
+    fn audio_fragment(&mut self, n: u64, seg: &CmafSegment) -> Option<AudioOutput> {
+        let (rate, init) = self.audio.as_mut()?;
+        let &stamped = seg.audio.first()?;
+        if init.name.is_empty() {
+            init.name = init_name(n);
+        }
+        let first = match self.audio_end {
+            Some(end) if (stamped - end).abs() <= i64::from(AAC_FRAME / 2) => end,
+            _ => stamped,
+        };
+        let samples: Vec<Sample> =
+            seg.audio_sizes.iter().map(|&size| Sample { duration: AAC_FRAME, size, sync: true, cts: 0 }).collect();
+        let total = u64::from(AAC_FRAME) * samples.len() as u64;
+        self.audio_end = Some(first + total as i64);
+        let data = fmp4::fragment(n as u32 + 1, first.max(0) as u64, &samples, &seg.audio_data);
+        let media =
+            SegmentMedia { start: first.max(0) as u64, ticks: total, timescale: *rate, init: init.name.clone() };
+        Some(AudioOutput { data: Bytes::from(data), media, init: init.bytes.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_specific_config_gives_rate_and_channels() {
+        assert_eq!(asc_rate_channels(&[0x11, 0x90]), Some((48_000, 2)));
+        assert_eq!(asc_rate_channels(&[0x12, 0x10]), Some((44_100, 2)));
+        assert_eq!(asc_rate_channels(&[0x11, 0x88]), Some((48_000, 1)));
+        assert_eq!(asc_rate_channels(&[0x11]), None);
+    }
+}
