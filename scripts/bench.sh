@@ -21,6 +21,10 @@
 #                       ORIGINAL-only default job in copy and in encode mode; then the latency
 #                       from a group's last source frame to its publication, at real-time pace,
 #                       for that job in encode and copy mode
+#   BENCH_CMAF=1        also the segment formats (issue 18): the same ladder with
+#                       --segment-format ts and cmaf, in interleaved rounds; bytes stored per
+#                       rendition and in total (segments, init segments, playlists) and the CPU
+#                       of each mode, in $BENCH_DIR/cmaf/report.md
 #   BENCH_PAIRS         how many back-to-back runs of each tool (default 1); CPU-seconds on a
 #                       shared machine move by several per cent between runs, so the report
 #                       gives the ratio of every pair and their median
@@ -165,6 +169,23 @@ done
 echo "== measuring quality (PSNR against the source scaled with the same scaler)"
 python3 scripts/bench_report.py report --dir "$DIR" --source "$SRC" \
     --seconds "$SECONDS_OF_MEDIA" --audio-mode "$AUDIO_MODE" --scale-mode "$SCALE_MODE" --threads "${THREADS:-auto}"
+
+if [[ ${BENCH_CMAF:-} == 1 ]]; then
+    # Segment formats: the same job in ts and cmaf mode, rounds interleaved so that the load
+    # of a shared machine falls on both alike.
+    C=$DIR/cmaf
+    rm -rf "$C" && mkdir -p "$C"
+    for ((k = 1; k <= PAIRS; k++)); do
+        for format in ts cmaf; do
+            rm -rf "$C/$format"
+            ARGS=(transcode "$SRC" "$C/$format" --events jsonl --record --segment-format "$format")
+            [[ -n $THREADS ]] && ARGS+=(--encoder-threads "$THREADS")
+            ((k == 1)) && save_cmd "$C/$format.cmd" "$BIN" "${ARGS[@]}"
+            timed "cmaf/$format$(suffix $k)" "$C/$format.log" "$BIN" "${ARGS[@]}" >/dev/null
+        done
+    done
+    python3 scripts/bench_report.py formats --dir "$DIR" --seconds "$SECONDS_OF_MEDIA" --pairs "$PAIRS"
+fi
 
 [[ ${BENCH_PASSTHROUGH:-} == 1 ]] || exit 0
 

@@ -369,6 +369,54 @@ def cmd_passthrough(a):
     print(report)
 
 
+def stored_bytes(root):
+    """Bytes stored per rendition directory of the one stream under root/hls, split into
+    segments (.ts/.m4s), init segments (.mp4) and playlists (.m3u8), and the stream's masters."""
+    streams = [d for d in (root / "hls").glob("*/*") if d.is_dir()]
+    if len(streams) != 1:
+        die(f"expected one stream under {root}/hls, found {streams}")
+    out = {}
+    for f in streams[0].rglob("*"):
+        if not f.is_file():
+            continue
+        rendition = f.parent.name if f.parent != streams[0] else "(masters)"
+        kind = {".ts": "segments", ".m4s": "segments", ".mp4": "init", ".m3u8": "playlists"}.get(f.suffix)
+        if kind is None:
+            continue
+        row = out.setdefault(rendition, {"segments": 0, "init": 0, "playlists": 0})
+        row[kind] += f.stat().st_size
+    return out
+
+
+def cmd_formats(a):
+    """Report of the BENCH_CMAF=1 runs: bytes stored and CPU, ts against cmaf."""
+    d = a.dir / "cmaf"
+    ts, cmaf = stored_bytes(d / "ts"), stored_bytes(d / "cmaf")
+    t_ts, t_cmaf = read_times(d, "ts"), read_times(d, "cmaf")
+    total = lambda rows: sum(sum(r.values()) for r in rows.values())
+    mb = lambda b: f"{b / 1e6:.3f}"
+    lines = [f"# Segment formats: ts against cmaf ({a.seconds} s of media, default ladder with audio)", "",
+             "| rendition | ts segments MB | ts playlists MB | cmaf segments MB | cmaf init MB | cmaf playlists MB |",
+             "|---|---|---|---|---|---|"]
+    for name in sorted(set(ts) | set(cmaf)):
+        t = ts.get(name, {"segments": 0, "init": 0, "playlists": 0})
+        c = cmaf.get(name, {"segments": 0, "init": 0, "playlists": 0})
+        lines.append(f"| {name} | {mb(t['segments'])} | {mb(t['playlists'])} | {mb(c['segments'])} | "
+                     f"{mb(c['init'])} | {mb(c['playlists'])} |")
+    ratio = total(cmaf) / total(ts)
+    lines += ["", f"| total MB | ts {mb(total(ts))} | cmaf {mb(total(cmaf))} | cmaf / ts {ratio:.3f} |",
+              "|---|---|---|---|", ""]
+    cpu = [c["cpu"] / t["cpu"] for t, c in zip(t_ts, t_cmaf)]
+    lines.append("| CPU s | " + " / ".join(f"ts {t['cpu']:.1f}, cmaf {c['cpu']:.1f}" for t, c in zip(t_ts, t_cmaf))
+                 + " |")
+    lines += ["|---|---|", "",
+              f"CPU cmaf / ts, {len(cpu)} rounds: " + " / ".join(f"{r:.3f}" for r in cpu)
+              + f"; median {statistics.median(cpu):.3f}.", ""]
+    text = "\n".join(lines)
+    (d / "report.md").write_text(text)
+    print(text)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -395,6 +443,11 @@ def main():
     pt.add_argument("--source", type=Path, required=True)
     pt.add_argument("--seconds", type=int, required=True)
     pt.set_defaults(func=cmd_passthrough)
+    fm = sub.add_parser("formats")
+    fm.add_argument("--dir", type=Path, required=True)
+    fm.add_argument("--seconds", type=int, required=True)
+    fm.add_argument("--pairs", type=int, required=True)
+    fm.set_defaults(func=cmd_formats)
     args = p.parse_args()
     args.func(args)
 

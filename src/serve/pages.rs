@@ -119,6 +119,9 @@ pub fn stream(root: &Path, channel: &str, stream_id: &str) -> Option<StreamInfo>
     let mut updated = modified_ms(&master);
     let mut live = false;
     for label in dir_names(&dir) {
+        if label == crate::hls::media::AUDIO_LABEL {
+            continue; // CMAF's audio rendition: the master plays it with every video one
+        }
         let live_playlist = dir.join(&label).join("live.m3u8");
         let has_live = live_playlist.is_file();
         if !has_live && parts_in(&dir.join(&label), "vod-").is_empty() {

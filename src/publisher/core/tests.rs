@@ -415,28 +415,65 @@ fn a_push_that_is_never_ready_delays_hls_live_only_until_the_timeout_or_the_end(
     assert_eq!(announced(&core.handle(Input::PushClosed)), [b]);
 }
 
-/// Segment `n` of rendition `rung` in CMAF, with the audio segment of the same number.
-fn cmaf_segment(rung: usize, n: u64) -> Input {
-    use crate::hls::media::{init_name, SegmentMedia};
+/// Segment `n` of `rung` in CMAF: one second of video needing `init`, with the audio
+/// rendition's segment `n`.
+fn cmaf_segment(rung: usize, n: u64, init: &str) -> Input {
+    use crate::hls::media::SegmentMedia;
     use crate::pipeline::sink::{AudioOutput, CmafOutput};
-    let media = |timescale: u32| SegmentMedia {
-        start: n * u64::from(timescale),
+    let media = |timescale: u32, init: &str| SegmentMedia {
+        start: (10 + n) * u64::from(timescale),
         ticks: u64::from(timescale),
         timescale,
-        init: init_name(0),
+        init: init.into(),
     };
-    let init = Bytes::from_static(b"ftyp moov");
-    let audio = AudioOutput { data: Bytes::from(vec![0u8; 200]), media: media(48_000), init: init.clone() };
-    Input::Segment {
-        rung,
-        n,
-        data: Bytes::from(vec![0u8; 1000]),
-        duration: Ratio::new(1, 1),
-        start: Ratio::new(n as i64, 1),
-        codecs: "avc1.64001f".into(),
-        discontinuity: false,
-        cmaf: Some(Box::new(CmafOutput { media: media(90_000), init, audio: Some(audio) })),
+    let audio = AudioOutput {
+        data: Bytes::from(vec![1u8; 100]),
+        media: media(48_000, "init-0.mp4"),
+        init: Bytes::from_static(b"ainit"),
+    };
+    let cmaf = CmafOutput { media: media(90_000, init), init: Bytes::from_static(b"vinit"), audio: Some(audio) };
+    match segment(rung, n) {
+        Input::Segment { rung, n, data, duration, start, codecs, discontinuity, .. } => {
+            Input::Segment { rung, n, data, duration, start, codecs, discontinuity, cmaf: Some(Box::new(cmaf)) }
+        }
+        _ => unreachable!(),
     }
+}
+
+#[test]
+fn cmaf_stores_each_init_and_the_audio_once_and_lists_a_group_only_once_its_init_is_durable() {
+    let mut core =
+        PublisherCore::new(PublishSettings { format: crate::hls::SegmentFormat::Cmaf, ..settings(true, 3) }, 0);
+    let ladder = vec![rendition("1280x720-30", 1280, 720), rendition("640x360-30", 640, 360)];
+    core.handle(Input::Ladder { renditions: ladder, audio: true, source: "test".into(), now_ms: 0 });
+    let mut out = core.handle(cmaf_segment(0, 0, "init-0.mp4"));
+    out.extend(core.handle(cmaf_segment(1, 0, "init-0.mp4")));
+    let stored: Vec<String> = puts(&out).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        stored,
+        [
+            "hls/c1/s1/1280x720-30/init-0.mp4",
+            "hls/c1/s1/1280x720-30/0.m4s",
+            "hls/c1/s1/audio/init-0.mp4",
+            "hls/c1/s1/audio/0.m4s",
+            "hls/c1/s1/640x360-30/init-0.mp4",
+            "hls/c1/s1/640x360-30/0.m4s",
+        ],
+        "every init and the audio segment once, whichever rendition brings them"
+    );
+    let mut out = Vec::new();
+    for (rung, label) in [(0, "1280x720-30"), (1, "640x360-30")] {
+        out.extend(core.handle(Input::Stored { op: Op::Segment { n: 0, rung, len: 1000 }, ok: true }));
+        out.extend(
+            core.handle(Input::Stored { op: Op::Init { path: format!("hls/c1/s1/{label}/init-0.mp4") }, ok: true }),
+        );
+    }
+    out.extend(core.handle(Input::Stored { op: Op::Audio { n: 0 }, ok: true }));
+    assert!(puts(&out).is_empty(), "the audio init is not durable yet: nothing is listed\n{out:?}");
+    let out = core.handle(Input::Stored { op: Op::Init { path: "hls/c1/s1/audio/init-0.mp4".into() }, ok: true });
+    let written: Vec<String> = puts(&out).into_iter().map(|(p, _)| p).collect();
+    assert!(written.contains(&"hls/c1/s1/audio/live.m3u8".to_string()), "{written:?}");
+    assert!(written.contains(&"hls/c1/s1/master.m3u8".to_string()), "{written:?}");
 }
 
 /// Answers every put as durable, except those `hold` picks, until nothing is left to answer;
@@ -461,8 +498,8 @@ fn an_announcement_waits_for_the_dash_manifests_of_its_group() {
     let mut core = PublisherCore::new(settings, 1_700_000_000_000);
     let ladder = vec![rendition("1280x720-30", 1280, 720), rendition("640x360-30", 640, 360)];
     core.handle(Input::Ladder { renditions: ladder, audio: true, source: "test".into(), now_ms: 0 });
-    let mut first = core.handle(cmaf_segment(0, 0));
-    first.extend(core.handle(cmaf_segment(1, 0)));
+    let mut first = core.handle(cmaf_segment(0, 0, "init-0.mp4"));
+    first.extend(core.handle(cmaf_segment(1, 0, "init-0.mp4")));
     let (emitted, held) = store_all_but(&mut core, first, |path| path.ends_with(".mpd"));
     assert!(emitted.iter().any(|e| matches!(e, Event::Segment { .. })), "group 0 published: {emitted:?}");
     assert_eq!(held, [Op::Write { path: "hls/c1/s1/master.mpd".into() }]);
@@ -471,8 +508,8 @@ fn an_announcement_waits_for_the_dash_manifests_of_its_group() {
     let out = core.handle(Input::Stored { op: held[0].clone(), ok: false });
     assert_eq!(announced(&events(&out).into_iter().cloned().collect::<Vec<_>>()), 0, "a failed manifest opens nothing");
     // The next group's manifest (a newer content of the same file) opens the gate.
-    let mut next = core.handle(cmaf_segment(0, 1));
-    next.extend(core.handle(cmaf_segment(1, 1)));
+    let mut next = core.handle(cmaf_segment(0, 1, "init-0.mp4"));
+    next.extend(core.handle(cmaf_segment(1, 1, "init-0.mp4")));
     let (emitted, held) = store_all_but(&mut core, next, |_| false);
     assert!(held.is_empty());
     let live: Vec<&str> = emitted
