@@ -33,7 +33,6 @@ use crate::hls::entry::add_duration;
 use crate::hls::master::{bandwidth_floor, Bandwidth, RenditionDesc};
 use crate::hls::media::{SegmentMedia, AUDIO_CODECS, AUDIO_LABEL};
 use crate::hls::paths::stream_dir;
-use crate::hls::state::GroupRecord;
 
 /// `hls/{ch}/{id}/master.mpd`, beside `master.m3u8`.
 pub fn live_mpd_path(channel: &str, stream_id: &str) -> String {
@@ -95,6 +94,20 @@ impl DashGroup {
     }
 }
 
+/// One published group as the publication state hands it over.
+pub struct Published<'a> {
+    pub n: u64,
+    /// Unix ms.
+    pub program_date_time_ms: i64,
+    /// The group starts a new HLS timeline (`EXT-X-DISCONTINUITY`).
+    pub discontinuity: bool,
+    /// Per video rendition (ladder order): its segment and size in bytes; `None` when it is
+    /// not listed (shed) or has no CMAF timing.
+    pub video: Vec<Option<(&'a SegmentMedia, u64)>>,
+    /// The audio rendition's segment and size.
+    pub audio: Option<(&'a SegmentMedia, u64)>,
+}
+
 /// What the DASH manifests of one stream remember between groups; part of the stream's
 /// serialized state, so a restarted run continues the same manifests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,13 +137,10 @@ pub struct Ladder<'a> {
 }
 
 impl DashIndex {
-    /// Adds a published group whose video renditions `listed` carry a segment; `part`: with
-    /// Record True, whether the group opens a new recording part. Groups without CMAF timing
-    /// (MPEG-TS) are not indexed: DASH needs CMAF.
-    pub fn record(&mut self, g: &GroupRecord, listed: &[bool], live_size: u32, part: Option<bool>) {
-        let listed = |i: usize| listed.get(i).copied().unwrap_or(false);
-        let media = |i: usize| g.renditions.get(i).and_then(|r| r.media.clone()).filter(|_| listed(i));
-        let video: Vec<Option<SegmentMedia>> = (0..g.renditions.len()).map(media).collect();
+    /// Adds a published group (`part`: with Record True, whether it opens a new recording
+    /// part). A group without CMAF timing (MPEG-TS) is not indexed: DASH needs CMAF.
+    pub fn record(&mut self, g: &Published<'_>, live_size: u32, part: Option<bool>) {
+        let video: Vec<Option<SegmentMedia>> = g.video.iter().map(|v| v.map(|(m, _)| m.clone())).collect();
         let Some(first) = video.iter().flatten().next() else {
             return;
         };
@@ -139,20 +149,18 @@ impl DashIndex {
             n: g.n,
             period: PeriodStart { n: g.n, program_date_time_ms: g.program_date_time_ms, origin },
             video,
-            audio: g.audio.as_ref().and_then(|a| a.media.clone()),
+            audio: g.audio.map(|(m, _)| m.clone()),
         };
         if let Some(last) = self.last.as_ref().filter(|last| last.continues_into(&group) && !g.discontinuity) {
             group.period = last.period.clone();
         }
         self.availability_start_ms.get_or_insert(g.program_date_time_ms);
-        self.video_rates.resize_with(g.renditions.len(), Bandwidth::default);
-        for (i, seg) in g.renditions.iter().enumerate() {
-            if let Some(m) = seg.media.as_ref().filter(|_| listed(i)) {
-                self.video_rates[i].record(seg.bytes, m.duration());
-            }
+        self.video_rates.resize_with(g.video.len(), Bandwidth::default);
+        for (rate, (m, bytes)) in self.video_rates.iter_mut().zip(&g.video).filter_map(|(r, v)| Some((r, (*v)?))) {
+            rate.record(bytes, m.duration());
         }
-        if let Some((seg, m)) = g.audio.as_ref().and_then(|a| Some((a, a.media.as_ref()?))) {
-            self.audio_rate.record(seg.bytes, m.duration());
+        if let Some((m, bytes)) = g.audio {
+            self.audio_rate.record(bytes, m.duration());
         }
         match part {
             Some(true) => self.part = vec![group.clone()],

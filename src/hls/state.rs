@@ -395,8 +395,16 @@ impl StreamState {
             }
         }
         if let Some(index) = self.dash.as_mut() {
-            let listed: Vec<bool> = self.renditions.iter().map(|r| !r.shed).collect();
-            index.record(g, &listed, self.cfg.live_size, self.cfg.record.then_some(new_part));
+            let published = dash::Published {
+                n: g.n,
+                program_date_time_ms: g.program_date_time_ms,
+                discontinuity,
+                video: (g.renditions.iter().zip(&self.renditions))
+                    .map(|(seg, r)| with_bytes(seg).filter(|_| !r.shed))
+                    .collect(),
+                audio: g.audio.as_ref().and_then(with_bytes),
+            };
+            index.record(&published, self.cfg.live_size, self.cfg.record.then_some(new_part));
         }
         self.dash_writes(&mut out);
         self.published += 1;
@@ -591,6 +599,11 @@ impl StreamState {
             }
         }
     }
+}
+
+/// A CMAF segment's timing and size, as the DASH manifests take it.
+fn with_bytes(seg: &RenditionSegment) -> Option<(&SegmentMedia, u64)> {
+    Some((seg.media.as_ref()?, seg.bytes))
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use serde::Deserialize;
 
 use super::*;
 use crate::hls::media::init_name;
-use crate::hls::state::RenditionSegment;
 
 /// 2025-03-01T10:00:00.000Z
 const T0: i64 = 1_740_823_200_000;
@@ -42,8 +41,8 @@ struct Run {
 }
 
 /// Group `n` whose video starts at `video_start` (90 kHz) on the stream's clock.
-fn group(run: &Run, n: u64, video_start: u64, discontinuity: bool) -> GroupRecord {
-    let video = |bytes: u64| RenditionSegment {
+fn group(run: &Run, n: u64, video_start: u64, discontinuity: bool) -> Group {
+    let video = |bytes: u64| Seg {
         duration: Ratio::new(VIDEO_TICKS as i64, 90_000),
         bytes,
         media: Some(SegmentMedia { start: video_start, ticks: VIDEO_TICKS, timescale: 90_000, init: run.init.clone() }),
@@ -51,13 +50,12 @@ fn group(run: &Run, n: u64, video_start: u64, discontinuity: bool) -> GroupRecor
     // The audio boundary is the first AAC frame at or after the video boundary.
     let audio_at = |video: u64| (video * 48_000 / 90_000).div_ceil(AUDIO_FRAME) * AUDIO_FRAME;
     let (a_start, a_end) = (audio_at(video_start), audio_at(video_start + VIDEO_TICKS));
-    GroupRecord {
+    Group {
         n,
         discontinuity,
         program_date_time_ms: run.wall_origin_ms + (video_start as i64) / 90,
         renditions: vec![video(500_000 + n * 1000), video(150_000)],
-        tracks: None,
-        audio: Some(RenditionSegment {
+        audio: Some(Seg {
             duration: Ratio::new((a_end - a_start) as i64, 48_000),
             bytes: 32_000,
             media: Some(SegmentMedia {
@@ -68,6 +66,37 @@ fn group(run: &Run, n: u64, video_start: u64, discontinuity: bool) -> GroupRecor
             }),
         }),
     }
+}
+
+/// A segment of the fixture, as the publication state has it.
+struct Seg {
+    duration: Ratio<i64>,
+    bytes: u64,
+    media: Option<SegmentMedia>,
+}
+
+/// A published group of the fixture.
+struct Group {
+    n: u64,
+    discontinuity: bool,
+    program_date_time_ms: i64,
+    renditions: Vec<Seg>,
+    audio: Option<Seg>,
+}
+
+/// Hands `g` to the index as the publication state does, its renditions `listed` or shed.
+fn record(index: &mut DashIndex, g: &Group, listed: &[bool], live_size: u32, part: Option<bool>) {
+    fn with_bytes(s: &Seg) -> Option<(&SegmentMedia, u64)> {
+        Some((s.media.as_ref()?, s.bytes))
+    }
+    let published = Published {
+        n: g.n,
+        program_date_time_ms: g.program_date_time_ms,
+        discontinuity: g.discontinuity,
+        video: g.renditions.iter().zip(listed).map(|(s, &on)| with_bytes(s).filter(|_| on)).collect(),
+        audio: g.audio.as_ref().and_then(with_bytes),
+    };
+    index.record(&published, live_size, part);
 }
 
 fn both() -> [bool; 2] {
@@ -226,12 +255,12 @@ fn ladder<'a>(descs: &'a [RenditionDesc], shed: &'a [bool]) -> Ladder<'a> {
 }
 
 /// A stream of `count` groups from one run: N = 0.., video from media time 0.
-fn one_run(count: u64, live_size: u32) -> (DashIndex, Vec<GroupRecord>) {
+fn one_run(count: u64, live_size: u32) -> (DashIndex, Vec<Group>) {
     let run = Run { init: init_name(0), wall_origin_ms: T0 };
     let mut index = DashIndex::default();
-    let groups: Vec<GroupRecord> = (0..count).map(|n| group(&run, n, n * VIDEO_TICKS, false)).collect();
+    let groups: Vec<Group> = (0..count).map(|n| group(&run, n, n * VIDEO_TICKS, false)).collect();
     for g in &groups {
-        index.record(g, &both(), live_size, Some(false));
+        record(&mut index, g, &both(), live_size, Some(false));
     }
     (index, groups)
 }
@@ -309,7 +338,7 @@ fn timeline_durations_are_the_hls_extinf_integers_without_drift() {
             r.duration = m.duration();
         }
         g.audio = None;
-        index.record(&g, &both(), 1200, Some(false));
+        record(&mut index, &g, &both(), 1200, Some(false));
         start += 270_270;
     }
     let descs = ladder_descs();
@@ -347,7 +376,7 @@ fn availability_start_plus_media_time_is_each_segments_program_date_time() {
     }
     let mut index = DashIndex::default();
     for g in &groups {
-        index.record(g, &both(), 10, None);
+        record(&mut index, g, &both(), 10, None);
     }
     let descs = ladder_descs();
     let mpd = parse(&index.live_mpd(&ladder(&descs, &[false, false])).render());
@@ -404,7 +433,7 @@ fn a_recording_part_is_static_with_its_periods_end_to_end() {
     // Part 0 holds groups 0..2, part 1 holds 2..5 (a restart at group 3).
     for n in 0..5 {
         let run = if n < 3 { &first } else { &restarted };
-        index.record(&group(run, n, n * VIDEO_TICKS, n == 3), &both(), 3, Some(n == 2));
+        record(&mut index, &group(run, n, n * VIDEO_TICKS, n == 3), &both(), 3, Some(n == 2));
     }
     let descs = ladder_descs();
     let mpd = parse(&index.vod_mpd(&ladder(&descs, &[false, false])).render());
@@ -430,7 +459,7 @@ fn a_shed_rendition_leaves_the_manifests() {
     let descs = ladder_descs();
     let (mut index, _) = one_run(2, 3);
     let run = Run { init: init_name(0), wall_origin_ms: T0 };
-    index.record(&group(&run, 2, 2 * VIDEO_TICKS, false), &[false, true], 3, Some(false));
+    record(&mut index, &group(&run, 2, 2 * VIDEO_TICKS, false), &[false, true], 3, Some(false));
     let mpd = parse(&index.live_mpd(&ladder(&descs, &[true, false])).render());
     assert_eq!(mpd.periods.len(), 1, "shedding changes no init segment");
     let ids: Vec<&str> = mpd.periods[0].sets[0].reps.iter().map(|r| r.id.as_str()).collect();
@@ -445,8 +474,8 @@ fn a_restored_index_continues_the_same_manifests() {
     assert_eq!(back, index);
     let run = Run { init: init_name(0), wall_origin_ms: T0 };
     let next = group(&run, 3, 3 * VIDEO_TICKS, false);
-    index.record(&next, &both(), 2, Some(false));
-    back.record(&next, &both(), 2, Some(false));
+    record(&mut index, &next, &both(), 2, Some(false));
+    record(&mut back, &next, &both(), 2, Some(false));
     let l = ladder(&descs, &[false, false]);
     assert_eq!(back.live_mpd(&l).render(), index.live_mpd(&l).render());
 }
@@ -460,7 +489,7 @@ fn mpeg_ts_groups_are_not_indexed() {
         r.media = None;
     }
     g.audio = None;
-    index.record(&g, &both(), 3, Some(false));
+    record(&mut index, &g, &both(), 3, Some(false));
     assert!(index.is_empty());
 }
 
@@ -471,7 +500,7 @@ fn a_stream_without_audio_has_no_audio_set() {
     let mut index = DashIndex::default();
     let mut g = group(&run, 0, 0, false);
     g.audio = None;
-    index.record(&g, &both(), 3, Some(false));
+    record(&mut index, &g, &both(), 3, Some(false));
     let mpd = parse(&index.live_mpd(&ladder(&descs, &[false, false])).render());
     let sets: Vec<&str> = mpd.periods[0].sets.iter().map(|s| s.content.as_str()).collect();
     assert_eq!(sets, ["video"]);
