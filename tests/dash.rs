@@ -230,7 +230,7 @@ fn shaka_and_ffmpeg_play_the_dash_manifests_live_and_recorded() {
         Command::new(bin())
             .args(["transcode", "testsrc"])
             .arg(&out)
-            .args(["--realtime", "YES", "--duration", "18", "--hls-time", "2", "--live-size", "4"])
+            .args(["--realtime", "YES", "--duration", "24", "--hls-time", "2", "--live-size", "4"])
             .args(["--resolutions", "640x360-30,320x180-30", "--segment-format", "cmaf", "--dash", "YES", "--record"]),
         dir.path().join("transcode.log"),
     );
