@@ -59,6 +59,13 @@ try {
     ],
   });
   page = context.pages()[0] || (await context.newPage());
+  // A blank page at the server's origin, so that the manifest and segments are same-origin
+  // (the stream list reloads itself every 10 s; the manifest itself would be downloaded).
+  const blank = `${base}/dash-player-blank`;
+  await page.route(blank, (route) =>
+    route.fulfill({ contentType: 'text/html', body: '<!doctype html><video id="v" muted playsinline></video>' })
+  );
+  await page.goto(blank);
   page.on('console', (msg) => {
     if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
   });
@@ -72,9 +79,6 @@ try {
     if (r.status() >= 400) errors.push(`HTTP ${r.status()}: ${r.url()}`);
   });
 
-  // Any page of the server, so that the manifest and segments are same-origin.
-  await page.goto(`${base}/`);
-  await page.setContent('<!doctype html><video id="v" muted playsinline></video>');
   await page.addScriptTag({ path: shakaPath });
 
   const loaded = await step(`Shaka loads ${mpd}`, () =>
@@ -120,7 +124,15 @@ try {
     await step('a seek near the end plays to the end', async () => {
       const duration = await page.evaluate(() => document.getElementById('v').duration);
       await page.evaluate((d) => { document.getElementById('v').currentTime = Math.max(0, d - 2.5); }, duration);
-      await waitFor(() => document.getElementById('v').ended, null, 30000);
+      try {
+        await waitFor(() => document.getElementById('v').ended, null, 30000);
+      } catch (e) {
+        const state = await page.evaluate(() => {
+          const v = document.getElementById('v');
+          return { t: v.currentTime, duration: v.duration, paused: v.paused, buffered: v.buffered.length ? [v.buffered.start(0), v.buffered.end(v.buffered.length - 1)] : [] };
+        });
+        throw new Error(`not ended: ${JSON.stringify(state)}`);
+      }
       return { duration };
     });
   }
