@@ -25,6 +25,7 @@
 #                       --segment-format ts and cmaf, in interleaved rounds; bytes stored per
 #                       rendition and in total (segments, init segments, playlists) and the CPU
 #                       of each mode, in $BENCH_DIR/cmaf/report.md
+#   BENCH_CMAF_ONLY=1   only the segment formats (with BENCH_CMAF=1): skips the ffmpeg comparison
 #   BENCH_PAIRS         how many back-to-back runs of each tool (default 1); CPU-seconds on a
 #                       shared machine move by several per cent between runs, so the report
 #                       gives the ratio of every pair and their median
@@ -159,6 +160,7 @@ save_cmd "$DIR/ffmpeg.cmd" ffmpeg "${FF_ARGS[@]}"
 # The runs, pair by pair: run k writes NAME.time for k = 1 and NAME.k.time after it.
 suffix() { (($1 == 1)) || echo ".$1"; }
 rm -f "$DIR"/*.time
+if [[ ${BENCH_CMAF_ONLY:-} != 1 ]]; then
 for ((k = 1; k <= PAIRS; k++)); do
     rm -rf "$DIR/hls-ladder"
     timed "hls-ladder$(suffix $k)" "$DIR/hls-ladder.log" "$BIN" "${HL_ARGS[@]}" >"$DIR/hls-ladder.events.jsonl"
@@ -169,12 +171,13 @@ done
 echo "== measuring quality (PSNR against the source scaled with the same scaler)"
 python3 scripts/bench_report.py report --dir "$DIR" --source "$SRC" \
     --seconds "$SECONDS_OF_MEDIA" --audio-mode "$AUDIO_MODE" --scale-mode "$SCALE_MODE" --threads "${THREADS:-auto}"
+fi
 
 if [[ ${BENCH_CMAF:-} == 1 ]]; then
     # Segment formats: the same job in ts and cmaf mode, rounds interleaved so that the load
     # of a shared machine falls on both alike.
     C=$DIR/cmaf
-    rm -rf "$C" && mkdir -p "$C"
+    rm -rf "$C" && mkdir -p "$C" && rm -f "$C"/*.time
     for ((k = 1; k <= PAIRS; k++)); do
         for format in ts cmaf; do
             rm -rf "$C/$format"

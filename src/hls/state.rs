@@ -221,6 +221,10 @@ pub struct StreamState {
     /// `HLS_DASH`: what the DASH manifests are rendered from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dash: Option<DashIndex>,
+    /// CMAF: every init segment a published entry referred to (paths), for the end-of-stream
+    /// cleanup, which computes what to delete rather than listing storage.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    inits: std::collections::BTreeSet<String>,
 }
 
 impl StreamState {
@@ -239,9 +243,15 @@ impl StreamState {
             vod_master: MasterPlaylist::new(count),
             stored: VecDeque::new(),
             audio: None,
+            inits: Default::default(),
             dash: cfg.dash.then(DashIndex::default),
             cfg,
         }
+    }
+
+    /// Every CMAF init segment published entries referred to, as paths.
+    pub fn init_paths(&self) -> impl Iterator<Item = &String> {
+        self.inits.iter()
     }
 
     /// Whether the stream has an audio rendition of its own (CMAF with audio).
@@ -362,6 +372,13 @@ impl StreamState {
         }
         let listed: Vec<usize> = (0..entries.len()).filter(|&i| !self.renditions[i].shed).collect();
         let audio_bytes = g.audio.as_ref().map_or(0, |a| a.bytes);
+        let (channel, stream_id) = (&self.cfg.channel, &self.cfg.stream_id);
+        let labels = self.cfg.renditions.iter().map(|d| d.label.as_str()).zip(&g.renditions);
+        for (label, seg) in labels.chain(g.audio.as_ref().map(|a| (AUDIO_LABEL, a))) {
+            if let Some(m) = &seg.media {
+                self.inits.insert(crate::hls::paths::rendition_file_path(channel, stream_id, label, &m.init));
+            }
+        }
         if let Some(entry) = &audio_entry {
             if self.audio.is_none() {
                 self.audio = Some(RenditionState::new(&self.cfg));

@@ -35,12 +35,19 @@ pub fn leftovers(spec: &JobSpec, mirror: &Mirror) -> Vec<String> {
     let mut paths = Vec::new();
     let next = mirror.next_segment();
     let keep = 2 * u64::from(mirror.live_size().unwrap_or(1).max(1)) + SEGMENT_SLACK;
-    for label in mirror.labels() {
+    let state = mirror.state();
+    let format = state.map_or(crate::hls::SegmentFormat::Ts, |s| s.config().format);
+    let mut labels = mirror.labels();
+    if state.is_some_and(|s| s.has_audio_rendition()) {
+        labels.push(crate::hls::media::AUDIO_LABEL.to_string());
+    }
+    for label in labels {
         for n in next.saturating_sub(keep)..next {
-            paths.push(crate::hls::segment_path(ch, id, &label, n));
+            paths.push(crate::hls::media_segment_path(format, ch, id, &label, n));
         }
         paths.push(crate::hls::live_path(ch, id, &label));
     }
+    paths.extend(state.into_iter().flat_map(|s| s.init_paths().cloned()));
     paths.push(crate::hls::master_path(ch, id));
     if mirror.dash() {
         paths.push(crate::hls::dash::live_mpd_path(ch, id));

@@ -81,6 +81,11 @@ impl Mirror {
         self.ladder.iter().flatten().map(|r| r.label.clone()).collect()
     }
 
+    /// The published state, once a group was published.
+    pub fn state(&self) -> Option<&StreamState> {
+        self.state.as_ref()
+    }
+
     /// `HLS_LIVE_PLAYLIST_SIZE` of the stream, once a group was published.
     pub fn live_size(&self) -> Option<u32> {
         self.state.as_ref().map(|s| s.config().live_size)
