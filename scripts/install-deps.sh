@@ -18,7 +18,8 @@
 # - Azurite (Azure Blob server for the storage tests) from npm into target/npm;
 # - playwright-core (drives Chromium for tests/browser/player.mjs) from npm into
 #   target/npm/node_modules. It is only the driver: the browser is Debian's chromium, no
-#   browser is downloaded.
+#   browser is downloaded;
+# - shaka-player (the DASH player of tests/browser/dash.mjs; no dependencies) beside it.
 # scripts/test.sh puts target/venv/bin and target/npm/bin first on PATH.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -35,6 +36,7 @@ COMPOSE_PACKAGE=docker-compose==1.29.2
 # 3.36 and later require Node.js 21+; Debian 12 ships Node.js 18.
 AZURITE=azurite@3.35.0
 PLAYWRIGHT=playwright-core@1.65.1
+SHAKA=shaka-player@5.2.12
 
 packages=(
   pkg-config clang libclang-dev
@@ -111,9 +113,12 @@ install_azurite() {
 }
 
 install_playwright() {
-  if [ ! -f "$NPM_PREFIX/node_modules/playwright-core/package.json" ]; then
-    npm install --prefix "$NPM_PREFIX" --silent --no-fund --no-audit --no-save "$PLAYWRIGHT"
-    echo "install-deps: playwright-core installed in $NPM_PREFIX/node_modules"
+  local wanted="${PLAYWRIGHT#*@} ${SHAKA#*@}" have
+  have="$(node -p "['playwright-core','shaka-player'].map(p => { try { return require('./$NPM_PREFIX/node_modules/' + p + '/package.json').version } catch { return '-' } }).join(' ')")"
+  if [ "$have" != "$wanted" ]; then
+    # One command for both: a --no-save install prunes what an earlier one added.
+    npm install --prefix "$NPM_PREFIX" --silent --no-fund --no-audit --no-save "$PLAYWRIGHT" "$SHAKA"
+    echo "install-deps: playwright-core and shaka-player installed in $NPM_PREFIX/node_modules"
   fi
 }
 

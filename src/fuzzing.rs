@@ -281,6 +281,7 @@ pub fn sample_defaults() -> JobDefaults {
         drop_behind: Some(Duration::from_secs(30)),
         master: true,
         segment_format: crate::hls::SegmentFormat::Ts,
+        dash: false,
         storage_retry: Duration::from_secs(30),
         upload_queue_bytes: 256 << 20,
         source_tls: Default::default(),

@@ -48,6 +48,7 @@ pub fn stream_config(stream_id: &str, rendition: RenditionDesc) -> StreamConfig 
         audio_kbps: 128,
         master: true,
         format: Default::default(),
+        dash: false,
     }
 }
 

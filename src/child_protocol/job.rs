@@ -174,6 +174,9 @@ pub struct EncodeSettings {
     /// `HLS_SEGMENT_FORMAT` (TS when a document from an older worker has none).
     #[serde(default)]
     pub segment_format: crate::hls::SegmentFormat,
+    /// `HLS_DASH` (CMAF only; false when a document from an older worker has none).
+    #[serde(default)]
+    pub dash: bool,
     pub storage_retry: Duration,
     /// At least one MiB.
     pub upload_queue_bytes: usize,

@@ -64,6 +64,10 @@ pub struct JobSettings {
     /// with init segments, the audio as one rendition of its own; play the master playlist).
     #[arg(long, env = "HLS_SEGMENT_FORMAT", value_enum, default_value = "ts")]
     pub segment_format: SegmentFormat,
+    /// DASH manifests (`master.mpd`, `master-vod-K.mpd`) over the same CMAF files as the
+    /// HLS playlists; needs `--segment-format cmaf`.
+    #[arg(long, env = "HLS_DASH", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "NO")]
+    pub dash: bool,
     /// Write master playlists.
     #[arg(long, env = "HLS_MASTER_PLAYLIST", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "YES")]
     pub master: bool,
@@ -124,6 +128,13 @@ impl TryFrom<&JobSettings> for EncodeSettings {
              protocol has no place for an init segment, so its players could not start a CMAF rendition; \
              set HLS_SEGMENT_FORMAT=ts or HLS_WS_CDN_ENABLED=NO"
         );
+        // DASH segments are fMP4 with init segments: MPEG-TS has neither.
+        anyhow::ensure!(
+            !s.dash || s.segment_format == SegmentFormat::Cmaf,
+            "HLS_DASH=YES needs HLS_SEGMENT_FORMAT=cmaf: the DASH manifests list the CMAF files the HLS \
+             playlists use, and MPEG-TS segments are not playable from a DASH manifest; set \
+             HLS_SEGMENT_FORMAT=cmaf (--segment-format cmaf) or HLS_DASH=NO"
+        );
         let ca_file = s.source_tls_ca_file.clone();
         if let Some(ca_file) = &ca_file {
             crate::tls::trusting_only(ca_file).map_err(|e| anyhow::anyhow!("HLS_SOURCE_TLS_CA_FILE: {e}"))?;
@@ -143,6 +154,7 @@ impl TryFrom<&JobSettings> for EncodeSettings {
             drop_behind: (s.drop_behind > 0).then(|| Duration::from_secs(s.drop_behind)),
             master: s.master,
             segment_format: s.segment_format,
+            dash: s.dash,
             storage_retry: Duration::from_secs(s.storage_retry),
             upload_queue_bytes: s.upload_queue_mb.max(1) << 20,
             source_tls: SourceTls { verify: s.source_tls_verify, ca_file },
@@ -234,5 +246,16 @@ mod tests {
             EncodeSettings::try_from(&settings(&["--source-tls-ca-file", not_pem.to_str().unwrap()])).unwrap_err();
         std::fs::remove_file(&not_pem).unwrap();
         assert!(err.to_string().contains("holds no certificate"), "{err}");
+    }
+
+    #[test]
+    fn dash_needs_cmaf_segments_and_travels_in_the_job_document() {
+        assert!(!EncodeSettings::try_from(&settings(&[])).unwrap().dash, "off by default");
+        let err = EncodeSettings::try_from(&settings(&["--dash", "YES"])).unwrap_err().to_string();
+        assert!(err.contains("HLS_DASH=YES needs HLS_SEGMENT_FORMAT=cmaf"), "{err}");
+        let on = EncodeSettings::try_from(&settings(&["--dash", "YES", "--segment-format", "cmaf"])).unwrap();
+        let again: EncodeSettings = serde_json::from_str(&serde_json::to_string(&on).unwrap()).unwrap();
+        assert!(again.dash);
+        assert_eq!(again.segment_format, SegmentFormat::Cmaf);
     }
 }

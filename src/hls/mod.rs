@@ -10,8 +10,10 @@
 //! - `live`: the sliding `live.m3u8` of one rendition.
 //! - `vod`: one append-only recording part `vod-{K}.m3u8` of one rendition.
 //! - `master`: `master.m3u8` / `master-vod-{K}.m3u8` and the bandwidth figures behind them.
+//! - `dash`: `master.mpd` / `master-vod-{K}.mpd`, DASH manifests over the same CMAF files.
 //! - `state`: the stream's publication state machine, which ties the above together.
 
+pub mod dash;
 mod entry;
 pub mod format;
 pub mod live;

@@ -12,6 +12,7 @@ use num_rational::Ratio;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::hls::dash::{self, DashIndex, Ladder as DashLadder};
 use crate::hls::entry::{add_duration, PlaylistEntry};
 use crate::hls::format::decimal_trimmed;
 use crate::hls::live::LivePlaylist;
@@ -46,6 +47,9 @@ pub struct StreamConfig {
     /// carries audio.
     #[serde(default, skip_serializing_if = "SegmentFormat::is_ts")]
     pub format: SegmentFormat,
+    /// `HLS_DASH` (CMAF only): `master.mpd` and `master-vod-{K}.mpd` beside the masters.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dash: bool,
 }
 
 /// Segment N of one rendition.
@@ -219,6 +223,9 @@ pub struct StreamState {
     /// through the masters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     audio: Option<RenditionState>,
+    /// `HLS_DASH`: what the DASH manifests are rendered from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dash: Option<DashIndex>,
     /// CMAF: every init segment a published entry referred to (paths), for the end-of-stream
     /// cleanup, which computes what to delete rather than listing storage.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
@@ -239,7 +246,6 @@ impl StreamState {
         let count = cfg.renditions.len();
         let renditions = (0..count).map(|_| RenditionState::new(&cfg)).collect();
         Self {
-            cfg,
             renditions,
             published: 0,
             last_n: None,
@@ -252,6 +258,8 @@ impl StreamState {
             audio: None,
             inits: Default::default(),
             captions: CaptionServices::default(),
+            dash: cfg.dash.then(DashIndex::default),
+            cfg,
         }
     }
 
@@ -335,6 +343,7 @@ impl StreamState {
                 out.writes.push(self.vod_master_write(part));
             }
         }
+        self.dash_writes(&mut out);
         out
     }
 
@@ -382,6 +391,7 @@ impl StreamState {
         });
         let mut out = Publication::default();
         let part = self.published / u64::from(self.cfg.vod_max_size.max(1));
+        let new_part = self.vod_part != Some(part);
         if self.cfg.record && self.vod_part.is_some_and(|k| k != part) {
             self.finish_vod_part(&mut out);
         }
@@ -426,6 +436,19 @@ impl StreamState {
                 out.writes.push(self.vod_master_write(part));
             }
         }
+        if let Some(index) = self.dash.as_mut() {
+            let published = dash::Published {
+                n: g.n,
+                program_date_time_ms: g.program_date_time_ms,
+                discontinuity,
+                video: (g.renditions.iter().zip(&self.renditions))
+                    .map(|(seg, r)| with_bytes(seg).filter(|_| !r.shed))
+                    .collect(),
+                audio: g.audio.as_ref().and_then(with_bytes),
+            };
+            index.record(&published, self.cfg.live_size, self.cfg.record.then_some(new_part));
+        }
+        self.dash_writes(&mut out);
         self.published += 1;
         self.last_n = Some(g.n);
         if !self.cfg.record {
@@ -454,8 +477,28 @@ impl StreamState {
         if self.masters_enabled() {
             out.writes.push(self.live_master_write());
         }
+        if let Some(index) = self.dash.as_mut() {
+            index.end();
+        }
+        self.dash_writes(&mut out);
         self.finish_vod_part(&mut out);
         out
+    }
+
+    /// `HLS_DASH`: the live manifest, and the current part's, as the state now stands.
+    fn dash_writes(&self, out: &mut Publication) {
+        let Some(index) = self.dash.as_ref().filter(|d| !d.is_empty()) else {
+            return;
+        };
+        let shed: Vec<bool> = self.renditions.iter().map(|r| r.shed).collect();
+        let ladder = DashLadder { renditions: &self.cfg.renditions, shed: &shed, hls_time: self.cfg.hls_time };
+        let (channel, id) = (&self.cfg.channel, &self.cfg.stream_id);
+        let content = index.live_mpd(&ladder).render();
+        out.writes.push(FileWrite { path: dash::live_mpd_path(channel, id), content, announce: None });
+        if let Some(part) = self.vod_part.filter(|_| self.cfg.record) {
+            let content = index.vod_mpd(&ladder).render();
+            out.writes.push(FileWrite { path: dash::vod_mpd_path(channel, id, part), content, announce: None });
+        }
     }
 
     /// Rejects a group that does not fit; returns its durations reduced to lowest terms.
@@ -599,6 +642,11 @@ impl StreamState {
             }
         }
     }
+}
+
+/// A CMAF segment's timing and size, as the DASH manifests take it.
+fn with_bytes(seg: &RenditionSegment) -> Option<(&SegmentMedia, u64)> {
+    Some((seg.media.as_ref()?, seg.bytes))
 }
 
 #[cfg(test)]

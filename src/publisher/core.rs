@@ -22,8 +22,8 @@ use crate::cdn::CdnConfig;
 use crate::child_protocol::Event;
 use crate::hls::media::{SegmentFormat, SegmentMedia, AUDIO_LABEL};
 use crate::hls::state::{
-    Announcement, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState, StreamType,
-    TrackChange,
+    Announcement, FileWrite, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState,
+    StreamType, TrackChange,
 };
 use crate::ladder::Rendition;
 use crate::pipeline::captions::CaptionServices;
@@ -56,6 +56,8 @@ pub struct PublishSettings {
     pub timeline_offset: Q,
     /// `HLS_SEGMENT_FORMAT`.
     pub format: SegmentFormat,
+    /// `HLS_DASH`: DASH manifests beside the masters (CMAF only).
+    pub dash: bool,
 }
 
 /// What the publisher knows at the end, for the exit status and summary.
@@ -195,6 +197,12 @@ struct WriteSlot {
     pending: Option<(String, Option<Announcement>)>,
     /// An announcement whose write failed: it rides on the next write of the same file.
     carry: Option<Announcement>,
+    /// Contents handed in so far; the newest is always the one stored last (latest wins).
+    submitted: u64,
+    /// Which of them the write in flight carries.
+    in_flight_generation: u64,
+    /// The newest one known durable: any content at least this new is in storage.
+    durable: u64,
 }
 
 pub struct PublisherCore {
@@ -228,6 +236,11 @@ pub struct PublisherCore {
     inits: HashMap<String, bool>,
     /// Closed-caption services the pipeline found in the source during this run.
     captions: CaptionServices,
+    /// Per announced index file: the DASH manifests written with its group, as
+    /// (path, generation); its announcement waits until each is durable.
+    gates: HashMap<String, Vec<(String, u64)>>,
+    /// Announcements durable themselves but waiting for their gate, oldest first.
+    gated: Vec<Announcement>,
 }
 
 impl PublisherCore {
@@ -260,6 +273,8 @@ impl PublisherCore {
             held: Vec::new(),
             inits: HashMap::new(),
             captions: CaptionServices::default(),
+            gates: HashMap::new(),
+            gated: Vec::new(),
         }
     }
 
@@ -636,8 +651,20 @@ impl PublisherCore {
         }
     }
 
+    /// Stores a publication's files; the DASH manifests go first, and what it announces is
+    /// announced only once they are durable too, as the playlists themselves are.
     fn apply(&mut self, publication: Publication, out: &mut Vec<Action>) {
-        for w in publication.writes {
+        let (manifests, playlists): (Vec<FileWrite>, Vec<FileWrite>) =
+            publication.writes.into_iter().partition(|w| crate::hls::dash::is_manifest(&w.path));
+        let mut gate = Vec::new();
+        for w in manifests {
+            let generation = self.submit_write(w.path.clone(), w.content, w.announce, out);
+            gate.push((w.path, generation));
+        }
+        for w in playlists {
+            if let Some(a) = w.announce.as_ref().filter(|_| !gate.is_empty()) {
+                self.gates.insert(a.index_file.clone(), gate.clone());
+            }
             self.submit_write(w.path, w.content, w.announce, out);
         }
         for path in publication.deletes {
@@ -645,21 +672,35 @@ impl PublisherCore {
         }
     }
 
-    fn submit_write(&mut self, path: String, content: String, announce: Option<Announcement>, out: &mut Vec<Action>) {
+    /// Hands in the newest content of `path`; returns its generation.
+    fn submit_write(
+        &mut self,
+        path: String,
+        content: String,
+        announce: Option<Announcement>,
+        out: &mut Vec<Action>,
+    ) -> u64 {
         let slot = self.writes.entry(path.clone()).or_default();
+        slot.submitted += 1;
+        let generation = slot.submitted;
         let announce = announce.or_else(|| slot.carry.take());
         if slot.in_flight.is_some() {
             let previous = slot.pending.take().and_then(|(_, a)| a);
             slot.pending = Some((content, announce.or(previous)));
-            return;
+            return generation;
         }
         slot.in_flight = Some(announce);
+        slot.in_flight_generation = generation;
         out.push(self.put(Op::Write { path: path.clone() }, path, Bytes::from(content)));
+        generation
     }
 
     fn on_write_stored(&mut self, path: String, ok: bool, out: &mut Vec<Action>) {
         let slot = self.writes.entry(path.clone()).or_default();
         let announce = slot.in_flight.take().flatten();
+        if ok {
+            slot.durable = slot.durable.max(slot.in_flight_generation);
+        }
         let durable = match (ok, announce) {
             (true, Some(a)) => Some(a),
             (false, Some(a)) => {
@@ -672,15 +713,38 @@ impl PublisherCore {
         if let Some(a) = durable {
             self.announce(a, out);
         }
+        if ok && !self.gated.is_empty() {
+            for a in std::mem::take(&mut self.gated) {
+                self.announce(a, out);
+            }
+        }
         if let Some((content, announce)) = pending {
             self.submit_write(path, content, announce, out);
         }
     }
 
-    /// An index is durable: announce it, unless it is a rendition's HLS-LIVE and the CDN push
-    /// is on but not connected yet (players sent to the CDN would find nothing): then it
-    /// waits for the push or its ready timeout.
+    /// Whether the manifests written with `a`'s group are durable (always, without DASH).
+    fn gate_open(&mut self, a: &Announcement) -> bool {
+        let Some(gate) = self.gates.get(&a.index_file) else {
+            return true;
+        };
+        let open =
+            gate.iter().all(|(path, generation)| self.writes.get(path).is_some_and(|s| s.durable >= *generation));
+        if open {
+            self.gates.remove(&a.index_file);
+        }
+        open
+    }
+
+    /// An index is durable: announce it, unless the DASH manifests of its group are not yet
+    /// (then it waits for them), or it is a rendition's HLS-LIVE and the CDN push is on but not
+    /// connected yet (players sent to the CDN would find nothing): then it waits for the push
+    /// or its ready timeout.
     fn announce(&mut self, a: Announcement, out: &mut Vec<Action>) {
+        if !self.gate_open(&a) {
+            self.gated.push(a);
+            return;
+        }
         let live = a.stream_type == StreamType::HlsLive;
         let event = Event::IndexAvailable {
             stream_type: a.stream_type,
@@ -789,6 +853,7 @@ impl PublisherCore {
             audio_kbps: if audio { self.settings.audio_kbps } else { 0 },
             master: self.settings.master,
             format: self.settings.format,
+            dash: self.settings.dash,
         }
     }
 

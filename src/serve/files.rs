@@ -72,6 +72,7 @@ fn extension(path: &Path) -> String {
 pub fn content_type(path: &Path) -> &'static str {
     match extension(path).as_str() {
         "m3u8" => "application/vnd.apple.mpegurl",
+        "mpd" => "application/dash+xml",
         "ts" => "video/mp2t",
         "jpg" | "jpeg" => "image/jpeg",
         "json" => "application/json",
@@ -88,7 +89,7 @@ pub fn content_type(path: &Path) -> &'static str {
 /// again into the same directory.
 pub fn cache_control(path: &Path) -> &'static str {
     match extension(path).as_str() {
-        "m3u8" | "json" | "html" => "no-cache",
+        "m3u8" | "mpd" | "json" | "html" => "no-cache",
         _ => "max-age=30",
     }
 }
@@ -342,6 +343,8 @@ mod tests {
     fn content_types_and_caching() {
         assert_eq!(content_type(Path::new("a/live.m3u8")), "application/vnd.apple.mpegurl");
         assert_eq!(content_type(Path::new("a/0.ts")), "video/mp2t");
+        assert_eq!(content_type(Path::new("a/master.mpd")), "application/dash+xml");
+        assert_eq!(cache_control(Path::new("a/master.mpd")), "no-cache");
         assert_eq!(content_type(Path::new("a/0.jpg")), "image/jpeg");
         assert_eq!(content_type(Path::new("a/index.json")), "application/json");
         assert_eq!(content_type(Path::new("a/x")), "application/octet-stream");

@@ -49,6 +49,9 @@ pub fn leftovers(spec: &JobSpec, mirror: &Mirror) -> Vec<String> {
     }
     paths.extend(state.into_iter().flat_map(|s| s.init_paths().cloned()));
     paths.push(crate::hls::master_path(ch, id));
+    if mirror.dash() {
+        paths.push(crate::hls::dash::live_mpd_path(ch, id));
+    }
     if let Some(previews) = spec.previews {
         let label = previews.label();
         // A preview or two may have been stored after the last count the child reported.
@@ -168,6 +171,20 @@ mod tests {
             assert!(paths.iter().any(|p| p == file), "{file} missing from {paths:?}");
         }
         assert!(paths.iter().all(|p| p.starts_with("hls/c1/s1/") || p.starts_with("img-preview/c1/s1/")));
+    }
+
+    #[test]
+    fn a_dash_streams_leftovers_include_its_live_manifest() {
+        let plain = leftovers(&spec(false), &mirror_after(3, 0));
+        assert!(!plain.iter().any(|p| p.ends_with(".mpd")), "{plain:?}");
+        let rendition = fixtures::rendition("640x360-30", 640, 360);
+        let config = StreamConfig {
+            dash: true,
+            ..fixtures::stream_config("s1", fixtures::rendition_desc(&rendition, "avc1.64001e"))
+        };
+        let mut mirror = Mirror::default();
+        mirror.on_event(&Event::Stream { config });
+        assert!(leftovers(&spec(false), &mirror).contains(&"hls/c1/s1/master.mpd".to_string()));
     }
 
     #[test]

@@ -91,6 +91,11 @@ impl Mirror {
         self.state.as_ref().map(|s| s.config().live_size)
     }
 
+    /// Whether the stream writes DASH manifests (`HLS_DASH`), once a group was published.
+    pub fn dash(&self) -> bool {
+        self.state.as_ref().is_some_and(|s| s.config().dash)
+    }
+
     /// The hand-over for the next run, or `None` while no run has opened the source (the next
     /// run then fits the ladder afresh). Like the child's publisher, the copy marks the seam:
     /// the next published group starts a new timeline.

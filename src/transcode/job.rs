@@ -94,6 +94,7 @@ impl Job {
             cdn: doc.cdn.map(Arc::new),
             timeline_offset,
             format: s.segment_format,
+            dash: s.dash,
         };
         Ok(Job { pipeline, publish, storage, queue_bytes: s.upload_queue_bytes, drain: s.storage_retry })
     }

@@ -26,6 +26,7 @@ fn config(record: bool, live_size: u32, vod_max_size: u32) -> StreamConfig {
         audio_kbps: 128,
         master: true,
         format: Default::default(),
+        dash: false,
     }
 }
 
@@ -572,4 +573,46 @@ fn cmaf_lists_init_segments_and_one_audio_rendition_that_every_variant_refers_to
     );
     let vod_master = &written(&first, "hls/ch/id/master-vod-0.m3u8").content;
     assert!(vod_master.contains("URI=\"audio/vod-0.m3u8\""), "{vod_master}");
+}
+
+#[test]
+fn dash_manifests_are_written_with_the_playlists_and_end_with_the_stream() {
+    let cfg = StreamConfig {
+        renditions: config(true, 3, 2)
+            .renditions
+            .into_iter()
+            .map(|d| RenditionDesc { codecs: "avc1.64001f".into(), ..d })
+            .collect(),
+        format: SegmentFormat::Cmaf,
+        dash: true,
+        ..config(true, 3, 2)
+    };
+    let mut state = StreamState::new(cfg);
+    let first = state.publish(&cmaf_group(0, 0)).unwrap();
+    assert!(paths(&first).contains(&"hls/ch/id/master.mpd"), "{:?}", paths(&first));
+    assert!(paths(&first).contains(&"hls/ch/id/master-vod-0.mpd"));
+    let live = &written(&first, "hls/ch/id/master.mpd").content;
+    assert!(live.contains(r#"type="dynamic""#) && live.contains("minimumUpdatePeriod"), "{live}");
+    assert!(live.contains(r#"media="audio/$Number$.m4s""#), "{live}");
+    state.publish(&cmaf_group(1, 0)).unwrap();
+    // Group 2 opens recording part 1 (two entries per part).
+    let third = state.publish(&cmaf_group(2, 0)).unwrap();
+    let part = &written(&third, "hls/ch/id/master-vod-1.mpd").content;
+    assert!(part.contains(r#"type="static""#) && part.contains(r#"mediaPresentationDuration="PT1S""#), "{part}");
+    assert!(part.contains(r#"startNumber="2""#), "{part}");
+    let end = state.finish();
+    let ended = &written(&end, "hls/ch/id/master.mpd").content;
+    assert!(ended.contains(r#"mediaPresentationDuration="PT3S""#), "{ended}");
+    assert!(!ended.contains("minimumUpdatePeriod"), "{ended}");
+    // The index travels with the state: a restarted run continues the same manifests.
+    let back: StreamState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+    assert_eq!(back, state);
+}
+
+#[test]
+fn without_dash_no_manifest_is_written() {
+    let cfg = StreamConfig { format: SegmentFormat::Cmaf, ..config(true, 3, 10) };
+    let mut state = StreamState::new(cfg);
+    let out = state.publish(&cmaf_group(0, 0)).unwrap();
+    assert!(paths(&out).iter().all(|p| !p.ends_with(".mpd")), "{:?}", paths(&out));
 }

@@ -31,6 +31,7 @@ pub(super) fn settings(record: bool, live_size: u32) -> PublishSettings {
         cdn: None,
         timeline_offset: Ratio::new(0, 1),
         format: Default::default(),
+        dash: false,
     }
 }
 
@@ -518,4 +519,50 @@ fn captions_first_seen_mid_stream_ride_on_the_next_group_once_and_rewrite_the_ma
     let out = publish_both(&mut core, 2);
     assert_eq!(group_captions(&out), Some(None));
     assert_eq!(put_text(&out, "master.m3u8"), None);
+}
+
+/// Answers every put as durable, except those `hold` picks, until nothing is left to answer;
+/// returns the events emitted and the held puts.
+fn store_all_but(core: &mut PublisherCore, first: Vec<Action>, hold: impl Fn(&str) -> bool) -> (Vec<Event>, Vec<Op>) {
+    let (mut emitted, mut held) = (Vec::new(), Vec::new());
+    let mut queue: std::collections::VecDeque<Action> = first.into();
+    while let Some(action) = queue.pop_front() {
+        match action {
+            Action::Put { op, path, .. } if hold(&path) => held.push(op),
+            Action::Put { op, .. } => queue.extend(core.handle(Input::Stored { op, ok: true })),
+            Action::Emit(e) => emitted.push(e),
+            _ => {}
+        }
+    }
+    (emitted, held)
+}
+
+#[test]
+fn an_announcement_waits_for_the_dash_manifests_of_its_group() {
+    let settings = PublishSettings { format: crate::hls::SegmentFormat::Cmaf, dash: true, ..settings(false, 3) };
+    let mut core = PublisherCore::new(settings, 1_700_000_000_000);
+    let ladder = vec![rendition("1280x720-30", 1280, 720), rendition("640x360-30", 640, 360)];
+    core.handle(Input::Ladder { renditions: ladder, audio: true, source: "test".into(), now_ms: 0 });
+    let mut first = core.handle(cmaf_segment(0, 0, "init-0.mp4"));
+    first.extend(core.handle(cmaf_segment(1, 0, "init-0.mp4")));
+    let (emitted, held) = store_all_but(&mut core, first, |path| path.ends_with(".mpd"));
+    assert!(emitted.iter().any(|e| matches!(e, Event::Segment { .. })), "group 0 published: {emitted:?}");
+    assert_eq!(held, [Op::Write { path: "hls/c1/s1/master.mpd".into() }]);
+    let announced = |events: &[Event]| events.iter().filter(|e| matches!(e, Event::IndexAvailable { .. })).count();
+    assert_eq!(announced(&emitted), 0, "the playlists are durable, the manifest is not: {emitted:?}");
+    let out = core.handle(Input::Stored { op: held[0].clone(), ok: false });
+    assert_eq!(announced(&events(&out).into_iter().cloned().collect::<Vec<_>>()), 0, "a failed manifest opens nothing");
+    // The next group's manifest (a newer content of the same file) opens the gate.
+    let mut next = core.handle(cmaf_segment(0, 1, "init-0.mp4"));
+    next.extend(core.handle(cmaf_segment(1, 1, "init-0.mp4")));
+    let (emitted, held) = store_all_but(&mut core, next, |_| false);
+    assert!(held.is_empty());
+    let live: Vec<&str> = emitted
+        .iter()
+        .filter_map(|e| match e {
+            Event::IndexAvailable { stream_type: StreamType::HlsLive, resolution, .. } => Some(resolution.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(live, ["1280x720-30", "640x360-30"], "{emitted:?}");
 }
