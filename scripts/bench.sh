@@ -105,9 +105,11 @@ mapfile -t RUNGS < <(python3 scripts/bench_report.py rungs "$DIR/ladder.json")
 ((${#RUNGS[@]} > 0)) || die "probe returned an empty ladder"
 
 # --record keeps every segment and writes vod-0.m3u8; the live playlist keeps only the last
-# few, which is not enough to measure quality over the whole run.
+# few, which is not enough to measure quality over the whole run. --original-mode encode:
+# the job stays the one measured before `auto` became the default (ORIGINAL and the audio
+# encoded, as ffmpeg below encodes them); the passthrough case is step 6.
 rm -rf "$DIR/hls-ladder"
-HL_ARGS=(transcode "$SRC" "$DIR/hls-ladder" --events jsonl --record)
+HL_ARGS=(transcode "$SRC" "$DIR/hls-ladder" --events jsonl --record --original-mode encode)
 [[ -n $THREADS ]] && HL_ARGS+=(--encoder-threads "$THREADS")
 save_cmd "$DIR/hls-ladder.cmd" "$BIN" "${HL_ARGS[@]}"
 

@@ -344,6 +344,7 @@ fn ctrl_c_finishes_the_stream_with_endlist_and_a_clean_exit() {
         .args(["transcode", &url])
         .arg(out.path())
         .args(["--events", "jsonl", "--hls-time", "1", "--resolutions", "ORIGINAL"])
+        .args(PINNED_ORIGINAL_MODE)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

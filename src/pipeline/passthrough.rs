@@ -42,11 +42,12 @@ impl OriginalMode {
         }
     }
 
-    /// Logs why the source is not copied at the level the mode asks for.
+    /// Logs why the source is not copied at the level the mode asks for: `auto` is the
+    /// default, and a source it cannot copy (not H.264, 10-bit) is ordinary, not a fault.
     pub fn log_fallback(self, why: &str) {
         match self {
             OriginalMode::Copy => tracing::error!("original-mode copy: ORIGINAL is encoded instead: {why}"),
-            _ => tracing::warn!("original-mode auto: ORIGINAL is encoded: {why}"),
+            _ => tracing::info!("original-mode auto: ORIGINAL is encoded: {why}"),
         }
     }
 }
