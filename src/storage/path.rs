@@ -33,6 +33,7 @@ impl StoragePath {
         match self.extension().as_deref() {
             Some("m3u8") => "application/vnd.apple.mpegurl",
             Some("json") => "application/json",
+            Some("vtt") => "text/vtt",
             Some("ts") => "video/mp2t",
             Some("jpg") => "image/jpeg",
             _ => "application/octet-stream",
@@ -43,7 +44,7 @@ impl StoragePath {
     /// changes once written.
     pub fn cache_control(&self) -> &'static str {
         match self.extension().as_deref() {
-            Some("m3u8") | Some("json") => "no-cache",
+            Some("m3u8") | Some("json") | Some("vtt") => "no-cache",
             _ => "max-age=31536000",
         }
     }
@@ -144,6 +145,7 @@ mod tests {
         let cases = [
             ("x/live.m3u8", "application/vnd.apple.mpegurl", "no-cache"),
             ("x/index.json", "application/json", "no-cache"),
+            ("x/thumbnails.vtt", "text/vtt", "no-cache"),
             ("x/7.ts", "video/mp2t", "max-age=31536000"),
             ("x/3.jpg", "image/jpeg", "max-age=31536000"),
             ("x/3.png", "application/octet-stream", "max-age=31536000"),

@@ -11,6 +11,7 @@
 //! - `storage_server`: a real HTTP storage server with scriptable replies.
 //! - `flv`: FLV files taken apart, altered and published tag by tag.
 //! - `loopback`: a server task on a loopback port that stops when dropped.
+//! - `webvtt`: a strict WebVTT parser, to judge thumbnail tracks.
 
 pub mod cdn_server;
 pub mod fake_coordinator;
@@ -18,5 +19,6 @@ pub mod flv;
 pub mod loopback;
 pub mod storage_server;
 pub mod util;
+pub mod webvtt;
 pub mod worker_process;
 pub mod ws_ingest;
