@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: hls-ladder against one ffmpeg CLI process doing the same work (decode once,
-# four scaled libx264 rungs, AAC, HLS). Reports CPU, memory, wall time and per-rung
-# quality; it is a measurement, not a test, so it never judges the numbers.
+# four scaled libx264 rungs, AAC, HLS), and against the cost floor of that work (each step
+# alone, single-threaded, by the ffmpeg CLI: step 3b). Reports CPU, memory, wall time and
+# per-rung quality; it is a measurement, not a test, so it never judges the numbers.
 #
 # Knobs (environment):
 #   BENCH_SECONDS       source length, seconds (default 60)
@@ -154,13 +155,45 @@ ffmpeg_ladder "$AUDIO_MODE" "$SCALE_MODE" "$DIR/ffmpeg"
 FF_ARGS=("${FF[@]}")
 save_cmd "$DIR/ffmpeg.cmd" ffmpeg "${FF_ARGS[@]}"
 
-# The runs, pair by pair: run k writes NAME.time for k = 1 and NAME.k.time after it.
+# 3b. The cost floor: hls-ladder's work split into steps (bench_report.py floor: the decode,
+# each scaling from the picture hls-ladder scales it from, each rung's x264 encode with the
+# options above, the AAC encode), each run alone by one single-threaded ffmpeg and timed. A
+# step that needs decoded or scaled pictures reads them as raw frames from a pipe; the ffmpeg
+# feeding the pipe is not timed (a raw file would be ~1.4 MB per 720p frame on disk). Their sum
+# is what these encoders cost at the least; hls-ladder's CPU over it is its overhead.
+python3 scripts/bench_report.py floor "$DIR/ladder.json" >"$DIR/floor.tsv"
+FFQ=(ffmpeg -hide_banner -nostdin -loglevel error)
+floor_round() {
+    local k=$1 name kind vf arg feed
+    while IFS=$'\t' read -r name kind vf arg; do
+        feed=(-an -vf "$vf" -c:v rawvideo)
+        [[ $kind == aac ]] && feed=(-vn -c:a pcm_f32le)
+        if [[ $kind == decode ]]; then
+            timed "floor/$name$(suffix "$k")" "$DIR/floor/$name.log" "${FFQ[@]}" -threads 1 -i "$SRC" -f null - </dev/null
+            continue
+        fi
+        local step=(-f null -)
+        case $kind in
+            scale) step=(-vf "$arg" -f null -) ;;
+            encode) step=("${VIDEO_OPTS[@]}" -threads:v 1 -maxrate "${arg}k" -bufsize "$((2 * arg))k" -f null -) ;;
+            aac) step=(-c:a aac -b:a "${AUDIO_KBPS}k" -f null -) ;;
+        esac
+        "${FFQ[@]}" -i "$SRC" "${feed[@]}" -f nut - 2>"$DIR/floor/$name.feed.log" \
+            | timed "floor/$name$(suffix "$k")" "$DIR/floor/$name.log" \
+                "${FFQ[@]}" -threads 1 -filter_threads 1 -f nut -i - "${step[@]}"
+    done <"$DIR/floor.tsv"
+}
+
+# The runs, pair by pair (and the floor in the same round): run k writes NAME.time for k = 1
+# and NAME.k.time after it.
 suffix() { (($1 == 1)) || echo ".$1"; }
 rm -f "$DIR"/*.time
+rm -rf "$DIR/floor" && mkdir -p "$DIR/floor" && cp "$DIR/floor.tsv" "$DIR/floor/steps.tsv"
 for ((k = 1; k <= PAIRS; k++)); do
     rm -rf "$DIR/hls-ladder"
     timed "hls-ladder$(suffix $k)" "$DIR/hls-ladder.log" "$BIN" "${HL_ARGS[@]}" >"$DIR/hls-ladder.events.jsonl"
     timed "ffmpeg$(suffix $k)" "$DIR/ffmpeg.log" ffmpeg "${FF_ARGS[@]}"
+    floor_round "$k"
 done
 
 # 4 and 5. Quality, bit rates and the report.

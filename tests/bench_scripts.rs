@@ -1,5 +1,5 @@
 //! The measurement scripts still run end to end and report every figure they promise:
-//! `scripts/bench.sh` (with the passthrough case and back-to-back pairs) and
+//! `scripts/bench.sh` (with the cost floor, the passthrough case and back-to-back pairs) and
 //! `scripts/scale_paths.py`. A benchmark is a measurement, so the numbers themselves are not
 //! judged here, only that each one is there and is a number; short media and the debug build
 //! keep this to a couple of minutes.
@@ -49,6 +49,13 @@ fn the_benchmark_and_the_scaling_measurement_run_and_report_every_figure() {
         assert!(cells[1..].iter().all(|c| number(c) > 0.0), "{cells:?}");
     }
     assert!(main.contains("CPU hls-ladder / ffmpeg, 2 pairs:") && main.contains("; median "), "{main}");
+    // The cost floor: every step timed in both rounds, summed, and hls-ladder's CPU over it.
+    for step in ["decode", "scale-854x480", "x264-1280x720-30", "x264-426x240-30~400", "aac", "CPU floor s"] {
+        let cells = row(&main, step);
+        let rounds: Vec<f64> = cells[1].split(" / ").map(number).collect();
+        assert!(rounds.len() == 2 && rounds.iter().all(|c| *c > 0.0), "{step}: {cells:?}");
+    }
+    assert!(main.contains("CPU hls-ladder / floor, 2 rounds:"), "{main}");
     let rungs = ["1280x720-30", "854x480-30~1400", "640x360-30~800", "426x240-30~400"];
     for rung in rungs {
         // hls-ladder PSNR / avg, kbps, ffmpeg PSNR / avg, kbps.

@@ -328,6 +328,7 @@ pub fn stream_page(channel: &str, stream_id: &str) -> String {
     </dl>
     <p id="message" class="message" hidden></p>
   </aside>
+  <section id="seekbar" class="seek" hidden><div id="seek-track" class="seek-track"><div id="seek-played" class="seek-played"></div></div><div id="seek-thumb" class="seek-thumb" hidden><img alt=""><span></span></div></section>
   <section class="previews"><h2>Previews <span id="preview-note" class="note"></span></h2><div id="strip" class="strip"></div></section>
 </main>
 <script src="/assets/hls.min.js"></script>
