@@ -129,7 +129,11 @@ try {
 
   results.seekbar = await step("the seek bar shows the thumbnail track's image under the pointer", async () => {
     // Six cues at least: the track grows every interval, and the bar spans the whole track,
-    // so a point of cue 1 stays inside cue 1 if the track grows by one cue meanwhile.
+    // so a point of cue 1 stays inside cue 1 if the track grows by one cue meanwhile. The
+    // page fetches a grown track while the pointer is on the bar.
+    await waitFor(() => !document.getElementById('seekbar').hidden);
+    const bar = await page.locator('#seek-track').boundingBox();
+    await page.mouse.move(bar.x + bar.width / 2, bar.y + bar.height / 2);
     await waitFor(() => window.player.thumbnails?.cues.length >= 6 && !document.getElementById('seekbar').hidden, null, 30000);
     const { cues, interval, base } = await video(() => ({
       cues: window.player.thumbnails.cues,

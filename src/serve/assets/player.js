@@ -272,13 +272,15 @@
 
   // The thumbnail seek bar: the stream's timeline (the recording's media time, which the
   // thumbnail track's cues use), the cue's image under the pointer, a click plays the
-  // recording from there. The track is fetched again whenever the preview count grows.
+  // recording from there. The track grows by one cue per preview and a day's track is
+  // hundreds of kB, so a grown track is fetched again only while the pointer is on the bar,
+  // or every 30 s.
   function thumbnailSeekBar() {
     const bar = $('seekbar');
     const track = $('seek-track');
     const popup = $('seek-thumb');
     const [image, label] = [popup.querySelector('img'), popup.querySelector('span')];
-    const thumbs = { url: null, count: -1, cues: [], loading: false };
+    const thumbs = { url: null, count: -1, cues: [], loading: false, hover: false, loadedAt: 0 };
     state.thumbnails = thumbs;
     const duration = () => (thumbs.cues.length ? thumbs.cues[thumbs.cues.length - 1].end : 0);
     const timeAt = (event) => {
@@ -289,7 +291,9 @@
 
     async function load(p) {
       if (!p || !p.thumbnails || thumbs.loading || p.count === thumbs.count) return;
+      if (thumbs.count >= 0 && !thumbs.hover && Date.now() - thumbs.loadedAt < 30000) return;
       thumbs.loading = true;
+      thumbs.loadedAt = Date.now();
       try {
         const url = new URL(p.thumbnails, location.href).href;
         const response = await fetch(url, { cache: 'no-store' });
@@ -314,7 +318,14 @@
       popup.dataset.time = String(t);
       popup.hidden = false;
     });
-    track.addEventListener('pointerleave', () => { popup.hidden = true; });
+    track.addEventListener('pointerenter', () => {
+      thumbs.hover = true;
+      if (state.info) load(state.info.previews[0]);
+    });
+    track.addEventListener('pointerleave', () => {
+      thumbs.hover = false;
+      popup.hidden = true;
+    });
     track.addEventListener('click', (event) => { if (thumbs.cues.length) seekTo(timeAt(event).t); });
 
     return function update() {
