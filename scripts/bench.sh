@@ -22,6 +22,8 @@
 #                       ORIGINAL-only default job in copy and in encode mode; then the latency
 #                       from a group's last source frame to its publication, at real-time pace,
 #                       for that job in encode and copy mode
+#   BENCH_FLOOR         every (default): the cost floor (step 3b) runs in every round, after
+#                       the pair; once: in the first round only (the CI check, to stay cheap)
 #   BENCH_PAIRS         how many back-to-back runs of each tool (default 1); CPU-seconds on a
 #                       shared machine move by several per cent between runs, so the report
 #                       gives the ratio of every pair and their median
@@ -39,6 +41,7 @@ THREADS=${BENCH_THREADS:-}
 AUDIO_MODE=${BENCH_FFMPEG_AUDIO:-shared}
 SCALE_MODE=${BENCH_FFMPEG_SCALE:-direct}
 PAIRS=${BENCH_PAIRS:-1}
+FLOOR=${BENCH_FLOOR:-every}
 DIR=${BENCH_DIR:-target/bench}
 BIN=${BENCH_BIN:-./target/release/hls-ladder}
 AUDIO_KBPS=128   # the default profile's audio_kbps
@@ -60,6 +63,7 @@ need cargo "https://rustup.rs"
 [[ $PAIRS =~ ^[0-9]+$ && $PAIRS -gt 0 ]] || die "BENCH_PAIRS must be a positive integer"
 [[ $AUDIO_MODE == shared || $AUDIO_MODE == per-output ]] || die "BENCH_FFMPEG_AUDIO must be shared or per-output"
 [[ $SCALE_MODE == direct || $SCALE_MODE == cascade ]] || die "BENCH_FFMPEG_SCALE must be direct or cascade"
+[[ $FLOOR == every || $FLOOR == once ]] || die "BENCH_FLOOR must be every or once"
 
 # Writes a command as a copy-pasteable line, for the report.
 save_cmd() {
@@ -193,7 +197,7 @@ for ((k = 1; k <= PAIRS; k++)); do
     rm -rf "$DIR/hls-ladder"
     timed "hls-ladder$(suffix $k)" "$DIR/hls-ladder.log" "$BIN" "${HL_ARGS[@]}" >"$DIR/hls-ladder.events.jsonl"
     timed "ffmpeg$(suffix $k)" "$DIR/ffmpeg.log" ffmpeg "${FF_ARGS[@]}"
-    floor_round "$k"
+    [[ $FLOOR == every || $k == 1 ]] && floor_round "$k"
 done
 
 # 4 and 5. Quality, bit rates and the report.

@@ -172,7 +172,7 @@ def floor_lines(d, hl_runs, seconds):
     lines.append(f"| CPU floor s | {' / '.join(f'{s:.2f}' for s in sums)} |")
     ratios = [h["cpu"] / f for h, f in zip(hl_runs, sums)]
     lines += ["", f"CPU floor per media s: {sums[0] / seconds:.3f}.  ",
-              f"CPU hls-ladder / floor, {len(ratios)} rounds: " + " / ".join(f"{r:.2f}" for r in ratios)
+              f"CPU hls-ladder / floor, {len(ratios)} round(s): " + " / ".join(f"{r:.2f}" for r in ratios)
               + f"; median {statistics.median(ratios):.2f}."]
     return lines
 
