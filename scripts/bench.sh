@@ -164,12 +164,13 @@ save_cmd "$DIR/ffmpeg.cmd" ffmpeg "${FF_ARGS[@]}"
 # options above, the AAC encode), each run alone by one single-threaded ffmpeg and timed. A
 # step that needs decoded or scaled pictures reads them as raw frames from a pipe; the ffmpeg
 # feeding the pipe is not timed (a raw file would be ~1.4 MB per 720p frame on disk). Their sum
-# is what these encoders cost at the least; hls-ladder's CPU over it is its overhead.
+# (less what reading raw frames costs the steps, measured by the `read` step) is what these
+# encoders cost at the least; hls-ladder's CPU over it is its overhead.
 python3 scripts/bench_report.py floor "$DIR/ladder.json" >"$DIR/floor.tsv"
 FFQ=(ffmpeg -hide_banner -nostdin -loglevel error)
 floor_round() {
-    local k=$1 name kind vf arg feed
-    while IFS=$'\t' read -r name kind vf arg; do
+    local k=$1 name kind vf arg _pixels feed
+    while IFS=$'\t' read -r name kind vf arg _pixels; do
         feed=(-an -vf "$vf" -c:v rawvideo)
         [[ $kind == aac ]] && feed=(-vn -c:a pcm_f32le)
         if [[ $kind == decode ]]; then
