@@ -50,6 +50,15 @@ impl OriginalMode {
             _ => tracing::info!("original-mode auto: ORIGINAL is encoded: {why}"),
         }
     }
+
+    /// Logs that a copied ORIGINAL switches to encoding mid-stream: a discontinuity players
+    /// and recordings see, so a WARN even in `auto`.
+    pub fn log_switch_to_encoding(self, why: &str) {
+        match self {
+            OriginalMode::Copy => tracing::error!("original-mode copy: ORIGINAL is encoded instead: {why}"),
+            _ => tracing::warn!("original-mode auto: ORIGINAL is encoded: {why}"),
+        }
+    }
 }
 
 /// Why the source's video cannot be copied into ORIGINAL, if it cannot: only 8-bit 4:2:0
@@ -289,7 +298,7 @@ impl CopySource {
         }
         if let Some(cut) = plan.encode_from {
             let n = self.first_segment + cut.k as u64;
-            self.mode.log_fallback(&format!(
+            self.mode.log_switch_to_encoding(&format!(
                 "no source keyframe for over twice the segment length (HLS_TIME_SECONDS); ORIGINAL is encoded \
                  from segment {n} on, after a discontinuity"
             ));
