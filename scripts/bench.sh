@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: hls-ladder against one ffmpeg CLI process doing the same work (decode once,
-# four scaled libx264 rungs, AAC, HLS). Reports CPU, memory, wall time and per-rung
-# quality; it is a measurement, not a test, so it never judges the numbers.
+# four scaled libx264 rungs, AAC, HLS), and against the cost floor of that work (each step
+# alone, single-threaded, by the ffmpeg CLI: step 3b). Reports CPU, memory, wall time and
+# per-rung quality; it is a measurement, not a test, so it never judges the numbers.
 #
 # Knobs (environment):
 #   BENCH_SECONDS       source length, seconds (default 60)
@@ -26,6 +27,8 @@
 #                       rendition and in total (segments, init segments, playlists) and the CPU
 #                       of each mode, in $BENCH_DIR/cmaf/report.md
 #   BENCH_CMAF_ONLY=1   only the segment formats (with BENCH_CMAF=1): skips the ffmpeg comparison
+#   BENCH_FLOOR         every (default): the cost floor (step 3b) runs in every round, after
+#                       the pair; once: in the first round only (the CI check, to stay cheap)
 #   BENCH_PAIRS         how many back-to-back runs of each tool (default 1); CPU-seconds on a
 #                       shared machine move by several per cent between runs, so the report
 #                       gives the ratio of every pair and their median
@@ -43,6 +46,7 @@ THREADS=${BENCH_THREADS:-}
 AUDIO_MODE=${BENCH_FFMPEG_AUDIO:-shared}
 SCALE_MODE=${BENCH_FFMPEG_SCALE:-direct}
 PAIRS=${BENCH_PAIRS:-1}
+FLOOR=${BENCH_FLOOR:-every}
 DIR=${BENCH_DIR:-target/bench}
 BIN=${BENCH_BIN:-./target/release/hls-ladder}
 AUDIO_KBPS=128   # the default profile's audio_kbps
@@ -64,6 +68,7 @@ need cargo "https://rustup.rs"
 [[ $PAIRS =~ ^[0-9]+$ && $PAIRS -gt 0 ]] || die "BENCH_PAIRS must be a positive integer"
 [[ $AUDIO_MODE == shared || $AUDIO_MODE == per-output ]] || die "BENCH_FFMPEG_AUDIO must be shared or per-output"
 [[ $SCALE_MODE == direct || $SCALE_MODE == cascade ]] || die "BENCH_FFMPEG_SCALE must be direct or cascade"
+[[ $FLOOR == every || $FLOOR == once ]] || die "BENCH_FLOOR must be every or once"
 
 # Writes a command as a copy-pasteable line, for the report.
 save_cmd() {
@@ -110,9 +115,11 @@ mapfile -t RUNGS < <(python3 scripts/bench_report.py rungs "$DIR/ladder.json")
 ((${#RUNGS[@]} > 0)) || die "probe returned an empty ladder"
 
 # --record keeps every segment and writes vod-0.m3u8; the live playlist keeps only the last
-# few, which is not enough to measure quality over the whole run.
+# few, which is not enough to measure quality over the whole run. --original-mode encode:
+# the job stays the one measured before `auto` became the default (ORIGINAL and the audio
+# encoded, as ffmpeg below encodes them); the passthrough case is step 6.
 rm -rf "$DIR/hls-ladder"
-HL_ARGS=(transcode "$SRC" "$DIR/hls-ladder" --events jsonl --record)
+HL_ARGS=(transcode "$SRC" "$DIR/hls-ladder" --events jsonl --record --original-mode encode)
 [[ -n $THREADS ]] && HL_ARGS+=(--encoder-threads "$THREADS")
 save_cmd "$DIR/hls-ladder.cmd" "$BIN" "${HL_ARGS[@]}"
 
@@ -157,14 +164,47 @@ ffmpeg_ladder "$AUDIO_MODE" "$SCALE_MODE" "$DIR/ffmpeg"
 FF_ARGS=("${FF[@]}")
 save_cmd "$DIR/ffmpeg.cmd" ffmpeg "${FF_ARGS[@]}"
 
-# The runs, pair by pair: run k writes NAME.time for k = 1 and NAME.k.time after it.
+# 3b. The cost floor: hls-ladder's work split into steps (bench_report.py floor: the decode,
+# each scaling from the picture hls-ladder scales it from, each rung's x264 encode with the
+# options above, the AAC encode), each run alone by one single-threaded ffmpeg and timed. A
+# step that needs decoded or scaled pictures reads them as raw frames from a pipe; the ffmpeg
+# feeding the pipe is not timed (a raw file would be ~1.4 MB per 720p frame on disk). Their sum
+# (less what reading raw frames costs the steps, measured by the `read` step) is what these
+# encoders cost at the least; hls-ladder's CPU over it is its overhead.
+python3 scripts/bench_report.py floor "$DIR/ladder.json" >"$DIR/floor.tsv"
+FFQ=(ffmpeg -hide_banner -nostdin -loglevel error)
+floor_round() {
+    local k=$1 name kind vf arg _pixels feed
+    while IFS=$'\t' read -r name kind vf arg _pixels; do
+        feed=(-an -vf "$vf" -c:v rawvideo)
+        [[ $kind == aac ]] && feed=(-vn -c:a pcm_f32le)
+        if [[ $kind == decode ]]; then
+            timed "floor/$name$(suffix "$k")" "$DIR/floor/$name.log" "${FFQ[@]}" -threads 1 -i "$SRC" -f null - </dev/null
+            continue
+        fi
+        local step=(-f null -)
+        case $kind in
+            scale) step=(-vf "$arg" -f null -) ;;
+            encode) step=("${VIDEO_OPTS[@]}" -threads:v 1 -maxrate "${arg}k" -bufsize "$((2 * arg))k" -f null -) ;;
+            aac) step=(-c:a aac -b:a "${AUDIO_KBPS}k" -f null -) ;;
+        esac
+        "${FFQ[@]}" -i "$SRC" "${feed[@]}" -f nut - 2>"$DIR/floor/$name.feed.log" \
+            | timed "floor/$name$(suffix "$k")" "$DIR/floor/$name.log" \
+                "${FFQ[@]}" -threads 1 -filter_threads 1 -f nut -i - "${step[@]}"
+    done <"$DIR/floor.tsv"
+}
+
+# The runs, pair by pair (and the floor in the same round): run k writes NAME.time for k = 1
+# and NAME.k.time after it.
 suffix() { (($1 == 1)) || echo ".$1"; }
 rm -f "$DIR"/*.time
+rm -rf "$DIR/floor" && mkdir -p "$DIR/floor" && cp "$DIR/floor.tsv" "$DIR/floor/steps.tsv"
 if [[ ${BENCH_CMAF_ONLY:-} != 1 ]]; then
 for ((k = 1; k <= PAIRS; k++)); do
     rm -rf "$DIR/hls-ladder"
     timed "hls-ladder$(suffix $k)" "$DIR/hls-ladder.log" "$BIN" "${HL_ARGS[@]}" >"$DIR/hls-ladder.events.jsonl"
     timed "ffmpeg$(suffix $k)" "$DIR/ffmpeg.log" ffmpeg "${FF_ARGS[@]}"
+    [[ $FLOOR == every || $k == 1 ]] && floor_round "$k"
 done
 
 # 4 and 5. Quality, bit rates and the report.

@@ -8,6 +8,12 @@
       The ffmpeg -filter_complex producing [v0]..[vN-1] in ladder order: every rung scaled
       from the decoded source (direct), or from the rung hls-ladder itself scales it from
       (cascade: same work as hls-ladder, see cascade_parents in src/pipeline/mod.rs).
+  bench_report.py floor LADDER_JSON
+      The steps of the cost floor (the main job's work, each step alone): one line per step,
+      tab-separated: name, kind (decode, scale, encode, aac, read), the video filter that makes
+      the step's input picture from the source (`null`: the decoded source), the kind's
+      argument (scale: the scale filter; encode: the kbps cap), and the raw pixels the step
+      reads from its pipe per source pixel (0: it reads no raw video).
   bench_report.py report --dir DIR --source SRC --seconds N --audio-mode M --threads T
       Reads the GNU time files and outputs of both runs, measures per-rung PSNR and bit rate,
       prints the report and writes it to DIR/report.md.
@@ -108,6 +114,90 @@ def cmd_graph(args):
             chain += f"[v{i}]"
         parts.append(chain)
     print(";".join(parts))
+
+
+def cmd_floor(args):
+    """hls-ladder's work for this ladder, split into single steps: the source decoded once,
+    each scaling from the picture hls-ladder scales it from (cascade_parents), each rung's x264
+    encode and the AAC encode; plus `read`, what taking raw 720p frames from the pipe costs
+    (shown, not counted)."""
+    probe = json.loads(Path(args.ladder).read_text())
+    ladder = probe["ladder"]
+    source_w, source_h = source_size(probe)
+    parents = cascade_parents(ladder, source_w, source_h)
+
+    def share(i):
+        """Rung i's picture in pixels per source pixel (the source itself: None)."""
+        if i is None or ladder[i]["original"]:
+            return 1.0
+        return ladder[i]["encoded_width"] * ladder[i]["encoded_height"] / (source_w * source_h)
+
+    def scale(r):
+        return f"scale={r['encoded_width']}:{r['encoded_height']}:flags=bicubic"
+
+    def picture(i):
+        """The filter chain from the decoded source to rung i's picture."""
+        if ladder[i]["original"]:
+            return []
+        chain = [] if parents[i] is None else picture(parents[i])
+        return chain + [scale(ladder[i])]
+
+    steps = [("decode", "decode", "null", "-", "0")]
+    for i, r in enumerate(ladder):
+        if not r["original"]:
+            source = ",".join(picture(parents[i])) if parents[i] is not None else "null"
+            steps.append((f"scale-{r['encoded_width']}x{r['encoded_height']}", "scale", source, scale(r),
+                          f"{share(parents[i]):.4f}"))
+    for i, r in enumerate(ladder):
+        steps.append((f"x264-{r['label']}", "encode", ",".join(picture(i)) or "null", str(r["max_kbps"]),
+                      f"{share(i):.4f}"))
+    steps += [("aac", "aac", "null", "-", "0"), ("read", "read", "null", "-", "1.0000")]
+    for step in steps:
+        print("\t".join(step))
+
+
+def floor_steps(d):
+    """The floor's steps that bench.sh timed (DIR/floor/NAME.time), in its order: name and the
+    raw pixels it reads from its pipe per source pixel."""
+    rows = [line.split("\t") for line in (d / "floor" / "steps.tsv").read_text().splitlines()]
+    return [(r[0], float(r[4])) for r in rows if (d / "floor" / f"{r[0]}.time").is_file()]
+
+
+def floor_lines(d, hl_runs, seconds):
+    """The floor's table and the ratio of hls-ladder's CPU to it, pair by pair."""
+    steps = floor_steps(d)
+    if not steps:
+        return []
+    names = [n for n, _ in steps]
+    runs = {name: read_times(d / "floor", name) for name in names}
+    counted = [(n, px) for n, px in steps if n != "read"]
+    pairs = min(len(runs[n]) for n in names)
+    gross = [sum(runs[n][k]["cpu"] for n, _ in counted) for k in range(pairs)]
+    # What reading raw frames costs each step, from the `read` step (source-size frames in,
+    # nothing done), in proportion to the pixels the step reads: hls-ladder hands pictures
+    # between its stages in memory, so this is no part of the encoders' floor.
+    pipe = [runs["read"][k]["cpu"] * sum(px for _, px in counted) if "read" in runs else 0.0
+            for k in range(pairs)]
+    sums = [g - p for g, p in zip(gross, pipe)]
+    lines = ["", "The cost floor: the same work as hls-ladder's, each step run alone by the ffmpeg CLI with one "
+             "thread, on raw frames from a pipe (the ffmpeg that decodes and scales them is not counted), "
+             "less what reading those frames costs. CPU s per step (every round):", "",
+             "| floor step | CPU s |", "|---|---:|"]
+    for n in names:
+        cells = " / ".join(f"{r['cpu']:.2f}" for r in runs[n][:pairs])
+        note = " (reading raw source-size frames from a pipe, doing nothing else)" if n == "read" else ""
+        lines.append(f"| {n}{note} | {cells} |")
+    lines.append(f"| sum of the counted steps | {' / '.join(f'{s:.2f}' for s in gross)} |")
+    lines.append(f"| less reading their raw frames (`read` x pixels read) | {' / '.join(f'{p:.2f}' for p in pipe)} |")
+    lines.append(f"| CPU floor s | {' / '.join(f'{s:.2f}' for s in sums)} |")
+    ratios = [h["cpu"] / f for h, f in zip(hl_runs, sums)]
+    gross_ratios = [h["cpu"] / g for h, g in zip(hl_runs, gross)]
+    lines += ["", f"CPU floor per media s: {sums[0] / seconds:.3f}.  ",
+              f"CPU hls-ladder / sum of the steps as run (pipe reads included): "
+              + " / ".join(f"{r:.2f}" for r in gross_ratios) + ".  ",
+              f"CPU hls-ladder / floor, {len(ratios)} round(s): " + " / ".join(f"{r:.2f}" for r in ratios)
+              + f"; median {statistics.median(ratios):.2f}."]
+    return lines
 
 
 def read_time(path):
@@ -242,6 +332,7 @@ def render(a, ladder, times, rows):
     if len(times["hls-ladder"]) > 1:
         lines += ["", "The table shows the first pair. "
                   + pairs_line("CPU hls-ladder / ffmpeg", times["hls-ladder"], times["ffmpeg"])]
+    lines += floor_lines(a.dir, times["hls-ladder"], s)
     lines += [
         "",
         "| rung | hls-ladder PSNR Y / avg dB | hls-ladder kbps | ffmpeg PSNR Y / avg dB | ffmpeg kbps |",
@@ -428,6 +519,9 @@ def main():
     g.add_argument("mode", choices=["direct", "cascade"])
     g.add_argument("--skip-original", action="store_true")
     g.set_defaults(func=cmd_graph)
+    fl = sub.add_parser("floor")
+    fl.add_argument("ladder")
+    fl.set_defaults(func=cmd_floor)
     rep = sub.add_parser("report")
     rep.add_argument("--dir", type=Path, required=True)
     rep.add_argument("--source", type=Path, required=True)

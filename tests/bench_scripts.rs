@@ -1,5 +1,5 @@
 //! The measurement scripts still run end to end and report every figure they promise:
-//! `scripts/bench.sh` (with the passthrough case and back-to-back pairs) and
+//! `scripts/bench.sh` (with the cost floor, the passthrough case and back-to-back pairs) and
 //! `scripts/scale_paths.py`. A benchmark is a measurement, so the numbers themselves are not
 //! judged here, only that each one is there and is a number; short media and the debug build
 //! keep this to a couple of minutes.
@@ -37,6 +37,7 @@ fn the_benchmark_and_the_scaling_measurement_run_and_report_every_figure() {
         .env("BENCH_SECONDS", "7")
         .env("BENCH_PAIRS", "2")
         .env("BENCH_PASSTHROUGH", "1")
+        .env("BENCH_FLOOR", "once")
         .env("BENCH_DIR", dir.path())
         .output()
         .unwrap();
@@ -49,6 +50,13 @@ fn the_benchmark_and_the_scaling_measurement_run_and_report_every_figure() {
         assert!(cells[1..].iter().all(|c| number(c) > 0.0), "{cells:?}");
     }
     assert!(main.contains("CPU hls-ladder / ffmpeg, 2 pairs:") && main.contains("; median "), "{main}");
+    // The cost floor (first round only, BENCH_FLOOR=once): every step timed, summed, and
+    // hls-ladder's CPU over it.
+    for step in ["decode", "scale-854x480", "x264-1280x720-30", "x264-426x240-30~400", "aac", "CPU floor s"] {
+        assert!(number(row(&main, step)[1]) > 0.0, "{step}: {main}");
+    }
+    let ratio = main.split("CPU hls-ladder / floor, 1 round(s): ").nth(1).unwrap_or_else(|| panic!("{main}"));
+    assert!(number(ratio.split(';').next().unwrap()) > 0.0, "{main}");
     let rungs = ["1280x720-30", "854x480-30~1400", "640x360-30~800", "426x240-30~400"];
     for rung in rungs {
         // hls-ladder PSNR / avg, kbps, ffmpeg PSNR / avg, kbps.

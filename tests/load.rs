@@ -258,6 +258,9 @@ async fn run_worker(
         .env("HLS_FILESYSTEM_PATH", &storage)
         .env("HLS_TIME_SECONDS", HLS_TIME.to_string())
         .env("SERVER_CAPACITY", capacity)
+        // The figures compare with ffmpeg encoding the source's audio: keep encoding it
+        // (the shipped `auto` would copy the publisher's AAC into every rung).
+        .env("HLS_ORIGINAL_MODE", "encode")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -513,6 +516,8 @@ async fn run_deep(binary: &Path, n: usize, cpus: &str, file: &Path, seconds: u64
         .env("HLS_FILESYSTEM_PATH", &storage)
         .env("HLS_TIME_SECONDS", HLS_TIME.to_string())
         .env("SERVER_CAPACITY", "-1")
+        // docs/overload.md's figures were measured with the publisher's audio encoded.
+        .env("HLS_ORIGINAL_MODE", "encode")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)

@@ -267,16 +267,14 @@ fn a_resolution_change_in_copied_video_is_a_discontinuity_and_the_other_rungs_ke
 }
 
 #[test]
-fn the_default_job_copies_original_without_decoding_it() {
+fn the_default_job_copies_original_without_decoding_it_with_no_mode_set() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("obs.flv");
     obs_like_source(&source, 7, "expr:gte(t,n_forced*2)");
     let out = dir.path().join("out");
-    let (output, events, text) = transcode(
-        source.to_str().unwrap(),
-        &out,
-        &["--hls-time", "2", "--resolutions", "ORIGINAL", "--original-mode", "copy"],
-    );
+    // No --original-mode and no HLS_ORIGINAL_MODE: `auto`, the shipped default.
+    let (output, events, text) =
+        transcode_as_shipped(source.to_str().unwrap(), &out, &["--hls-time", "2", "--resolutions", "ORIGINAL"]);
     assert!(output.status.success(), "{text}");
     let original = stream_dir(&out).join("854x480-30");
     let entries = assert_copied(&source, &original, dir.path());

@@ -100,6 +100,7 @@ async fn azure_put_stores_a_blob_with_content_type_and_cache_control_and_delete_
         ("hls/c/s/720p/3.ts", "video/mp2t", "max-age=31536000"),
         ("hls/c/s/720p/vod-1.m3u8", "application/vnd.apple.mpegurl", "no-cache"),
         ("img-preview/c/s/256x144-2/index.json", "application/json", "no-cache"),
+        ("img-preview/c/s/256x144-2/thumbnails.vtt", "text/vtt", "no-cache"),
     ];
     for (key, content_type, cache) in cases {
         let body = Bytes::from(format!("body of {key}"));

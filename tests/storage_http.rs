@@ -34,6 +34,7 @@ async fn put_sends_content_type_cache_control_and_length_per_extension_under_the
     let cases = [
         ("hls/c/s/720p/live.m3u8", "application/vnd.apple.mpegurl", "no-cache"),
         ("img-preview/c/s/256x144-2/index.json", "application/json", "no-cache"),
+        ("img-preview/c/s/256x144-2/thumbnails.vtt", "text/vtt", "no-cache"),
         ("hls/c/s/720p/0.ts", "video/mp2t", "max-age=31536000"),
         ("img-preview/c/s/256x144-2/0.jpg", "image/jpeg", "max-age=31536000"),
         ("misc/blob.bin", "application/octet-stream", "max-age=31536000"),

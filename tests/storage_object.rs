@@ -76,6 +76,7 @@ async fn s3_put_stores_the_body_with_the_tables_content_type_and_cache_control()
         ("hls/c/s/720p/live.m3u8", "application/vnd.apple.mpegurl", "no-cache"),
         ("img-preview/c/s/256x144-2/0.jpg", "image/jpeg", "max-age=31536000"),
         ("img-preview/c/s/256x144-2/index.json", "application/json", "no-cache"),
+        ("img-preview/c/s/256x144-2/thumbnails.vtt", "text/vtt", "no-cache"),
     ];
     for (key, content_type, cache) in cases {
         let body = Bytes::from(format!("body of {key}"));

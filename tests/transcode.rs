@@ -4,6 +4,7 @@
 pub mod support;
 
 use support::util;
+use support::webvtt;
 
 use std::path::Path;
 
@@ -30,6 +31,39 @@ fn check_rendition(dir: &Path, hls_time: f64) -> Vec<(f64, String)> {
         }
     }
     entries
+}
+
+#[test]
+fn the_tests_webvtt_parser_accepts_valid_tracks_and_rejects_what_players_reject() {
+    let cues = webvtt::parse(
+        "WEBVTT - thumbnails\r\n\r\nintro\r\n00:01.500 --> 01:00:02.000 line:0\r\na.jpg#xywh=0,0,10,10\r\n",
+    )
+    .unwrap();
+    assert_eq!(
+        cues,
+        [webvtt::Cue {
+            id: Some("intro".into()),
+            start_ms: 1500,
+            end_ms: 3_602_000,
+            text: "a.jpg#xywh=0,0,10,10".into()
+        }]
+    );
+    assert_eq!(webvtt::parse("WEBVTT\n").unwrap(), []);
+    for bad in [
+        "",
+        "WEBVTTX\n",
+        "webvtt\n",
+        "WEBVTT\n00:00.000 --> 00:01.000\na.jpg\n",
+        "WEBVTT\n\n00:00.000 --> 00:00.000\na.jpg\n",
+        "WEBVTT\n\n00:00.000 --> 00:60.000\na.jpg\n",
+        "WEBVTT\n\n0:00:00.000 --> 00:01.000\na.jpg\n",
+        "WEBVTT\n\n00:00.00 --> 00:01.000\na.jpg\n",
+        "WEBVTT\n\n00:00.000-->00:01.000\na.jpg\n",
+        "WEBVTT\n\n00:02.000 --> 00:03.000\na.jpg\n\n00:01.000 --> 00:04.000\nb.jpg\n",
+        "WEBVTT\n\nno timings here\n",
+    ] {
+        assert!(webvtt::parse(bad).is_err(), "accepted {bad:?}");
+    }
 }
 
 #[test]
@@ -98,6 +132,15 @@ fn testsrc_produces_an_aligned_ladder_with_previews_and_recording() {
     for n in 0..4 {
         let (w, h, _) = video_geometry(&previews.join(format!("{n}.jpg")));
         assert_eq!((w, h), (256, 144));
+    }
+    // The thumbnail track: one cue per preview over [2n, 2n + 2) s of the recording's time,
+    // naming the image relative to the track.
+    let track = std::fs::read_to_string(previews.join("thumbnails.vtt")).unwrap();
+    let cues = webvtt::parse(&track).unwrap_or_else(|e| panic!("invalid WebVTT: {e}\n{track}"));
+    let spans: Vec<(u64, u64, &str)> = cues.iter().map(|c| (c.start_ms, c.end_ms, c.text.as_str())).collect();
+    assert_eq!(spans, [(0, 2000, "0.jpg"), (2000, 4000, "1.jpg"), (4000, 6000, "2.jpg"), (6000, 8000, "3.jpg")]);
+    for cue in &cues {
+        assert!(previews.join(&cue.text).is_file(), "{} is not beside the track", cue.text);
     }
 
     // Events: started first (`alive` may come at any time), closed last, each index announced
@@ -344,6 +387,7 @@ fn ctrl_c_finishes_the_stream_with_endlist_and_a_clean_exit() {
         .args(["transcode", &url])
         .arg(out.path())
         .args(["--events", "jsonl", "--hls-time", "1", "--resolutions", "ORIGINAL"])
+        .args(PINNED_ORIGINAL_MODE)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -166,8 +166,9 @@ async fn a_killed_pipeline_is_restarted_and_numbering_continues_without_losing_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_pipeline_copying_original_resumes_numbering_and_timeline() {
-    let worker = killed_pipeline_resumes(&[("HLS_ORIGINAL_MODE", "copy")], "ORIGINAL,160x90-30", 4).await;
+async fn with_no_original_mode_set_a_killed_pipeline_passing_original_through_resumes_numbering_and_timeline() {
+    // HLS_ORIGINAL_MODE unset: the shipped default, `auto`, copies this H.264 publisher.
+    let worker = killed_pipeline_resumes(&[("HLS_ORIGINAL_MODE", "")], "ORIGINAL,160x90-30", 4).await;
     let log = worker.log();
     assert!(log.matches("original=\"copied\"").count() >= 2, "both runs copy ORIGINAL:\n{log}");
 }

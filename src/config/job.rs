@@ -45,7 +45,7 @@ pub struct JobSettings {
     pub encoder_threads: usize,
     /// ORIGINAL: `encode` it, `copy` the source's H.264 and AAC packets (keyframe-aligned
     /// segments), or `auto`: copy when the source qualifies, else encode.
-    #[arg(long, env = "HLS_ORIGINAL_MODE", value_enum, default_value = "encode")]
+    #[arg(long, env = "HLS_ORIGINAL_MODE", value_enum, default_value = "auto")]
     pub original_mode: OriginalMode,
     /// Audio encoder.
     #[arg(long, env = "HLS_AUDIO_CODEC", default_value = "aac")]
@@ -206,6 +206,9 @@ mod tests {
         assert_eq!(again.video.preset, "veryfast");
         assert_eq!(again.video.pixel_format, ffmpeg_next::format::Pixel::YUV420P);
         assert_eq!(EncodeSettings::try_from(&settings(&[])).unwrap().audio_kbps, None, "unset: the profile's");
+        let mode = |args: &[&str]| EncodeSettings::try_from(&settings(args)).unwrap().original_mode;
+        assert_eq!(mode(&[]), OriginalMode::Auto, "unset: ORIGINAL passed through when the source qualifies");
+        assert_eq!(mode(&["--original-mode", "encode"]), OriginalMode::Encode, "encode stays one setting away");
         assert_eq!(again.emulated_load, Some(2.5));
         assert_eq!(EncodeSettings::try_from(&settings(&[])).unwrap().emulated_load, None, "only when asked for");
     }

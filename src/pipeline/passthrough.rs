@@ -43,8 +43,18 @@ impl OriginalMode {
         }
     }
 
-    /// Logs why the source is not copied at the level the mode asks for.
+    /// Logs why the source is not copied at the level the mode asks for: `auto` is the
+    /// default, and a source it cannot copy (not H.264, 10-bit) is ordinary, not a fault.
     pub fn log_fallback(self, why: &str) {
+        match self {
+            OriginalMode::Copy => tracing::error!("original-mode copy: ORIGINAL is encoded instead: {why}"),
+            _ => tracing::info!("original-mode auto: ORIGINAL is encoded: {why}"),
+        }
+    }
+
+    /// Logs that a copied ORIGINAL switches to encoding mid-stream: a discontinuity players
+    /// and recordings see, so a WARN even in `auto`.
+    pub fn log_switch_to_encoding(self, why: &str) {
         match self {
             OriginalMode::Copy => tracing::error!("original-mode copy: ORIGINAL is encoded instead: {why}"),
             _ => tracing::warn!("original-mode auto: ORIGINAL is encoded: {why}"),
@@ -300,7 +310,7 @@ impl CopySource {
         }
         if let Some(cut) = plan.encode_from {
             let n = self.first_segment + cut.k as u64;
-            self.mode.log_fallback(&format!(
+            self.mode.log_switch_to_encoding(&format!(
                 "no source keyframe for over twice the segment length (HLS_TIME_SECONDS); ORIGINAL is encoded \
                  from segment {n} on, after a discontinuity"
             ));

@@ -225,6 +225,8 @@ pub struct PublisherCore {
     previews_substituted: HashSet<u64>,
     preview_count: u64,
     preview_announced: bool,
+    /// The thumbnail track's writes, which `index.json` follows.
+    thumbnails: thumbnails::TrackWrites,
     pipeline_done: bool,
     finished: bool,
     summary: PublishSummary,
@@ -255,6 +257,7 @@ impl PublisherCore {
             next_n: settings.first_segment,
             preview_count: settings.first_preview,
             preview_announced: settings.first_preview > 0,
+            thumbnails: thumbnails::TrackWrites::resuming(settings.first_preview),
             settings,
             ladder: Vec::new(),
             shed_from: Vec::new(),
@@ -480,7 +483,12 @@ impl PublisherCore {
             }
             Op::Init { path } => self.on_init_stored(path, ok, out),
             Op::Preview { n } => self.on_preview_stored(n, ok, out),
-            Op::Write { path } => self.on_write_stored(path, ok, out),
+            Op::Write { path } => {
+                if self.is_thumbnail_track(&path) {
+                    self.on_thumbnail_track_stored(ok, out);
+                }
+                self.on_write_stored(path, ok, out)
+            }
         }
     }
 
@@ -808,17 +816,8 @@ impl PublisherCore {
         self.previews_durable = self.previews_durable.split_off(&keep_from);
         if self.preview_count > before {
             out.push(Action::Emit(Event::PreviewsDurable { count: self.preview_count }));
-            let Some(spec) = self.settings.previews else { return };
-            let path = self.preview_path("index.json");
-            let content = crate::hls::preview::index_json(self.preview_count);
-            let announce = (!self.preview_announced).then(|| Announcement {
-                stream_type: StreamType::ImgPreview,
-                resolution: spec.label(),
-                index_file: path.clone(),
-                start_time: None,
-            });
-            self.preview_announced = true;
-            self.submit_write(path, content, announce, out);
+            // index.json follows once the track listing these images is durable.
+            self.grow_thumbnail_track(out);
         }
     }
 
@@ -895,6 +894,8 @@ fn track_change(config: &StreamConfig, codecs: &[String], audio_kbps: u32) -> Op
     let has_audio = codecs.iter().any(|c| c.contains("mp4a"));
     Some(TrackChange { codecs: codecs.to_vec(), audio_kbps: if has_audio { audio_kbps } else { 0 } })
 }
+
+mod thumbnails;
 
 #[cfg(test)]
 mod invariants;

@@ -76,6 +76,7 @@ pub fn content_type(path: &Path) -> &'static str {
         "ts" => "video/mp2t",
         "jpg" | "jpeg" => "image/jpeg",
         "json" => "application/json",
+        "vtt" => "text/vtt; charset=utf-8",
         "png" => "image/png",
         "mp4" | "m4s" => "video/mp4",
         "html" => "text/html; charset=utf-8",
@@ -89,7 +90,7 @@ pub fn content_type(path: &Path) -> &'static str {
 /// again into the same directory.
 pub fn cache_control(path: &Path) -> &'static str {
     match extension(path).as_str() {
-        "m3u8" | "mpd" | "json" | "html" => "no-cache",
+        "m3u8" | "mpd" | "json" | "vtt" | "html" => "no-cache",
         _ => "max-age=30",
     }
 }

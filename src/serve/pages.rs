@@ -45,6 +45,9 @@ pub struct Previews {
     /// The directory, with a trailing `/`: image N is `{base}{N}.jpg`.
     pub base: String,
     pub index: String,
+    /// The thumbnail track (`thumbnails.vtt`), when this stream has one (streams written
+    /// before it existed have none).
+    pub thumbnails: Option<String>,
     pub width: u32,
     pub height: u32,
     pub interval: u32,
@@ -192,7 +195,9 @@ fn previews(root: &Path, channel: &str, stream_id: &str) -> Vec<Previews> {
             let (width, height, interval) = preview_geometry(&name)?;
             let count = preview_count(&dir.join(&name).join("index.json"))?;
             let base = format!("/img-preview/{channel}/{stream_id}/{name}/");
-            Some(Previews { index: format!("{base}index.json"), base, width, height, interval, count })
+            let track = crate::hls::preview::THUMBNAILS_VTT;
+            let thumbnails = dir.join(&name).join(track).is_file().then(|| format!("{base}{track}"));
+            Some(Previews { index: format!("{base}index.json"), thumbnails, base, width, height, interval, count })
         })
         .collect()
 }
@@ -327,6 +332,7 @@ pub fn stream_page(channel: &str, stream_id: &str) -> String {
     </dl>
     <p id="message" class="message" hidden></p>
   </aside>
+  <section id="seekbar" class="seek" hidden><div id="seek-track" class="seek-track"><div id="seek-played" class="seek-played"></div></div><div id="seek-thumb" class="seek-thumb" hidden><img alt=""><span></span></div></section>
   <section class="previews"><h2>Previews <span id="preview-note" class="note"></span></h2><div id="strip" class="strip"></div></section>
 </main>
 <script src="/assets/hls.min.js"></script>
@@ -365,6 +371,7 @@ mod tests {
             &root.join("img-preview/test/local/160x90-2/index.json"),
             r#"{"index_start":0,"count":7,"pattern":"%d.jpg"}"#,
         );
+        write(&root.join("img-preview/test/local/160x90-2/thumbnails.vtt"), "WEBVTT\n");
         // Not streams: an invalid channel name, an empty stream directory.
         write(&root.join("hls/bad.name/x/master.m3u8"), "#EXTM3U\n");
         std::fs::create_dir_all(root.join("hls/test/empty")).unwrap();
@@ -387,6 +394,7 @@ mod tests {
             [Previews {
                 base: "/img-preview/test/local/160x90-2/".into(),
                 index: "/img-preview/test/local/160x90-2/index.json".into(),
+                thumbnails: Some("/img-preview/test/local/160x90-2/thumbnails.vtt".into()),
                 width: 160,
                 height: 90,
                 interval: 2,

@@ -34,6 +34,7 @@ impl StoragePath {
             Some("m3u8") => "application/vnd.apple.mpegurl",
             Some("mpd") => "application/dash+xml",
             Some("json") => "application/json",
+            Some("vtt") => "text/vtt",
             Some("ts") => "video/mp2t",
             Some("jpg") => "image/jpeg",
             _ => "application/octet-stream",
@@ -44,7 +45,7 @@ impl StoragePath {
     /// changes once written.
     pub fn cache_control(&self) -> &'static str {
         match self.extension().as_deref() {
-            Some("m3u8") | Some("mpd") | Some("json") => "no-cache",
+            Some("m3u8") | Some("mpd") | Some("json") | Some("vtt") => "no-cache",
             _ => "max-age=31536000",
         }
     }
@@ -146,6 +147,7 @@ mod tests {
             ("x/live.m3u8", "application/vnd.apple.mpegurl", "no-cache"),
             ("x/index.json", "application/json", "no-cache"),
             ("x/master-vod-0.mpd", "application/dash+xml", "no-cache"),
+            ("x/thumbnails.vtt", "text/vtt", "no-cache"),
             ("x/7.ts", "video/mp2t", "max-age=31536000"),
             ("x/3.jpg", "image/jpeg", "max-age=31536000"),
             ("x/3.png", "application/octet-stream", "max-age=31536000"),

@@ -59,6 +59,7 @@ pub fn leftovers(spec: &JobSpec, mirror: &Mirror) -> Vec<String> {
             paths.push(crate::hls::preview::preview_path(ch, id, &label, &format!("{n}.jpg")));
         }
         paths.push(crate::hls::preview::preview_path(ch, id, &label, "index.json"));
+        paths.push(crate::hls::preview::preview_path(ch, id, &label, crate::hls::preview::THUMBNAILS_VTT));
     }
     paths
 }
@@ -167,6 +168,7 @@ mod tests {
             "img-preview/c1/s1/160x90-2/0.jpg",
             "img-preview/c1/s1/160x90-2/4.jpg",
             "img-preview/c1/s1/160x90-2/index.json",
+            "img-preview/c1/s1/160x90-2/thumbnails.vtt",
         ] {
             assert!(paths.iter().any(|p| p == file), "{file} missing from {paths:?}");
         }

@@ -2,10 +2,12 @@
 //   node tests/browser/player.mjs BASE_URL CHANNEL/STREAM_ID SCREENSHOT.png
 // Checks that the list shows the stream (live), that the stream page plays it (currentTime
 // advances), that choosing the highest and then the lowest rendition changes the picture
-// size, that preview images load and the strip grows, that a preview seeks the recording,
-// and that the console has no error. Writes a screenshot of the stream page (also on
-// failure). With `--captions TEXT` first, it checks closed captions instead (a finished
-// stream is enough): the CC button turns them on and a caption reading TEXT is shown.
+// size, that preview images load and the strip grows, that the seek bar shows the thumbnail
+// track's image under the pointer, that a preview seeks the recording, and that the console
+// has no error. Writes a screenshot of the stream page (also on failure) and one with the
+// seek bar's thumbnail shown (SCREENSHOT with -seekbar before .png). With `--captions TEXT`
+// first, it checks closed captions instead (a finished stream is enough): the CC button turns
+// them on and a caption reading TEXT is shown.
 // playwright-core is resolved through NODE_PATH (scripts/install-deps.sh installs
 // it in target/npm/node_modules); the browser is CHROMIUM or /usr/bin/chromium.
 import { createRequire } from 'node:module';
@@ -184,6 +186,44 @@ async function checkPlayer() {
     await waitFor(() => [...document.querySelectorAll('#strip img')].every((i) => i.complete && i.naturalWidth > 0));
     const sizes = await page.$$eval('#strip img', (imgs) => imgs.map((i) => `${i.naturalWidth}x${i.naturalHeight}`));
     return { before: count, after: sizes.length, sizes: [...new Set(sizes)] };
+  });
+
+  results.seekbar = await step("the seek bar shows the thumbnail track's image under the pointer", async () => {
+    // Six cues at least: the track grows every interval, and the bar spans the whole track,
+    // so a point of cue 1 stays inside cue 1 if the track grows by one cue meanwhile. The
+    // page fetches a grown track while the pointer is on the bar.
+    await waitFor(() => !document.getElementById('seekbar').hidden);
+    const bar = await page.locator('#seek-track').boundingBox();
+    await page.mouse.move(bar.x + bar.width / 2, bar.y + bar.height / 2);
+    await waitFor(() => window.player.thumbnails?.cues.length >= 6 && !document.getElementById('seekbar').hidden, null, 30000);
+    const { cues, interval, base } = await video(() => ({
+      cues: window.player.thumbnails.cues,
+      interval: window.player.info.previews[0].interval,
+      base: new URL(window.player.info.previews[0].base, location.href).href,
+    }));
+    const cue = cues[1];
+    if (cue.start !== interval || cue.end !== 2 * interval || cue.url !== `${base}1.jpg`) {
+      throw new Error(`cue 1 is ${JSON.stringify(cue)}, not [${interval}, ${2 * interval}) ${base}1.jpg`);
+    }
+    const box = await page.locator('#seek-track').boundingBox();
+    const total = cues[cues.length - 1].end;
+    const x = box.x + (((cue.start + cue.end) / 2) / total) * box.width;
+    await page.mouse.move(x, box.y + box.height / 2);
+    await waitFor(() => {
+      const p = document.getElementById('seek-thumb');
+      const img = p.querySelector('img');
+      return !p.hidden && img.complete && img.naturalWidth > 0;
+    });
+    const shown = await page.$eval('#seek-thumb', (p) => {
+      const r = p.getBoundingClientRect();
+      return { src: p.querySelector('img').src, time: Number(p.dataset.time), centre: r.left + r.width / 2, label: p.innerText };
+    });
+    if (shown.src !== cue.url) throw new Error(`shows ${shown.src} at ${shown.time} s, not ${cue.url}`);
+    if (!(shown.time >= cue.start && shown.time < cue.end)) throw new Error(`pointer time ${shown.time} is outside cue 1`);
+    if (Math.abs(shown.centre - x) > 2) throw new Error(`thumbnail centred at ${shown.centre}, pointer at ${x}`);
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-seekbar.png') });
+    await page.mouse.move(1, 1);
+    return { cues: cues.length, ...shown };
   });
 
   results.seek = await step('a preview seeks the recording to its time', async () => {

@@ -13,6 +13,7 @@
 //! - `flv`: FLV files taken apart, altered and published tag by tag.
 //! - `loopback`: a server task on a loopback port that stops when dropped.
 //! - `mp4`: a small ISO BMFF reader for CMAF init and media segments.
+//! - `webvtt`: a strict WebVTT parser, to judge thumbnail tracks.
 
 pub mod captions;
 pub mod cdn_server;
@@ -22,5 +23,6 @@ pub mod loopback;
 pub mod mp4;
 pub mod storage_server;
 pub mod util;
+pub mod webvtt;
 pub mod worker_process;
 pub mod ws_ingest;

@@ -12,10 +12,22 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hls-ladder"))
 }
 
+/// The ORIGINAL mode the harness pins when a test does not choose one. These tests were written
+/// when `encode` was the default (their segment lengths, audio bit rates and CPU assume it);
+/// the shipped default, `auto`, has its own tests, which use the `_as_shipped` helpers.
+pub const PINNED_ORIGINAL_MODE: [&str; 2] = ["--original-mode", "encode"];
+
+/// `args` with [`PINNED_ORIGINAL_MODE`] in front unless they choose a mode themselves.
+pub fn pinned<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let chosen = args.contains(&"--original-mode");
+    PINNED_ORIGINAL_MODE.iter().copied().filter(|_| !chosen).chain(args.iter().copied()).collect()
+}
+
 /// The job document a worker started with `flags` (its job, storage and CDN settings, e.g.
-/// `["--hls-time", "1", "--storage-type", "HTTP", ...]`) sends the child of an RTMP job:
-/// one line for `transcode --job -`. Built by the worker's own code, so the test exercises
-/// the same validation and the same document.
+/// `["--hls-time", "1", "--storage-type", "HTTP", ...]`; ORIGINAL encoded unless they say
+/// otherwise, see [`PINNED_ORIGINAL_MODE`]) sends the child of an RTMP job: one line for
+/// `transcode --job -`. Built by the worker's own code, so the test exercises the same
+/// validation and the same document.
 pub fn rtmp_job(channel: &str, stream_id: &str, uri: &str, resolutions: &str, record: bool, flags: &[&str]) -> String {
     use clap::Parser;
     use hls_ladder::child_protocol::{ChildJob, JobSpec, SourceKind};
@@ -26,7 +38,8 @@ pub fn rtmp_job(channel: &str, stream_id: &str, uri: &str, resolutions: &str, re
         #[command(flatten)]
         worker: WorkerArgs,
     }
-    let argv = ["worker", "--control-base-url", "ws://127.0.0.1:9"].iter().chain(flags);
+    let flags = pinned(flags);
+    let argv = ["worker", "--control-base-url", "ws://127.0.0.1:9"].iter().chain(&flags);
     let config = WorkerConfig::from_args(Flags::parse_from(argv).worker, |_| None).expect("valid worker settings");
     let spec = JobSpec {
         channel: channel.into(),
@@ -61,11 +74,17 @@ pub fn describe(cmd: &str, out: &Output) -> String {
     )
 }
 
-/// `hls-ladder transcode INPUT OUT --events jsonl ARGS...`
+/// `hls-ladder transcode INPUT OUT --events jsonl ARGS...`, ORIGINAL encoded unless `args`
+/// choose a mode (see [`PINNED_ORIGINAL_MODE`]).
 pub fn transcode(input: &str, out: &Path, args: &[&str]) -> (Output, Vec<Value>, String) {
+    transcode_as_shipped(input, out, &pinned(args))
+}
+
+/// [`transcode`] with the shipped defaults: only `args` on top.
+pub fn transcode_as_shipped(input: &str, out: &Path, args: &[&str]) -> (Output, Vec<Value>, String) {
     let mut cmd = Command::new(bin());
     cmd.arg("transcode").arg(input).arg(out).args(["--events", "jsonl"]).args(args);
-    cmd.env_remove("RUST_LOG");
+    cmd.env_remove("RUST_LOG").env_remove("HLS_ORIGINAL_MODE");
     let output = run(&mut cmd);
     let text = describe(&format!("{cmd:?}"), &output);
     let events = String::from_utf8_lossy(&output.stdout)

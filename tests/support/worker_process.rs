@@ -22,8 +22,11 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker registered with `base_url` under `secret`, with one-second segments
-    /// and a 10 s source timeout; `env` is applied after those and can override them.
+    /// Starts a worker registered with `base_url` under `secret`, with one-second segments,
+    /// a 10 s source timeout and ORIGINAL encoded (`HLS_ORIGINAL_MODE=encode`, the default
+    /// these tests were written for; see `util::PINNED_ORIGINAL_MODE`); `env` is applied
+    /// after those and can override them; an empty value unsets the variable (a test of the
+    /// shipped default passes `("HLS_ORIGINAL_MODE", "")`).
     pub fn start(base_url: &str, secret: &str, env: &[(&str, &str)], on_drop: OnDrop) -> Worker {
         Worker::start_program(
             Command::new(PathBuf::from(env!("CARGO_BIN_EXE_hls-ladder"))),
@@ -54,11 +57,16 @@ impl Worker {
             .env("HLS_FILESYSTEM_PATH", dir.path().join("storage"))
             .env("HLS_TIME_SECONDS", "1")
             .env("HLS_SOURCE_TIMEOUT_SECONDS", "10")
+            .env("HLS_ORIGINAL_MODE", "encode")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
         for (k, v) in env {
-            cmd.env(k, v);
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         let child = cmd.spawn().expect("the worker starts");
         Worker { child, dir, on_drop }

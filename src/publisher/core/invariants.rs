@@ -76,6 +76,10 @@ impl Run {
                     }
                     if path.ends_with("index.json") {
                         self.check_counted_previews_are_durable(&path, &body);
+                        self.check_the_durable_track_lists_what_the_index_counts(&path, &body);
+                    }
+                    if path.ends_with("thumbnails.vtt") {
+                        self.check_tracked_previews_are_durable(&path, &body);
                     }
                     self.pending.push(Pending { op, path, body, retry });
                 }
@@ -116,6 +120,25 @@ impl Run {
         for n in 0..count {
             assert!(self.durable.contains(&format!("{dir}{n}.jpg")), "index counts {n}.jpg before it is durable");
         }
+    }
+
+    /// The thumbnail track lists only durable images, consecutive from `0.jpg`.
+    fn check_tracked_previews_are_durable(&self, path: &str, body: &Bytes) {
+        let dir = &path[..path.rfind('/').unwrap() + 1];
+        let text = String::from_utf8_lossy(body);
+        for (n, line) in text.lines().filter(|l| l.ends_with(".jpg")).enumerate() {
+            assert_eq!(line, format!("{n}.jpg"), "{path}");
+            assert!(self.durable.contains(&format!("{dir}{line}")), "the track lists {line} before it is durable");
+        }
+    }
+
+    /// `index.json` never counts an image the durable track does not list yet.
+    fn check_the_durable_track_lists_what_the_index_counts(&self, path: &str, body: &Bytes) {
+        let text = String::from_utf8_lossy(body);
+        let count: usize = text.split("\"count\":").nth(1).and_then(|r| r.split(',').next()).unwrap().parse().unwrap();
+        let track = path.replace("index.json", "thumbnails.vtt");
+        let listed = self.stored.get(&track).map_or(0, |t| t.lines().filter(|l| l.ends_with(".jpg")).count());
+        assert!(listed >= count, "index.json counts {count} images, the durable track lists {listed}");
     }
 
     /// One random thing happens: the pipeline produces or drops, or storage answers a put.

@@ -275,6 +275,10 @@ fn a_preview_that_cannot_be_stored_is_replaced_by_the_previous_image() {
     let mut core = core(false);
     core.handle(Input::Preview { n: 0, jpeg: Bytes::from_static(b"zero") });
     let out = core.handle(Input::Stored { op: Op::Preview { n: 0 }, ok: true });
+    assert_eq!(put_text(&out, "thumbnails.vtt").unwrap(), "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n0.jpg\n");
+    assert_eq!(put_text(&out, "index.json"), None, "the index follows the track");
+    let path = "img-preview/c1/s1/256x144-1/thumbnails.vtt".to_string();
+    let out = core.handle(Input::Stored { op: Op::Write { path }, ok: true });
     assert_eq!(put_text(&out, "index.json").unwrap(), r#"{"index_start":0,"count":1,"pattern":"%d.jpg"}"#);
     core.handle(Input::Preview { n: 1, jpeg: Bytes::from_static(b"one") });
     let out = core.handle(Input::Stored { op: Op::Preview { n: 1 }, ok: false });

@@ -1,7 +1,8 @@
 // The stream page of `hls-ladder serve`: plays the stream's master playlist (or a recording
 // part) with hls.js, offers its renditions, shows what plays and how much is buffered, and
 // shows the preview images as a strip that grows while the stream runs; a preview seeks the
-// recording to its time. Everything it learns about the stream comes from
+// recording to its time; a seek bar over the stream's timeline shows the thumbnail track's
+// image under the pointer. Everything it learns about the stream comes from
 // /api/streams/{channel}/{stream_id}, polled every 2 s.
 'use strict';
 (function () {
@@ -280,7 +281,96 @@
   }
 
   captionsButton();
+
+  // The cues of a WebVTT thumbnail track: [{start, end, url}], each image's URL resolved
+  // against the track's, as players do. Blocks without cue timings (the header) are skipped.
+  function parseThumbnails(text, trackUrl) {
+    const time = (s) => {
+      const m = /^(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})$/.exec(s.trim());
+      return m ? Number(m[1] || 0) * 3600 + Number(m[2]) * 60 + Number(m[3]) + Number(m[4]) / 1000 : NaN;
+    };
+    const cues = [];
+    for (const block of text.replace(/\r\n?/g, '\n').split(/\n{2,}/)) {
+      const lines = block.split('\n').filter((l) => l);
+      const at = lines.findIndex((l) => l.includes('-->'));
+      if (at < 0 || !lines[at + 1]) continue;
+      const [from, rest] = lines[at].split('-->');
+      const start = time(from);
+      const end = time(rest.trim().split(/\s+/)[0]);
+      if (Number.isFinite(start) && end > start) cues.push({ start, end, url: new URL(lines[at + 1], trackUrl).href });
+    }
+    return cues;
+  }
+
+  // The thumbnail seek bar: the stream's timeline (the recording's media time, which the
+  // thumbnail track's cues use), the cue's image under the pointer, a click plays the
+  // recording from there. The track grows by one cue per preview and a day's track is
+  // hundreds of kB, so a grown track is fetched again only while the pointer is on the bar,
+  // or every 30 s.
+  function thumbnailSeekBar() {
+    const bar = $('seekbar');
+    const track = $('seek-track');
+    const popup = $('seek-thumb');
+    const [image, label] = [popup.querySelector('img'), popup.querySelector('span')];
+    const thumbs = { url: null, count: -1, cues: [], loading: false, hover: false, loadedAt: 0 };
+    state.thumbnails = thumbs;
+    const duration = () => (thumbs.cues.length ? thumbs.cues[thumbs.cues.length - 1].end : 0);
+    const timeAt = (event) => {
+      const box = track.getBoundingClientRect();
+      return { t: Math.min(1, Math.max(0, (event.clientX - box.left) / box.width)) * duration(), x: event.clientX - box.left };
+    };
+    const cueAt = (t) => thumbs.cues.find((c) => c.start <= t && t < c.end) || thumbs.cues[thumbs.cues.length - 1];
+
+    async function load(p) {
+      if (!p || !p.thumbnails || thumbs.loading || p.count === thumbs.count) return;
+      if (thumbs.count >= 0 && !thumbs.hover && Date.now() - thumbs.loadedAt < 30000) return;
+      thumbs.loading = true;
+      thumbs.loadedAt = Date.now();
+      try {
+        const url = new URL(p.thumbnails, location.href).href;
+        const response = await fetch(url, { cache: 'no-store' });
+        if (response.ok) {
+          thumbs.cues = parseThumbnails(await response.text(), url);
+          thumbs.url = url;
+          thumbs.count = p.count;
+        }
+      } finally {
+        thumbs.loading = false;
+      }
+      bar.hidden = thumbs.cues.length === 0;
+    }
+
+    track.addEventListener('pointermove', (event) => {
+      if (!thumbs.cues.length) return;
+      const { t, x } = timeAt(event);
+      const cue = cueAt(t);
+      if (image.getAttribute('src') !== cue.url) image.src = cue.url;
+      label.textContent = fmtTime(t);
+      popup.style.left = `${x}px`;
+      popup.dataset.time = String(t);
+      popup.hidden = false;
+    });
+    track.addEventListener('pointerenter', () => {
+      thumbs.hover = true;
+      if (state.info) load(state.info.previews[0]);
+    });
+    track.addEventListener('pointerleave', () => {
+      thumbs.hover = false;
+      popup.hidden = true;
+    });
+    track.addEventListener('click', (event) => { if (thumbs.cues.length) seekTo(timeAt(event).t); });
+
+    return function update() {
+      if (!state.info) return;
+      load(state.info.previews[0]);
+      const playing = state.source && state.source.vod ? state.source.start + video.currentTime : 0;
+      $('seek-played').style.width = `${duration() ? Math.min(100, (100 * playing) / duration()) : 0}%`;
+    };
+  }
+
+  const updateSeekBar = thumbnailSeekBar();
   refresh();
   setInterval(refresh, 2000);
   setInterval(updateStats, 500);
+  setInterval(updateSeekBar, 500);
 })();
