@@ -6,16 +6,19 @@
 //! # Layout
 //! - `files`: path resolution that cannot leave the root, content types, cache headers,
 //!   ranges (the security-sensitive part, tested with hostile paths).
+//! - `live`: the LL-HLS origin: blocking playlist reload and preload hints, learnt from the
+//!   files through one shared watcher per playlist.
 //! - `pages`: the streams found under `hls/{channel}/{stream_id}/`, the list page and the
 //!   stream page.
 //! - `assets/`: the pages' script and style, and hls.js with its license.
 //! - this file: the routes and the server's life.
 //!
 //! Routes: `/` (stream list), `/watch/{channel}/{stream_id}` (player), `/api/streams` and
-//! `/api/streams/{channel}/{stream_id}` (JSON), `/assets/*`; every other path is a file of
+//! `/api/streams/{channel}/{stream_id}` (JSON), `/assets/*`, `/api/origin` (the LL-HLS watchers and waiting requests, JSON); every other path is a file of
 //! the root (`/hls/...`, `/img-preview/...`), or 404.
 
 pub mod files;
+pub mod live;
 pub mod pages;
 
 use std::future::Future;
@@ -72,6 +75,18 @@ const ASSETS: &[Asset] = &[
 #[derive(Clone)]
 struct Root(Arc<PathBuf>);
 
+#[derive(Clone)]
+struct AppState {
+    root: Root,
+    origin: live::Origin,
+}
+
+impl axum::extract::FromRef<AppState> for Root {
+    fn from_ref(state: &AppState) -> Root {
+        state.root.clone()
+    }
+}
+
 /// The routes over `root`, which must be canonical.
 pub fn router(root: PathBuf) -> Router {
     Router::new()
@@ -80,8 +95,9 @@ pub fn router(root: PathBuf) -> Router {
         .route("/api/streams", get(list_json))
         .route("/api/streams/{channel}/{stream_id}", get(stream_json))
         .route("/assets/{name}", get(asset))
+        .route("/api/origin", get(origin_json))
         .fallback(file)
-        .with_state(Root(Arc::new(root)))
+        .with_state(AppState { root: Root(Arc::new(root)), origin: live::Origin::default() })
         .layer(axum::middleware::map_response(files::add_common_headers))
 }
 
@@ -136,11 +152,48 @@ async fn asset(UrlPath(name): UrlPath<String>) -> Response {
     }
 }
 
-async fn file(State(Root(root)): State<Root>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn origin_json(State(state): State<AppState>) -> Response {
+    let (watchers, waiters) = state.origin.counts();
+    no_cache(Json(serde_json::json!({ "watchers": watchers, "waiters": waiters })))
+}
+
+/// Where a request path would lie inside the root once written: its directory exists inside
+/// the root (symlinks resolved); the file itself may not exist yet (a hinted part).
+async fn future_path(root: &Path, raw: &str) -> Option<PathBuf> {
+    let relative = files::relative_path(raw)?;
+    let name = relative.file_name()?.to_owned();
+    let dir = tokio::fs::canonicalize(root.join(relative.parent()?)).await.ok()?;
+    dir.starts_with(root).then(|| dir.join(name))
+}
+
+async fn file(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let Root(root) = &state.root;
     if method == Method::OPTIONS {
         return files::preflight();
     }
-    files::serve_file(&root, &method, uri.path(), &headers).await
+    let mut immutable = false;
+    if method == Method::GET || method == Method::HEAD {
+        if let Some(path) = future_path(root, uri.path()).await {
+            let is_playlist = path.extension().is_some_and(|e| e == "m3u8");
+            if is_playlist {
+                if let Some(query) = uri.query().filter(|q| q.contains("_HLS_")) {
+                    if let Some(response) = state.origin.blocking_reload(&path, query).await {
+                        return response;
+                    }
+                }
+            } else {
+                match state.origin.await_listed(&path).await {
+                    Ok(listed) => immutable = listed,
+                    Err(response) => return response,
+                }
+            }
+        }
+    }
+    let mut response = files::serve_file(root, &method, uri.path(), &headers).await;
+    if immutable && response.status().is_success() {
+        response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(live::IMMUTABLE));
+    }
+    response
 }
 
 /// A bound server, not yet answering.
