@@ -207,6 +207,17 @@ fn seconds_listed(playlist: &Path) -> f64 {
 
 #[test]
 fn the_player_page_plays_a_live_testsrc_in_headless_chromium() {
+    player_page_plays_a_live_testsrc(&[], "serve-screenshot.png");
+}
+
+/// The same page over CMAF: hls.js plays fMP4 renditions whose audio is a rendition of its
+/// own (`EXT-X-MEDIA:TYPE=AUDIO`), which only its full build can.
+#[test]
+fn the_player_page_plays_a_live_cmaf_testsrc_in_headless_chromium() {
+    player_page_plays_a_live_testsrc(&["--segment-format", "cmaf"], "serve-screenshot-cmaf.png");
+}
+
+fn player_page_plays_a_live_testsrc(extra: &[&str], screenshot: &str) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -219,6 +230,7 @@ fn the_player_page_plays_a_live_testsrc_in_headless_chromium() {
         .arg(&out)
         .args(["--serve", &format!("127.0.0.1:{port}"), "--duration", "30", "--previews", "160x90,2", "--record"])
         .args(["--live-size", "4"])
+        .args(extra)
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -234,7 +246,7 @@ fn the_player_page_plays_a_live_testsrc_in_headless_chromium() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let screenshot = repo.join("target/serve-screenshot.png");
+    let screenshot = repo.join("target").join(screenshot);
     std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
     let browser = Command::new("node")
         .arg(repo.join("tests/browser/player.mjs"))
