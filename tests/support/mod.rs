@@ -11,6 +11,7 @@
 //! - `cdn_server`: a strict fake of the HLS WebSocket CDN's push side.
 //! - `storage_server`: a real HTTP storage server with scriptable replies.
 //! - `flv`: FLV files taken apart, altered and published tag by tag.
+//! - `http`: a raw HTTP/1.1 client (targets sent exactly as given).
 //! - `loopback`: a server task on a loopback port that stops when dropped.
 //! - `mp4`: a small ISO BMFF reader for CMAF init and media segments.
 //! - `webvtt`: a strict WebVTT parser, to judge thumbnail tracks.
@@ -19,6 +20,7 @@ pub mod captions;
 pub mod cdn_server;
 pub mod fake_coordinator;
 pub mod flv;
+pub mod http;
 pub mod loopback;
 pub mod mp4;
 pub mod storage_server;
