@@ -35,7 +35,7 @@ pub struct Pushed {
 pub struct Log {
     /// Every `PUSH` stream id, in connection order.
     pub pushes: Vec<String>,
-    /// When `OK` was sent, per connection that got one.
+    /// When `OK` was about to be sent, per connection that got one.
     pub ok_at: Vec<Instant>,
     pub segments: Vec<Pushed>,
     pub heartbeats: usize,
@@ -127,10 +127,13 @@ async fn serve(
         Behaviour::Accept(delay) => tokio::time::sleep(delay).await,
         _ => {}
     }
+    // Stamped before the send: the send's await may return after the worker has already
+    // read OK and announced (the test's runtime is busy with the encoders), and an HLS-LIVE
+    // stamped between the two would look early when it was not.
+    log.lock().unwrap().ok_at.push(Instant::now());
     if ws.send(Message::text("OK")).await.is_err() {
         return;
     }
-    log.lock().unwrap().ok_at.push(Instant::now());
     let mut expected_binary = false;
     let mut taken = 0;
     while let Some(msg) = ws.next().await {
