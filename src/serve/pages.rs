@@ -329,6 +329,7 @@ pub fn stream_page(channel: &str, stream_id: &str) -> String {
       <dt>Picture</dt><dd id="picture">&ndash;</dd>
       <dt>Buffer</dt><dd id="buffer">&ndash;</dd>
       <dt>Position</dt><dd id="position">&ndash;</dd>
+      <dt>Delay</dt><dd id="delay" title="now minus the PROGRAM-DATE-TIME of the frame on screen: the wall clock when it entered the pipeline (this computer's clock against the server's)">&ndash;</dd>
     </dl>
     <p id="message" class="message" hidden></p>
   </aside>

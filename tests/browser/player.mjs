@@ -150,6 +150,16 @@ async function checkPlayer() {
     return { from: t0, to: await video(() => window.player.video.currentTime) };
   });
 
+  results.delay = await step('the page shows how far behind real time the picture is', async () => {
+    await waitFor(() => /^\d+\.\d s behind live/.test(document.getElementById('delay').textContent), null, 15000);
+    const shown = await page.locator('#delay').innerText();
+    const delay = await video(() => window.player.delay);
+    // The page and the worker share this machine's clock: the delay is real, positive, and
+    // well under a minute however slow the machine.
+    if (!(delay > 0 && delay < 60)) throw new Error(`delay ${delay} s (shown: ${shown})`);
+    return { delay, shown };
+  });
+
   const levels = await step('the rendition menu lists automatic and every rung', async () => {
     await waitFor(() => document.querySelectorAll('#rendition option').length >= 3);
     const options = await page.$$eval('#rendition option', (os) => os.map((o) => [o.value, o.textContent]));

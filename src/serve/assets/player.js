@@ -4,6 +4,10 @@
 // recording to its time; a seek bar over the stream's timeline shows the thumbnail track's
 // image under the pointer. Everything it learns about the stream comes from
 // /api/streams/{channel}/{stream_id}, polled every 2 s.
+// A live stream whose playlists are LL-HLS (EXT-X-PART-INF) plays with hls.js's
+// lowLatencyMode, and the page shows how far the picture is behind real time: now minus the
+// PROGRAM-DATE-TIME of the frame on screen, which the worker stamps with the wall clock at which
+// the frame entered its pipeline.
 'use strict';
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -14,7 +18,10 @@
   const sourcesEl = $('sources');
   const strip = $('strip');
   // The page's state, also for the browser test and anyone with a console.
-  const state = { info: null, hls: null, source: null, shown: 0, video };
+  // delay: seconds behind real time (null when unknown); lowLatency: what hls.js read of the
+  // LL-HLS playlist (null for a playlist without parts); stalls: the video's `waiting`
+  // events and hls.js's BUFFER_STALLED_ERRORs since the source started playing.
+  const state = { info: null, hls: null, source: null, shown: 0, video, delay: null, lowLatency: null, stalls: null };
   window.player = state;
 
   function fmtTime(seconds) {
@@ -98,24 +105,69 @@
     updateStats();
   });
 
-  function play(source, position) {
+  // Whether a live master playlist's media playlists are LL-HLS, read from its first one
+  // (every rendition of a stream is written alike): true, false, or null when it cannot be
+  // read (hls.js then decides from the playlists themselves).
+  async function isLowLatency(masterUri) {
+    try {
+      const text = async (url) => {
+        const response = await fetch(url, { cache: 'no-store' });
+        if (!response.ok) throw new Error(`${url}: ${response.status}`);
+        return response.text();
+      };
+      const master = new URL(masterUri, location.href);
+      const lines = (await text(master)).split(/\r?\n/).map((l) => l.trim());
+      const media = lines.find((l) => l && !l.startsWith('#'));
+      if (!media) return null;
+      return /^#EXT-X-PART-INF:/m.test(await text(new URL(media, master)));
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // hls.js's settings for a source. LL-HLS: lowLatencyMode (parts, blocking playlist reloads,
+  // the preload hint; the target delay is the playlist's PART-HOLD-BACK), and playback sped up
+  // by at most 10 % while the picture is further behind than that, so that after a stall the
+  // delay comes back down instead of staying up for the rest of the session. Everything else
+  // (recordings, live playlists of whole segments): hls.js's usual live settings, three
+  // segments behind the live edge.
+  function hlsConfig(source, position, lowLatency) {
+    const config = { startPosition: position === undefined ? -1 : position, backBufferLength: 60 };
+    if (source.vod || lowLatency === false) return { ...config, lowLatencyMode: false };
+    return { ...config, lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.1 };
+  }
+
+  async function play(source, position) {
     state.source = source;
     markActive();
     if (state.hls) {
       state.hls.destroy();
       state.hls = null;
     }
+    state.delay = null;
+    state.lowLatency = null;
+    state.stalls = { waiting: 0, bufferStalled: 0 };
     select.replaceChildren(new Option('Automatic', '-1'));
     show('');
     if (window.Hls && Hls.isSupported()) {
-      const hls = new Hls({ startPosition: position === undefined ? -1 : position, backBufferLength: 60 });
+      const lowLatency = source.vod ? false : await isLowLatency(source.uri);
+      // Another source chosen meanwhile: that one plays.
+      if (state.source !== source) return;
+      const hls = new Hls(hlsConfig(source, position, lowLatency));
       state.hls = hls;
       hls.on(Hls.Events.MANIFEST_PARSED, () => {
         fillLevels();
         video.play().catch(() => {});
       });
       hls.on(Hls.Events.LEVEL_SWITCHED, updateStats);
+      hls.on(Hls.Events.LEVEL_LOADED, (_event, data) => {
+        const d = data.details;
+        state.lowLatency = d.partTarget
+          ? { partTarget: d.partTarget, partHoldBack: d.partHoldBack, canBlockReload: d.canBlockReload, lowLatencyMode: hls.config.lowLatencyMode }
+          : null;
+      });
       hls.on(Hls.Events.ERROR, (_event, data) => {
+        if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) state.stalls.bufferStalled++;
         if (!data.fatal) return;
         if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
           show('Media error: recovering');
@@ -169,6 +221,24 @@
     return 0;
   }
 
+  video.addEventListener('waiting', () => {
+    if (state.stalls) state.stalls.waiting++;
+  });
+
+  // Seconds between now and the PROGRAM-DATE-TIME of the frame on screen, for a live source.
+  function updateDelay() {
+    const hls = state.hls;
+    const date = hls && state.source && !state.source.vod ? hls.playingDate : null;
+    state.delay = date && video.readyState >= 2 ? (Date.now() - date.getTime()) / 1000 : null;
+    let text = '–';
+    if (state.delay !== null) {
+      const ll = state.lowLatency;
+      const mode = ll ? ` · LL-HLS, parts of ${ll.partTarget.toFixed(3)} s` : '';
+      text = `${state.delay.toFixed(1)} s behind live${mode}`;
+    }
+    $('delay').textContent = text;
+  }
+
   function updateStats() {
     const hls = state.hls;
     let playing = '–';
@@ -186,8 +256,7 @@
       const current = p ? Math.floor(t / p.interval) : -1;
       for (const thumb of strip.children) thumb.classList.toggle('current', Number(thumb.dataset.index) === current);
     } else if (state.source) {
-      const latency = hls && Number.isFinite(hls.latency) ? `, ${hls.latency.toFixed(1)} s behind live` : '';
-      position = `${fmtTime(video.currentTime)}${latency}`;
+      position = fmtTime(video.currentTime);
     }
     $('position').textContent = position;
   }
@@ -372,5 +441,6 @@
   refresh();
   setInterval(refresh, 2000);
   setInterval(updateStats, 500);
+  setInterval(updateDelay, 250);
   setInterval(updateSeekBar, 500);
 })();
