@@ -7,7 +7,11 @@
 // has no error. Writes a screenshot of the stream page (also on failure) and one with the
 // seek bar's thumbnail shown (SCREENSHOT with -seekbar before .png). With `--captions TEXT`
 // first, it checks closed captions instead (a finished stream is enough): the CC button turns
-// them on and a caption reading TEXT is shown.
+// them on and a caption reading TEXT is shown. With `--low-latency` first, the stream is
+// LL-HLS and it also checks, before switching renditions, that hls.js plays it in
+// lowLatencyMode with blocking reloads and does not stall: no `waiting` event and no
+// BUFFER_STALLED_ERROR over 15 s after 5 s of playing, and the picture stays closer to real
+// time than a player of whole segments could be.
 // playwright-core is resolved through NODE_PATH (scripts/install-deps.sh installs
 // it in target/npm/node_modules); the browser is CHROMIUM or /usr/bin/chromium.
 import { createRequire } from 'node:module';
@@ -19,10 +23,11 @@ const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
 
 const args = process.argv.slice(2);
+const lowLatency = args[0] === '--low-latency' ? Boolean(args.shift()) : false;
 const captionsText = args[0] === '--captions' ? args.splice(0, 2)[1] : null;
 const [base, stream, screenshot] = args;
 if (!base || !stream || !screenshot) {
-  console.error('usage: player.mjs [--captions TEXT] BASE_URL CHANNEL/STREAM_ID SCREENSHOT.png');
+  console.error('usage: player.mjs [--low-latency] [--captions TEXT] BASE_URL CHANNEL/STREAM_ID SCREENSHOT.png');
   process.exit(2);
 }
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -143,8 +148,10 @@ async function checkPlayer() {
     return text;
   });
 
+  let playingSince;
   results.playing = await step('the video plays (currentTime advances)', async () => {
     await waitFor(() => window.player && window.player.video.currentTime > 0.5, null, 30000);
+    playingSince = Date.now();
     const t0 = await video(() => window.player.video.currentTime);
     await waitFor((t) => window.player.video.currentTime > t + 1.5, t0, 15000);
     return { from: t0, to: await video(() => window.player.video.currentTime) };
@@ -159,6 +166,8 @@ async function checkPlayer() {
     if (!(delay > 0 && delay < 60)) throw new Error(`delay ${delay} s (shown: ${shown})`);
     return { delay, shown };
   });
+
+  if (lowLatency) results.lowLatency = await checkLowLatency(playingSince);
 
   const levels = await step('the rendition menu lists automatic and every rung', async () => {
     await waitFor(() => document.querySelectorAll('#rendition option').length >= 3);
@@ -249,5 +258,41 @@ async function checkPlayer() {
     await waitFor((t) => window.player.video.currentTime > t + 1, t0, 15000);
     await page.waitForTimeout(600);
     return { preview: time, position: await page.locator('#position').innerText() };
+  });
+}
+
+// The LL-HLS stream plays at the live edge of its parts: hls.js read the parts and the
+// blocking reload from the playlist and runs in lowLatencyMode; after 5 s of playing, 15 s
+// without a stall. The delay is only bounded loosely (a busy machine adds to it): below 4 s,
+// which no player of whole segments reaches: it stays three target durations (6 s or more)
+// behind the end of the last complete segment.
+async function checkLowLatency(playingSince) {
+  const [warmup, measured] = [5000, 15000];
+  return await step('LL-HLS: hls.js plays in lowLatencyMode with no stall after the first seconds', async () => {
+    await waitFor(() => window.player.lowLatency?.canBlockReload && window.player.hls.config.lowLatencyMode);
+    await page.waitForTimeout(Math.max(0, playingSince + warmup - Date.now()));
+    const r = await page.evaluate((ms) => new Promise((resolve) => {
+      const p = window.player;
+      const start = { ...p.stalls, currentTime: p.video.currentTime };
+      const delays = [];
+      const timer = setInterval(() => p.delay !== null && delays.push(p.delay), 250);
+      setTimeout(() => {
+        clearInterval(timer);
+        delays.sort((a, b) => a - b);
+        resolve({
+          waiting: p.stalls.waiting - start.waiting,
+          bufferStalled: p.stalls.bufferStalled - start.bufferStalled,
+          played: p.video.currentTime - start.currentTime,
+          medianDelay: delays[Math.floor(delays.length / 2)],
+          maxDelay: delays[delays.length - 1],
+          playlist: p.lowLatency,
+          targetLatency: p.hls.targetLatency,
+        });
+      }, ms);
+    }), measured);
+    if (r.waiting || r.bufferStalled) throw new Error(`stalled: ${JSON.stringify(r)}`);
+    if (!(r.played > (0.8 * measured) / 1000)) throw new Error(`played ${r.played} s in ${measured / 1000} s: ${JSON.stringify(r)}`);
+    if (!(r.medianDelay < 4)) throw new Error(`median delay ${r.medianDelay} s: ${JSON.stringify(r)}`);
+    return r;
   });
 }
