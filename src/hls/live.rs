@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hls::entry::{media_playlist_version, PlaylistEntry};
 use crate::hls::format::{extinf, program_date_time, target_duration};
+use crate::hls::parts::{write_parts, PartWindow};
 
 /// `live.m3u8` of one rendition: the last L published segments and the counters that let a
 /// player keep its place while segments leave the window.
@@ -93,6 +94,19 @@ impl LivePlaylist {
 
     /// The playlist text, exactly as stored.
     pub fn render(&self) -> String {
+        self.render_with(None)
+    }
+
+    /// The playlist text with the LL-HLS lines of `ll`: server control and part target after
+    /// the header, the parts of the listed segments that end within the last 3 target
+    /// durations before their EXTINF (RFC 8216bis §4.4.4.9 asks for at least that much), the
+    /// parts of the segment being made, the preload hint and the other renditions' reports.
+    /// An ended playlist keeps its parts and drops the rest.
+    pub fn render_low_latency(&self, ll: &PartWindow) -> String {
+        self.render_with(Some(ll))
+    }
+
+    fn render_with(&self, ll: Option<&PartWindow>) -> String {
         let mut out = String::with_capacity(160 + 64 * self.window.len());
         let cmaf = self.window.front().is_some_and(|e| e.media.is_some());
         let _ = write!(out, "#EXTM3U\n#EXT-X-VERSION:{}\n", media_playlist_version(cmaf));
@@ -102,7 +116,14 @@ impl LivePlaylist {
             let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", self.discontinuities_left);
         }
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        if let Some(ll) = ll {
+            ll.write_header(&mut out);
+        }
+        let listed: num_rational::Ratio<i64> = self.window.iter().map(|e| e.duration).sum();
+        let horizon = listed - num_rational::Ratio::from_integer(3 * self.target as i64);
+        let mut end = num_rational::Ratio::from_integer(0);
         for (i, entry) in self.window.iter().enumerate() {
+            end += entry.duration;
             if entry.discontinuity {
                 out.push_str("#EXT-X-DISCONTINUITY\n");
             }
@@ -114,7 +135,14 @@ impl LivePlaylist {
                 let pdt = program_date_time(entry.program_date_time_ms);
                 let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{pdt}");
             }
+            if let Some(parts) = ll.filter(|_| end > horizon).and_then(|ll| ll.done.get(&entry.n)) {
+                write_parts(&mut out, &entry.uri(), parts);
+            }
             let _ = write!(out, "#EXTINF:{},\n{}\n", extinf(entry.duration), entry.uri());
+        }
+        if let Some(ll) = ll.filter(|_| !self.ended) {
+            let last_init = self.window.back().and_then(|e| e.media.as_ref()).map(|m| m.init.as_str());
+            ll.write_tail(&mut out, !self.window.is_empty(), last_init);
         }
         if self.ended {
             out.push_str("#EXT-X-ENDLIST\n");

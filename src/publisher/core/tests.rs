@@ -32,6 +32,7 @@ pub(super) fn settings(record: bool, live_size: u32) -> PublishSettings {
         timeline_offset: Ratio::new(0, 1),
         format: Default::default(),
         dash: false,
+        part_target: None,
     }
 }
 
@@ -434,8 +435,14 @@ fn cmaf_segment(rung: usize, n: u64, init: &str) -> Input {
         data: Bytes::from(vec![1u8; 100]),
         media: media(48_000, "init-0.mp4"),
         init: Bytes::from_static(b"ainit"),
+        last_part: None,
     };
-    let cmaf = CmafOutput { media: media(90_000, init), init: Bytes::from_static(b"vinit"), audio: Some(audio) };
+    let cmaf = CmafOutput {
+        media: media(90_000, init),
+        init: Bytes::from_static(b"vinit"),
+        audio: Some(audio),
+        last_part: None,
+    };
     match segment(rung, n) {
         Input::Segment { rung, n, data, duration, start, codecs, discontinuity, .. } => {
             Input::Segment { rung, n, data, duration, start, codecs, discontinuity, cmaf: Some(Box::new(cmaf)) }
