@@ -429,4 +429,74 @@ mod tests {
         assert_eq!(asc_rate_channels(&[0x11, 0x88]), Some((48_000, 1)));
         assert_eq!(asc_rate_channels(&[0x11]), None);
     }
+
+    /// An Annex B access unit: SPS and PPS before an IDR, a plain slice otherwise.
+    fn access_unit(key: bool, size: usize) -> Vec<u8> {
+        let mut au = Vec::new();
+        if key {
+            au.extend_from_slice(&[0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0, 0, 0, 1, 0x68, 0xeb, 0xe3]);
+        }
+        au.extend_from_slice(&[0, 0, 0, 1, if key { 0x65 } else { 0x41 }]);
+        au.resize(au.len() + size, 0x5a);
+        au
+    }
+
+    #[test]
+    fn parts_are_cut_as_frames_come_and_tile_their_segment() {
+        // 30 fps video and 48 kHz audio, 0.333 s parts: 9 frames (10 would be 0.3333 s) and
+        // 15 AAC frames (16 would be 0.3413 s).
+        let mut mux = CmafMux::new(640, 360).with_parts(Q::new(333, 1000));
+        mux.set_audio(&[0x11, 0x90]).unwrap();
+        let frame = Q::new(1, 30);
+        let mut seg = CmafSegment::default();
+        let mut parts = Vec::new();
+        let mut audio_parts = Vec::new();
+        for i in 0..60i64 {
+            let t = Q::from_integer(10) + frame * i;
+            parts.extend(mux.video_part(4, &mut seg, t).unwrap());
+            seg.push_video(&access_unit(i == 0, 100 + i as usize), t, t, i == 0);
+            while seg.audio.len() < ((t - 10) * 48_000 / 1024).to_integer() as usize {
+                let at = Q::from_integer(10) + Q::new(1024 * seg.audio.len() as i64, 48_000);
+                seg.push_audio(&[7; 20], at, 48_000);
+                audio_parts.extend(mux.audio_part(4, &mut seg));
+            }
+        }
+        // Cut before a frame would make the part longer than the target: 6 full parts so far.
+        assert_eq!(parts.len(), 6);
+        assert!(
+            parts.iter().all(|p| p.duration == Q::new(3, 10)),
+            "{:?}",
+            parts.iter().map(|p| p.duration).collect::<Vec<_>>()
+        );
+        assert_eq!(parts.iter().map(|p| p.independent).collect::<Vec<_>>(), [true, false, false, false, false, false]);
+        assert_eq!(parts.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
+        assert!(audio_parts.iter().all(|p| p.duration == Q::new(15 * 1024, 48_000) && p.independent));
+        assert_eq!(parts[0].init.0, "init-4.mp4");
+
+        let (data, mut out) = mux.close(4, seg, Q::from_integer(12), Some(Q::from_integer(12))).unwrap();
+        let last = out.last_part.take().expect("the rest is the last part");
+        assert_eq!(last.index, 6);
+        parts.push(last);
+        // The segment is exactly its parts back to back, and they add up to its EXTINF.
+        assert_eq!(data, parts.iter().flat_map(|p| p.data.to_vec()).collect::<Vec<u8>>());
+        let total: Q = parts.iter().map(|p| p.duration).sum();
+        assert_eq!(total, out.media.duration());
+        let mut audio = out.audio.expect("audio");
+        audio_parts.extend(audio.last_part.take());
+        assert_eq!(audio.data.to_vec(), audio_parts.iter().flat_map(|p| p.data.to_vec()).collect::<Vec<u8>>());
+        assert_eq!(audio_parts.iter().map(|p| p.duration).sum::<Q>(), audio.media.duration());
+        // Each part is a fragment of its own, decoding where the one before ended.
+        let tfdt = |chunk: &[u8]| {
+            let at = chunk.windows(4).position(|w| w == b"tfdt").expect("tfdt") + 4;
+            let version = chunk[at];
+            if version == 1 {
+                u64::from_be_bytes(chunk[at + 4..at + 12].try_into().unwrap())
+            } else {
+                u64::from(u32::from_be_bytes(chunk[at + 4..at + 8].try_into().unwrap()))
+            }
+        };
+        for (i, p) in parts.iter().enumerate() {
+            assert_eq!(tfdt(&p.data), 900_000 + 27_000 * i as u64, "part {i}");
+        }
+    }
 }
