@@ -282,6 +282,7 @@ pub fn sample_defaults() -> JobDefaults {
         master: true,
         segment_format: crate::hls::SegmentFormat::Ts,
         dash: false,
+        part_seconds: None,
         storage_retry: Duration::from_secs(30),
         upload_queue_bytes: 256 << 20,
         source_tls: Default::default(),

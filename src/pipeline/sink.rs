@@ -10,7 +10,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::captions::CaptionServices;
 use super::clock::Q;
-use crate::hls::media::SegmentMedia;
+pub use super::cmaf::Chunk;
+use crate::hls::media::{RenditionKind, SegmentMedia};
 use crate::ladder::Rendition;
 
 /// What a CMAF segment of a video rendition brings besides its bytes.
@@ -23,6 +24,8 @@ pub struct CmafOutput {
     pub init: bytes::Bytes,
     /// The audio rendition's segment with the same number, cut at the same boundary.
     pub audio: Option<AudioOutput>,
+    /// LL-HLS: the segment's last part (the segmenter sends it as a [`MediaOutput::Part`]).
+    pub last_part: Option<Chunk>,
 }
 
 /// One segment of the audio rendition (CMAF).
@@ -31,6 +34,8 @@ pub struct AudioOutput {
     pub data: bytes::Bytes,
     pub media: SegmentMedia,
     pub init: bytes::Bytes,
+    /// LL-HLS: the segment's last part, as [`CmafOutput::last_part`].
+    pub last_part: Option<Chunk>,
 }
 
 #[derive(Debug)]
@@ -50,6 +55,10 @@ pub enum MediaOutput {
         discontinuity: bool,
         cmaf: Option<Box<CmafOutput>>,
     },
+    /// LL-HLS: a part of segment `n` of a rendition (video rung, or the audio rendition from
+    /// whichever rung cut it first), sent as soon as it is cut and before its segment.
+    /// `start`: the segment's first picture, run time; `discontinuity`: as for the segment.
+    Part { kind: RenditionKind, n: u64, start: Q, discontinuity: bool, chunk: Chunk },
     /// Segment `n` of `rung` was dropped because the upload queue was full.
     SegmentDropped { rung: usize, n: u64 },
     /// Rendition `rung` was shed under overload: it has no segment `n` or later.
