@@ -17,7 +17,9 @@
 #     segment (ts) that holds it, seen by a client following every rendition's playlist with
 #     blocking reloads (ll) or 100 ms polls (ts) (scripts/latency_parts.py);
 # then, with the ll stream still running, the origin's cost with 500 viewers blocked on the
-# next part, if scripts/origin-load.py is there (its JSON line is reported as it is).
+# next part: `hls-ladder serve` started as a process of its own in front of the same directory
+# (so that its CPU and memory are the origin's alone, not the encoder's) and loaded by
+# scripts/origin-load.py, whose JSON line is reported as it is.
 #
 # Knobs (environment):
 #   LATENCY_SECONDS     the measured window, seconds (default 30)
@@ -77,7 +79,12 @@ rm -rf "$DIR"
 mkdir -p "$DIR"
 
 TRANSCODE_PID=
+ORIGIN_PID=
 cleanup() {
+    if [[ -n $ORIGIN_PID ]]; then
+        kill "$ORIGIN_PID" 2>/dev/null || true
+        wait "$ORIGIN_PID" 2>/dev/null || true
+    fi
     if [[ -n $TRANSCODE_PID ]] && kill -0 "$TRANSCODE_PID" 2>/dev/null; then
         kill -INT "$TRANSCODE_PID" 2>/dev/null || true
         wait "$TRANSCODE_PID" 2>/dev/null || true
@@ -108,6 +115,27 @@ text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
 uri = next(l.strip() for l in text.splitlines() if l.strip() and not l.startswith("#"))
 print(urllib.parse.urljoin(sys.argv[1], uri))
 EOF
+}
+
+# measure_origin_load CASE_DIR MEDIA_PATH: $VIEWERS viewers blocked on MEDIA_PATH of a
+# `serve` process of its own in front of CASE_DIR/out, while the transcode writes it.
+measure_origin_load() {
+    local case_dir=$1 path=$2 port deadline
+    port=$(free_port)
+    "$BIN" serve "$case_dir/out" --listen "127.0.0.1:$port" >"$case_dir/origin-serve.log" 2>&1 &
+    ORIGIN_PID=$!
+    deadline=$((SECONDS + 20))
+    until http_ok "http://127.0.0.1:$port$path"; do
+        ((SECONDS < deadline)) || die "ll: serve did not answer on 127.0.0.1:$port (log: $case_dir/origin-serve.log)"
+        sleep 0.2
+    done
+    echo "   origin: $VIEWERS blocked viewers on a serve process of its own"
+    python3 scripts/origin-load.py --url "http://127.0.0.1:$port$path" --pid "$ORIGIN_PID" --clients "$VIEWERS" \
+        >"$case_dir/origin-load.json" 2>"$case_dir/origin-load.log" \
+        || { cat "$case_dir/origin-load.log" >&2; die "ll: scripts/origin-load.py failed (log: $case_dir/origin-load.log)"; }
+    kill "$ORIGIN_PID"
+    wait "$ORIGIN_PID" 2>/dev/null || true
+    ORIGIN_PID=
 }
 
 # run_case NAME TRANSCODE_ARGS...: one stream, measured; results in $DIR/NAME/.
@@ -148,10 +176,7 @@ run_case() {
 
     if [[ $name == ll && $VIEWERS -gt 0 ]]; then
         if [[ -f scripts/origin-load.py ]]; then
-            echo "   origin: $VIEWERS blocked viewers"
-            python3 scripts/origin-load.py --url "$media" --pid "$TRANSCODE_PID" --clients "$VIEWERS" \
-                >"$case_dir/origin-load.json" 2>"$case_dir/origin-load.log" \
-                || { cat "$case_dir/origin-load.log" >&2; die "ll: scripts/origin-load.py failed"; }
+            measure_origin_load "$case_dir" "${media#"$base"}"
         else
             echo "   origin: no scripts/origin-load.py, the cost with $VIEWERS blocked viewers is not measured"
         fi

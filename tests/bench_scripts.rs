@@ -1,6 +1,6 @@
 //! The measurement scripts still run end to end and report every figure they promise:
-//! `scripts/bench.sh` (with the cost floor, the passthrough case and back-to-back pairs) and
-//! `scripts/scale_paths.py`. A benchmark is a measurement, so the numbers themselves are not
+//! `scripts/bench.sh` (with the cost floor, the passthrough case and back-to-back pairs),
+//! `scripts/scale_paths.py` and `scripts/latency.sh`. A benchmark is a measurement, so the numbers themselves are not
 //! judged here, only that each one is there and is a number; short media and the debug build
 //! keep this to a couple of minutes.
 
@@ -107,5 +107,57 @@ fn the_benchmark_and_the_scaling_measurement_run_and_report_every_figure() {
         // Cost, CPU share, PSNR against two references, kbps.
         assert!(number(cells[3]) >= 0.0 && number(cells[5]) > 30.0 && number(cells[6]) > 30.0, "{line}");
         assert!(number(cells[7]) > 0.0, "{line}");
+    }
+}
+
+/// `scripts/latency.sh` in its shortest form (one small rung, 1 s of warm-up, 3 s measured,
+/// 50 blocked viewers; about 40 s): both cases run, and every figure of latency.json is there
+/// and is a number. The numbers are not judged (the LL-HLS player check in tests/serve.rs
+/// judges stalls); the kinds are: the ll case plays in lowLatencyMode and counts parts, the
+/// ts case neither.
+#[test]
+fn the_latency_script_runs_both_cases_and_reports_every_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg("scripts/latency.sh")
+        .current_dir(repo)
+        .env("LATENCY_SKIP_BUILD", "1")
+        .env("LATENCY_BIN", env!("CARGO_BIN_EXE_hls-ladder"))
+        .env("LATENCY_SECONDS", "3")
+        .env("LATENCY_WARMUP", "1")
+        .env("LATENCY_VIEWERS", "50")
+        .env("LATENCY_ARGS", "--resolutions 426x240-30")
+        .env("LATENCY_DIR", dir.path())
+        .env("NODE_PATH", repo.join("target/npm/node_modules"))
+        .output()
+        .unwrap();
+    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    let report = read(&dir.path().join("report.md"));
+    assert!(report.contains("| player: delay behind real time, median s |"), "{report}");
+    let figures: serde_json::Value = serde_json::from_str(&read(&dir.path().join("latency.json"))).unwrap();
+    for (case, low_latency, kind) in [("ll", true, "parts"), ("ts", false, "segments")] {
+        let c = &figures["cases"][case];
+        let player = &c["player"];
+        for figure in ["median_s", "p95_s", "min_s", "max_s", "played_s"] {
+            assert!(player[figure].is_number(), "{case} player {figure}: {c}");
+        }
+        assert!(player["samples"].as_u64().unwrap() > 0 && player["stalls"].is_u64(), "{case}: {c}");
+        assert_eq!(player["low_latency_mode"], low_latency, "{case}: {c}");
+        assert_eq!(player["playlist"].is_object(), low_latency, "{case}: {c}");
+        let origin = &c["origin"];
+        assert_eq!(origin["kind"], kind, "{case}: {c}");
+        assert!(origin["count"].as_u64().unwrap() > 0, "{case}: {c}");
+        for figure in ["median_s", "p95_s", "max_s", "drift_s"] {
+            assert!(origin[figure].is_number(), "{case} origin {figure}: {c}");
+        }
+    }
+    // The origin's cost with blocked viewers, when scripts/origin-load.py is there to load it.
+    let load = &figures["cases"]["ll"]["origin_load"];
+    if repo.join("scripts/origin-load.py").exists() {
+        assert_eq!(load["answered"], 50, "{load}\n{report}");
+    } else {
+        assert!(load.is_null() && report.contains("not measured"), "{report}");
     }
 }
