@@ -171,14 +171,23 @@ fn the_player_page_plays_a_live_testsrc_in_headless_chromium() {
     player_page_plays_a_live_testsrc(&[], "serve-screenshot.png");
 }
 
-/// The same page over CMAF: hls.js plays fMP4 renditions whose audio is a rendition of its
-/// own (`EXT-X-MEDIA:TYPE=AUDIO`), which only its full build can.
+/// The same page over CMAF with LL-HLS parts: hls.js plays fMP4 renditions whose audio is a
+/// rendition of its own (`EXT-X-MEDIA:TYPE=AUDIO`), which only its full build can, in
+/// lowLatencyMode (parts as byte ranges, blocking playlist reloads) and without a stall after
+/// the first seconds (player.mjs --low-latency, 20 s more in the browser). Two small rungs:
+/// a player one second behind stalls whenever the encoder falls behind real time, and what is
+/// checked here is the player and the origin, not whether this machine encodes the default
+/// ladder in real time while other tests run beside it.
 #[test]
-fn the_player_page_plays_a_live_cmaf_testsrc_in_headless_chromium() {
-    player_page_plays_a_live_testsrc(&["--segment-format", "cmaf"], "serve-screenshot-cmaf.png");
+fn the_player_page_plays_a_live_ll_hls_testsrc_in_headless_chromium_without_stalling() {
+    player_page_plays_a_live_testsrc(
+        &["--segment-format", "cmaf", "--part-seconds", "0.333", "--resolutions", "640x360-30,320x180-30"],
+        "serve-screenshot-cmaf.png",
+    );
 }
 
 fn player_page_plays_a_live_testsrc(extra: &[&str], screenshot: &str) {
+    let low_latency = extra.contains(&"--part-seconds");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -189,7 +198,9 @@ fn player_page_plays_a_live_testsrc(extra: &[&str], screenshot: &str) {
     let child = Command::new(bin())
         .args(["transcode", "testsrc"])
         .arg(&out)
-        .args(["--serve", &format!("127.0.0.1:{port}"), "--duration", "30", "--previews", "160x90,2", "--record"])
+        .args(["--serve", &format!("127.0.0.1:{port}"), "--previews", "160x90,2", "--record"])
+        // Media time for the browser checks (the LL check plays 20 s more) and a little after.
+        .args(["--duration", if low_latency { "50" } else { "30" }])
         .args(["--live-size", "4"])
         .args(extra)
         .env_remove("RUST_LOG")
@@ -211,6 +222,7 @@ fn player_page_plays_a_live_testsrc(extra: &[&str], screenshot: &str) {
     std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
     let browser = Command::new("node")
         .arg(repo.join("tests/browser/player.mjs"))
+        .args(low_latency.then_some("--low-latency"))
         .args([base.as_str(), "test/local"])
         .arg(&screenshot)
         .env("NODE_PATH", repo.join("target/npm/node_modules"))
