@@ -223,6 +223,14 @@ fn live_playlists_list_each_part_as_it_is_written_and_parts_decode_on_their_own(
     }
     assert_eq!(total, (extinf * 30.0).round() as u64);
     assert_eq!(count(&segment, "whole.mp4", "frame"), total);
+    // The encoder ran with the low-latency lookahead (x264 writes its settings into the
+    // stream's first IDR's SEI).
+    let first = String::from_utf8_lossy(&std::fs::read(rendition.join("0.m4s")).unwrap()).into_owned();
+    assert!(
+        first.contains("rc_lookahead=5 "),
+        "x264 settings: {:?}",
+        first.find("x264 - core").map(|i| &first[i..i + 400])
+    );
     check_rendition_reports_name_real_playlists(&dir);
 }
 
