@@ -273,6 +273,7 @@ pub fn sample_defaults() -> JobDefaults {
             preset: "veryfast".into(),
             pixel_format: ffmpeg_next::format::Pixel::YUV420P,
             threads: 0,
+            low_latency: false,
         },
         audio_codec: "aac".into(),
         audio_kbps: None,

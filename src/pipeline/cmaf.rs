@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 use super::clock::Q;
 use super::fmp4::{self, AudioInit, Sample, VideoInit};
-use super::sink::{AudioOutput, CmafOutput};
+use super::sink::{AudioOutput, Chunk, CmafOutput};
 use crate::hls::media::{init_name, SegmentMedia};
 
 /// Video timescale: the MPEG clock, which every common frame rate divides.
@@ -51,21 +51,6 @@ pub struct CmafMux {
     audio_end: Option<i64>,
     /// LL-HLS part target (`HLS_PART_SECONDS`); `None`: one `moof` + `mdat` per segment.
     part_target: Option<Q>,
-}
-
-/// One LL-HLS part of a segment, as cut.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Chunk {
-    /// Its index in the segment, from 0.
-    pub index: u32,
-    /// `moof` + `mdat`.
-    pub data: Bytes,
-    /// Exact duration, seconds. The parts of a segment add up to its EXTINF exactly.
-    pub duration: Q,
-    /// Starts with an IDR (a segment's first video part; every audio part).
-    pub independent: bool,
-    /// The init segment it needs: name and bytes.
-    pub init: (String, Bytes),
 }
 
 /// What of one track of a segment was already cut into parts.

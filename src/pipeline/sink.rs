@@ -10,9 +10,23 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::captions::CaptionServices;
 use super::clock::Q;
-pub use super::cmaf::Chunk;
 use crate::hls::media::{RenditionKind, SegmentMedia};
 use crate::ladder::Rendition;
+
+/// One LL-HLS part of a segment, as cut.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// Its index in the segment, from 0.
+    pub index: u32,
+    /// `moof` + `mdat`.
+    pub data: bytes::Bytes,
+    /// Exact duration, seconds. The parts of a segment add up to its EXTINF exactly.
+    pub duration: Q,
+    /// Starts with an IDR (a segment's first video part; every audio part).
+    pub independent: bool,
+    /// The init segment it needs: name and bytes.
+    pub init: (String, bytes::Bytes),
+}
 
 /// What a CMAF segment of a video rendition brings besides its bytes.
 #[derive(Debug, Clone, PartialEq)]

@@ -525,12 +525,11 @@ impl PublisherCore {
                 window.done.insert(entry.n, listed);
             }
         }
-        // The segment after the last listed one is the next group to publish.
-        let next = self.next_n;
+        let next = self.open_n();
         let uri = |n: u64| format!("{n}.m4s");
         window.hint = Some((uri(next), 0));
         if let Some(g) = self.growing(kind, next) {
-            window.hint = Some(if g.complete() { (uri(next + 1), 0) } else { (uri(next), g.next_offset()) });
+            window.hint = Some(if g.closed() { (uri(next + 1), 0) } else { (uri(next), g.next_offset()) });
             window.open = Some(OpenSegment {
                 uri: uri(next),
                 parts: g.listed().copied().collect(),
@@ -545,6 +544,13 @@ impl PublisherCore {
         Some(live.render_low_latency(&window))
     }
 
+    /// The segment after the last listed one: the next group to publish (while a group is
+    /// being published, the one after it).
+    fn open_n(&self) -> u64 {
+        let after_last = self.state.as_ref().and_then(|s| s.last_published()).map_or(0, |n| n + 1);
+        self.next_n.max(after_last)
+    }
+
     /// Segment `n` of `kind` while its parts can be listed (its init segment is durable).
     fn growing(&self, kind: RenditionKind, n: u64) -> Option<&Growing> {
         self.parts.as_ref()?.get(kind, n).filter(|g| self.inits.get(&g.init_path) == Some(&true))
@@ -556,7 +562,7 @@ impl PublisherCore {
         let mut reports = Vec::new();
         for other in self.live_kinds().into_iter().filter(|&k| k != kind) {
             let Some(live) = state.live(other) else { continue };
-            let open = self.growing(other, self.next_n).map_or(0, |g| g.listed().count() as u64);
+            let open = self.growing(other, self.open_n()).map_or(0, |g| g.listed().count() as u64);
             let (last_msn, last_part) = match live.entries().last() {
                 _ if open > 0 => (live.pushed(), Some(open - 1)),
                 Some(last) => {

@@ -67,9 +67,9 @@ impl Growing {
         }
     }
 
-    /// Whether the segment is complete (its write went out) and every part is durable.
-    pub fn complete(&self) -> bool {
-        self.closed && self.in_flight.is_none() && self.parts.last().is_none_or(|p| self.is_durable(p))
+    /// Whether every part of the segment is known: its last part came before it.
+    pub fn closed(&self) -> bool {
+        self.closed
     }
 
     fn is_durable(&self, p: &PartEntry) -> bool {
