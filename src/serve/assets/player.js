@@ -105,21 +105,25 @@
     updateStats();
   });
 
-  // Whether a live master playlist's media playlists are LL-HLS, read from its first one
-  // (every rendition of a stream is written alike): true, false, or null when it cannot be
-  // read (hls.js then decides from the playlists themselves).
-  async function isLowLatency(masterUri) {
+  // Whether a live stream's media playlists are LL-HLS, read from the first one a master
+  // lists (every rendition of a stream is written alike), or from the playlist itself when
+  // there is no master: true, false, or null when it cannot be read (hls.js then decides
+  // from the playlists themselves).
+  async function isLowLatency(uri) {
     try {
       const text = async (url) => {
         const response = await fetch(url, { cache: 'no-store' });
         if (!response.ok) throw new Error(`${url}: ${response.status}`);
         return response.text();
       };
-      const master = new URL(masterUri, location.href);
-      const lines = (await text(master)).split(/\r?\n/).map((l) => l.trim());
-      const media = lines.find((l) => l && !l.startsWith('#'));
-      if (!media) return null;
-      return /^#EXT-X-PART-INF:/m.test(await text(new URL(media, master)));
+      const url = new URL(uri, location.href);
+      let playlist = await text(url);
+      if (/^#EXT-X-STREAM-INF:/m.test(playlist)) {
+        const media = playlist.split(/\r?\n/).map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+        if (!media) return null;
+        playlist = await text(new URL(media, url));
+      }
+      return /^#EXT-X-PART-INF:/m.test(playlist);
     } catch (e) {
       return null;
     }
@@ -127,14 +131,15 @@
 
   // hls.js's settings for a source. LL-HLS: lowLatencyMode (parts, blocking playlist reloads,
   // the preload hint; the target delay is the playlist's PART-HOLD-BACK), and playback sped up
-  // by at most 10 % while the picture is further behind than that, so that after a stall the
-  // delay comes back down instead of staying up for the rest of the session. Everything else
+  // by at most 25 % while the picture is further behind than that, so that after the start or
+  // a stall the delay comes back down within seconds instead of staying up (at 10 % a player
+  // that starts 1.5 s behind its target needs 15 s to get there). Everything else
   // (recordings, live playlists of whole segments): hls.js's usual live settings, three
   // segments behind the live edge.
   function hlsConfig(source, position, lowLatency) {
     const config = { startPosition: position === undefined ? -1 : position, backBufferLength: 60 };
     if (source.vod || lowLatency === false) return { ...config, lowLatencyMode: false };
-    return { ...config, lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.1 };
+    return { ...config, lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.25 };
   }
 
   async function play(source, position) {
