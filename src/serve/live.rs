@@ -76,6 +76,19 @@ async fn read_playlist_async(path: &Path) -> Option<Playlist> {
     tokio::fs::read_to_string(path).await.ok().map(|t| Playlist::parse(&t))
 }
 
+/// Whether an event may mean new playlist content. inotify also reports opens and reads
+/// (notify watches `IN_OPEN`): reading the playlist on those would make every read, ours
+/// included, trigger another, and the watcher's thread would spin forever (never getting to
+/// its shutdown message either).
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Any | EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Other => true,
+    }
+}
+
 /// The fallback poll interval where inotify cannot be used (e.g. the watch limit is reached).
 const POLL: Duration = Duration::from_millis(100);
 
@@ -97,7 +110,7 @@ impl Origin {
         let path = playlist.to_path_buf();
         let handler = move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else { return };
-            if !event.paths.iter().any(|p| p == &path) {
+            if !changes_content(&event.kind) || !event.paths.iter().any(|p| p == &path) {
                 return;
             }
             // A playlist is replaced by rename (or rewritten whole): read it as it is now.
