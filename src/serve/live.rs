@@ -144,6 +144,12 @@ impl Origin {
         Some(watched)
     }
 
+    /// The playlist as its watcher last read it, if requests are watching it now.
+    fn current(&self, playlist: &Path) -> Option<Arc<Playlist>> {
+        let map = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(playlist).and_then(Weak::upgrade).map(|w| w.rx.borrow().clone())
+    }
+
     /// Waits until `ready` holds for the playlist, at most its hold limit. `None` when the
     /// playlist is gone; `Err` with the last playlist on timeout.
     async fn wait_for(
@@ -192,7 +198,13 @@ impl Origin {
             return Some(bad_request("_HLS_msn must be a number, and _HLS_part needs _HLS_msn (RFC 8216bis §6.2.5.2)"));
         }
         let msn = msn?;
-        let now = read_playlist_async(playlist).await?;
+        // The watched playlist, when viewers already wait on it, spares a read per request; it
+        // may lag the file by an event, so a refusal is only given on the file as it is now.
+        let watched = self.current(playlist).filter(|p| !p.too_far_ahead(msn));
+        let now = match watched {
+            Some(p) => p,
+            None => Arc::new(read_playlist_async(playlist).await?),
+        };
         if now.too_far_ahead(msn) {
             return Some(bad_request("_HLS_msn is more than two segments beyond the playlist's last one"));
         }
@@ -224,7 +236,20 @@ impl Origin {
             return as_usual;
         }
         let ask = Ask::from_header(range);
-        let Some(now) = read_playlist_async(&playlist).await else { return as_usual };
+        // As for a reload: the watched playlist when there is one, unless what it says could
+        // be out of date (a file it does not mention yet, a range beyond what it lists).
+        let watched = self.current(&playlist).filter(|p| match p.answer(name, ask) {
+            Answer::Ready(Serve::AsUsual { immutable }) => immutable,
+            Answer::Ready(Serve::Bytes { .. }) | Answer::Wait => true,
+            Answer::BeyondListed { .. } => false,
+        });
+        let now = match watched {
+            Some(p) => p,
+            None => match read_playlist_async(&playlist).await {
+                Some(p) => Arc::new(p),
+                None => return as_usual,
+            },
+        };
         let listed =
             match now.answer(name, ask) {
                 Answer::Ready(serve) => return Ok(serve),
