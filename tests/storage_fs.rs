@@ -36,6 +36,29 @@ async fn put_creates_directories_and_leaves_no_temporary_file() {
 }
 
 #[tokio::test]
+async fn a_segment_grows_in_place_part_by_part_and_a_restart_starts_it_over() {
+    let root = tempfile::tempdir().unwrap();
+    let storage = FsStorage::new(root.path(), 0o700, 0o640, true);
+    let file = root.path().join("hls/ch/id/720p/7.m4s");
+    storage.append(&path("hls/ch/id/720p/7.m4s"), Bytes::from_static(b"part0"), 0).await.unwrap();
+    assert_eq!(fs::read(&file).unwrap(), b"part0");
+    let inode = fs::metadata(&file).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
+    storage.append(&path("hls/ch/id/720p/7.m4s"), Bytes::from_static(b"part0part1"), 5).await.unwrap();
+    assert_eq!(fs::read(&file).unwrap(), b"part0part1");
+    // In place: a reader holding the file open sees the new bytes after the old ones.
+    assert_eq!(fs::metadata(&file).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap(), inode);
+    assert_eq!(mode_of(&file), 0o640);
+    assert_eq!(entries(file.parent().unwrap()), ["7.m4s"]);
+    // A restarted run makes segment 7 again from its first part: the old bytes go.
+    storage.append(&path("hls/ch/id/720p/7.m4s"), Bytes::from_static(b"new"), 0).await.unwrap();
+    assert_eq!(fs::read(&file).unwrap(), b"new");
+    // A file shorter than what the caller thinks was stored gets the whole body.
+    fs::write(&file, b"ne").unwrap();
+    storage.append(&path("hls/ch/id/720p/7.m4s"), Bytes::from_static(b"newer"), 3).await.unwrap();
+    assert_eq!(fs::read(&file).unwrap(), b"newer");
+}
+
+#[tokio::test]
 async fn a_stale_temporary_file_is_truncated_and_replaced() {
     let root = tempfile::tempdir().unwrap();
     fs::write(root.path().join("live.m3u8.tmp"), vec![b'x'; 100_000]).unwrap();

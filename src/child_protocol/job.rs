@@ -177,6 +177,9 @@ pub struct EncodeSettings {
     /// `HLS_DASH` (CMAF only; false when a document from an older worker has none).
     #[serde(default)]
     pub dash: bool,
+    /// `HLS_PART_SECONDS`: the LL-HLS part target (CMAF only); `None`: no parts.
+    #[serde(default)]
+    pub part_seconds: Option<f64>,
     pub storage_retry: Duration,
     /// At least one MiB.
     pub upload_queue_bytes: usize,
@@ -185,6 +188,13 @@ pub struct EncodeSettings {
     /// Testing only: `--test-emulated-load-percent` as cores (see `pipeline::stats`).
     #[serde(default)]
     pub emulated_load: Option<f64>,
+}
+
+impl EncodeSettings {
+    /// `HLS_PART_SECONDS` as an exact number of seconds (it is kept to the millisecond).
+    pub fn part_target(&self) -> Option<crate::pipeline::clock::Q> {
+        self.part_seconds.map(|s| crate::pipeline::clock::Q::new((s * 1000.0).round() as i64, 1000))
+    }
 }
 
 /// The hand-over from the previous runs of a job to the next one.

@@ -68,6 +68,10 @@ pub struct JobSettings {
     /// HLS playlists; needs `--segment-format cmaf`.
     #[arg(long, env = "HLS_DASH", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "NO")]
     pub dash: bool,
+    /// LL-HLS part target, seconds: every rendition also writes partial segments (CMAF chunks)
+    /// of at most this length; 0: off. Needs `--segment-format cmaf`. Kept in milliseconds.
+    #[arg(long, env = "HLS_PART_SECONDS", value_parser = parse_part_seconds, default_value = "0")]
+    pub part_seconds: u32,
     /// Write master playlists.
     #[arg(long, env = "HLS_MASTER_PLAYLIST", value_parser = parse_bool, action = clap::ArgAction::Set, default_value = "YES")]
     pub master: bool,
@@ -99,6 +103,15 @@ pub struct JobSettings {
     pub test_emulated_load_percent: Option<u32>,
     #[command(flatten)]
     pub cdn: CdnArgs,
+}
+
+/// `HLS_PART_SECONDS`: seconds with at most millisecond precision, as milliseconds.
+fn parse_part_seconds(v: &str) -> Result<u32, String> {
+    let secs: f64 = v.trim().parse().map_err(|_| format!("{v:?} is not a number of seconds (e.g. 0.333)"))?;
+    if !(0.0..=60.0).contains(&secs) {
+        return Err(format!("{v:?} is outside 0 to 60 seconds"));
+    }
+    Ok((secs * 1000.0).round() as u32)
 }
 
 impl TryFrom<&JobSettings> for EncodeSettings {
@@ -135,6 +148,19 @@ impl TryFrom<&JobSettings> for EncodeSettings {
              playlists use, and MPEG-TS segments are not playable from a DASH manifest; set \
              HLS_SEGMENT_FORMAT=cmaf (--segment-format cmaf) or HLS_DASH=NO"
         );
+        anyhow::ensure!(
+            s.part_seconds == 0 || s.segment_format == SegmentFormat::Cmaf,
+            "HLS_PART_SECONDS={} needs HLS_SEGMENT_FORMAT=cmaf: partial segments are CMAF chunks \
+             (moof + mdat); set HLS_SEGMENT_FORMAT=cmaf or HLS_PART_SECONDS=0",
+            f64::from(s.part_seconds) / 1000.0
+        );
+        anyhow::ensure!(
+            s.part_seconds == 0 || (100..=s.hls_time.max(1) * 500).contains(&s.part_seconds),
+            "HLS_PART_SECONDS={} is outside 0.1 to half of HLS_TIME ({} s): a useful part target is \
+             0.2 to 1.0 s, or 0 for no parts",
+            f64::from(s.part_seconds) / 1000.0,
+            s.hls_time
+        );
         let ca_file = s.source_tls_ca_file.clone();
         if let Some(ca_file) = &ca_file {
             crate::tls::trusting_only(ca_file).map_err(|e| anyhow::anyhow!("HLS_SOURCE_TLS_CA_FILE: {e}"))?;
@@ -146,7 +172,13 @@ impl TryFrom<&JobSettings> for EncodeSettings {
             live_size: s.live_size,
             vod_max_size: s.vod_max_size,
             fragment_limit: s.fragment_limit,
-            video: VideoSettings { encoder, preset, pixel_format, threads: s.encoder_threads },
+            video: VideoSettings {
+                encoder,
+                preset,
+                pixel_format,
+                threads: s.encoder_threads,
+                low_latency: s.part_seconds > 0,
+            },
             audio_codec: s.audio_codec.clone(),
             audio_kbps: s.audio_kbps,
             original_mode: s.original_mode,
@@ -155,6 +187,7 @@ impl TryFrom<&JobSettings> for EncodeSettings {
             master: s.master,
             segment_format: s.segment_format,
             dash: s.dash,
+            part_seconds: (s.part_seconds > 0).then(|| f64::from(s.part_seconds) / 1000.0),
             storage_retry: Duration::from_secs(s.storage_retry),
             upload_queue_bytes: s.upload_queue_mb.max(1) << 20,
             source_tls: SourceTls { verify: s.source_tls_verify, ca_file },
@@ -260,5 +293,19 @@ mod tests {
         let again: EncodeSettings = serde_json::from_str(&serde_json::to_string(&on).unwrap()).unwrap();
         assert!(again.dash);
         assert_eq!(again.segment_format, SegmentFormat::Cmaf);
+    }
+
+    #[test]
+    fn part_seconds_need_cmaf_and_a_useful_target() {
+        let parse = settings;
+        let ts = parse(&["--part-seconds", "0.333"]);
+        assert_eq!(ts.part_seconds, 333);
+        let err = EncodeSettings::try_from(&ts).unwrap_err().to_string();
+        assert!(err.contains("HLS_PART_SECONDS=0.333 needs HLS_SEGMENT_FORMAT=cmaf"), "{err}");
+        let cmaf = EncodeSettings::try_from(&parse(&["--part-seconds", "0.333", "--segment-format", "cmaf"]));
+        assert_eq!(cmaf.expect("valid").part_seconds, Some(0.333));
+        let long = parse(&["--part-seconds", "2", "--segment-format", "cmaf"]);
+        assert!(EncodeSettings::try_from(&long).unwrap_err().to_string().contains("half of HLS_TIME"));
+        assert_eq!(EncodeSettings::try_from(&parse(&[])).expect("defaults").part_seconds, None);
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hls::entry::{media_playlist_version, PlaylistEntry};
 use crate::hls::format::{extinf, program_date_time, target_duration};
+use crate::hls::parts::{write_parts, PartWindow};
 
 /// `live.m3u8` of one rendition: the last L published segments and the counters that let a
 /// player keep its place while segments leave the window.
@@ -93,6 +94,19 @@ impl LivePlaylist {
 
     /// The playlist text, exactly as stored.
     pub fn render(&self) -> String {
+        self.render_with(None)
+    }
+
+    /// The playlist text with the LL-HLS lines of `ll`: server control and part target after
+    /// the header, the parts of the listed segments that end within the last 3 target
+    /// durations before their EXTINF (RFC 8216bis §4.4.4.9 asks for at least that much), the
+    /// parts of the segment being made, the preload hint and the other renditions' reports.
+    /// An ended playlist keeps its parts and drops the rest.
+    pub fn render_low_latency(&self, ll: &PartWindow) -> String {
+        self.render_with(Some(ll))
+    }
+
+    fn render_with(&self, ll: Option<&PartWindow>) -> String {
         let mut out = String::with_capacity(160 + 64 * self.window.len());
         let cmaf = self.window.front().is_some_and(|e| e.media.is_some());
         let _ = write!(out, "#EXTM3U\n#EXT-X-VERSION:{}\n", media_playlist_version(cmaf));
@@ -102,7 +116,14 @@ impl LivePlaylist {
             let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", self.discontinuities_left);
         }
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        if let Some(ll) = ll {
+            ll.write_header(&mut out);
+        }
+        let listed: num_rational::Ratio<i64> = self.window.iter().map(|e| e.duration).sum();
+        let horizon = listed - num_rational::Ratio::from_integer(3 * self.target as i64);
+        let mut end = num_rational::Ratio::from_integer(0);
         for (i, entry) in self.window.iter().enumerate() {
+            end += entry.duration;
             if entry.discontinuity {
                 out.push_str("#EXT-X-DISCONTINUITY\n");
             }
@@ -114,7 +135,14 @@ impl LivePlaylist {
                 let pdt = program_date_time(entry.program_date_time_ms);
                 let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{pdt}");
             }
+            if let Some(parts) = ll.filter(|_| end > horizon).and_then(|ll| ll.done.get(&entry.n)) {
+                write_parts(&mut out, &entry.uri(), parts);
+            }
             let _ = write!(out, "#EXTINF:{},\n{}\n", extinf(entry.duration), entry.uri());
+        }
+        if let Some(ll) = ll.filter(|_| !self.ended) {
+            let last_init = self.window.back().and_then(|e| e.media.as_ref()).map(|m| m.init.as_str());
+            ll.write_tail(&mut out, !self.window.is_empty(), last_init);
         }
         if self.ended {
             out.push_str("#EXT-X-ENDLIST\n");
@@ -283,5 +311,90 @@ mod tests {
         back.push(entry(5, 4, false));
         live.push(entry(5, 4, false));
         assert_eq!(back.render(), live.render());
+    }
+
+    fn parts(durations: &[Ratio<i64>], bytes: u64) -> Vec<crate::hls::parts::PartEntry> {
+        let mut offset = 0;
+        let mut out = Vec::new();
+        for (i, &duration) in durations.iter().enumerate() {
+            out.push(crate::hls::parts::PartEntry { duration, offset, len: bytes, independent: i == 0 });
+            offset += bytes;
+        }
+        out
+    }
+
+    #[test]
+    fn low_latency_lines_follow_rfc_8216bis() {
+        use crate::hls::parts::{OpenSegment, PartWindow, RenditionReport};
+        // 2-second segments in 0.5-second parts (TS-style entries: only the LL lines matter).
+        let mut live = LivePlaylist::new(2, 6);
+        let half = Ratio::new(1, 2);
+        let mut ll = PartWindow { part_target: half, ..PartWindow::default() };
+        for n in 0..4 {
+            live.push(entry(n, 2, false));
+            ll.done.insert(n, parts(&[half; 4], 100));
+        }
+        ll.open = Some(OpenSegment {
+            uri: "4.m4s".into(),
+            parts: parts(&[half, Ratio::new(2, 5)], 100),
+            init: None,
+            discontinuity: false,
+            program_date_time_ms: T0 + 12_000,
+        });
+        ll.hint = Some(("4.m4s".into(), 200));
+        ll.reports = vec![
+            RenditionReport { uri: "../audio/live.m3u8".into(), last_msn: 4, last_part: Some(1) },
+            RenditionReport { uri: "../720p/live.m3u8".into(), last_msn: 3, last_part: None },
+        ];
+        let text = live.render_low_latency(&ll);
+        assert!(text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.5\n"), "{text}");
+        assert!(text.contains("#EXT-X-PART-INF:PART-TARGET=0.5\n"), "{text}");
+        // Segments 0..=3 end at 2, 4, 6, 8 s: the last 3 target durations start at 2 s, so
+        // segment 0 lists no parts and 1, 2, 3 do.
+        assert!(!text.contains("URI=\"0.ts\""), "{text}");
+        let tail = "#EXT-X-PART:DURATION=0.500000,URI=\"3.ts\",BYTERANGE=\"100@300\"\n#EXTINF:2.000000,\n3.ts\n\
+                    #EXT-X-PART:DURATION=0.500000,URI=\"4.m4s\",BYTERANGE=\"100@0\",INDEPENDENT=YES\n\
+                    #EXT-X-PART:DURATION=0.400000,URI=\"4.m4s\",BYTERANGE=\"100@100\"\n\
+                    #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"4.m4s\",BYTERANGE-START=200\n\
+                    #EXT-X-RENDITION-REPORT:URI=\"../audio/live.m3u8\",LAST-MSN=4,LAST-PART=1\n\
+                    #EXT-X-RENDITION-REPORT:URI=\"../720p/live.m3u8\",LAST-MSN=3\n";
+        assert!(text.ends_with(tail), "{text}");
+        assert_eq!(text.matches("INDEPENDENT=YES").count(), 4, "{text}");
+        // Without parts the playlist is exactly as before; an ended one keeps only its parts.
+        assert!(!live.render().contains("EXT-X-PART"));
+        live.end();
+        let ended = live.render_low_latency(&ll);
+        assert!(ended.ends_with("#EXTINF:2.000000,\n3.ts\n#EXT-X-ENDLIST\n"), "{ended}");
+        assert!(!ended.contains("PRELOAD-HINT") && !ended.contains("RENDITION-REPORT"), "{ended}");
+    }
+
+    #[test]
+    fn parts_of_a_first_or_new_timeline_segment_carry_its_map_and_date() {
+        use crate::hls::parts::{OpenSegment, PartWindow};
+        let half = Ratio::new(1, 2);
+        let open = |discontinuity| OpenSegment {
+            uri: "0.m4s".into(),
+            parts: parts(&[half], 10),
+            init: Some("init-0.mp4".into()),
+            discontinuity,
+            program_date_time_ms: T0,
+        };
+        let ll = PartWindow { part_target: half, open: Some(open(false)), ..PartWindow::default() };
+        let text = LivePlaylist::new(2, 3).render_low_latency(&ll);
+        assert!(
+            text.ends_with(
+                "#EXT-X-MAP:URI=\"init-0.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2025-03-01T10:00:00.000Z\n\
+                 #EXT-X-PART:DURATION=0.500000,URI=\"0.m4s\",BYTERANGE=\"10@0\",INDEPENDENT=YES\n"
+            ),
+            "{text}"
+        );
+        let mut live = LivePlaylist::new(2, 3);
+        live.push(entry(5, 2, false));
+        let ll = PartWindow { part_target: half, open: Some(open(true)), ..PartWindow::default() };
+        let text = live.render_low_latency(&ll);
+        assert!(
+            text.contains("5.ts\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-0.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:"),
+            "{text}"
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! - `entry`: one segment as a media playlist lists it, and exact duration sums.
 //! - `format`: decimal, duration and date formats shared by every playlist.
 //! - `live`: the sliding `live.m3u8` of one rendition.
+//! - `parts`: its Low-Latency HLS lines (parts as byte ranges, preload hint, reports).
 //! - `vod`: one append-only recording part `vod-{K}.m3u8` of one rendition.
 //! - `master`: `master.m3u8` / `master-vod-{K}.m3u8` and the bandwidth figures behind them.
 //! - `dash`: `master.mpd` / `master-vod-{K}.mpd`, DASH manifests over the same CMAF files.
@@ -19,6 +20,7 @@ pub mod format;
 pub mod live;
 pub mod master;
 pub mod media;
+pub mod parts;
 mod paths;
 pub mod preview;
 pub mod state;

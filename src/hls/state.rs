@@ -276,11 +276,16 @@ impl StreamState {
     /// The entries `live.m3u8` of a rendition lists now, oldest first: what a manifest
     /// other than HLS (DASH) renders from. `None` for a rendition that does not exist.
     pub fn live_entries(&self, kind: RenditionKind) -> Option<impl Iterator<Item = &PlaylistEntry>> {
+        Some(self.live(kind)?.entries())
+    }
+
+    /// The live playlist of a rendition (LL-HLS renders it again with its parts).
+    pub fn live(&self, kind: RenditionKind) -> Option<&LivePlaylist> {
         let r = match kind {
             RenditionKind::Video(i) => self.renditions.get(i)?,
             RenditionKind::Audio => self.audio.as_ref()?,
         };
-        Some(r.live.entries())
+        Some(&r.live)
     }
 
     /// The configuration the state was built with.
@@ -350,6 +355,12 @@ impl StreamState {
     /// The next published group carries `#EXT-X-DISCONTINUITY` (after a skip or a restart).
     pub fn mark_discontinuity_next(&mut self) {
         self.discontinuity_next = true;
+    }
+
+    /// Whether the next published group will carry `#EXT-X-DISCONTINUITY` whatever its
+    /// segments say (LL-HLS lists its parts after one).
+    pub fn discontinuity_next(&self) -> bool {
+        self.discontinuity_next
     }
 
     /// Group `g` is durable in every rendition: append it everywhere.

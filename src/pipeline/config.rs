@@ -56,4 +56,7 @@ pub struct PipelineConfig {
     pub drop_behind: Option<Duration>,
     /// `HLS_SEGMENT_FORMAT`: the muxing strategy of every rendition's segmenter.
     pub format: crate::hls::SegmentFormat,
+    /// `HLS_PART_SECONDS` (CMAF only): segments are also cut into LL-HLS parts of at most
+    /// this many seconds.
+    pub part_target: Option<super::clock::Q>,
 }

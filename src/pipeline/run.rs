@@ -261,7 +261,7 @@ pub(super) fn spawn_renditions(
             let segmenter = segmenter.shifted_by(cfg.timeline_offset);
             match cfg.format {
                 crate::hls::SegmentFormat::Ts => segmenter,
-                crate::hls::SegmentFormat::Cmaf => segmenter.cmaf(),
+                crate::hls::SegmentFormat::Cmaf => segmenter.cmaf(cfg.part_target),
             }
         })?;
         let rx = receivers[i].take().expect("one receiver per rendition");

@@ -17,6 +17,7 @@ use super::clock::Q;
 use super::cmaf::{CmafMux, CmafSegment};
 use super::sink::{MediaOutput, Sink};
 use super::PipelineError;
+use crate::hls::media::RenditionKind;
 
 /// Added to every timestamp so that B-frame decode times before the first presentation
 /// time stay positive in the transport stream.
@@ -82,7 +83,7 @@ struct OpenSegment {
 /// A segment being muxed, in the stream's format.
 enum Body {
     Ts { output: Output, buffer: SharedBuffer, video_tb: Rational, audio_tb: Rational },
-    Cmaf(CmafSegment),
+    Cmaf(Box<CmafSegment>),
 }
 
 impl Segmenter {
@@ -114,10 +115,15 @@ impl Segmenter {
         }
     }
 
-    /// Muxes CMAF instead of MPEG-TS.
-    pub fn cmaf(mut self) -> Self {
+    /// Muxes CMAF instead of MPEG-TS; `part_target`: also cut LL-HLS parts of at most that
+    /// many seconds as the encoder produces the frames.
+    pub fn cmaf(mut self, part_target: Option<Q>) -> Self {
         let (w, h) = picture_size(&self.video.params);
-        self.cmaf = Some(CmafMux::new(w, h));
+        let mux = CmafMux::new(w, h);
+        self.cmaf = Some(match part_target {
+            Some(target) => mux.with_parts(target),
+            None => mux,
+        });
         self
     }
 
@@ -179,6 +185,16 @@ impl Segmenter {
         match &mut seg.body {
             Body::Cmaf(body) => {
                 let (dts, pts) = (self.video.seconds(dts) + self.shift, self.video.seconds(pts) + self.shift);
+                let cmaf = self.cmaf.as_mut().expect("CMAF body only with a CMAF muxer");
+                let n = self.first_n + seg.k as u64;
+                let part = cmaf
+                    .video_part(n, body, dts)
+                    .map_err(|reason| PipelineError::Mux { rung: self.label.clone(), reason })?;
+                if let Some(chunk) = part {
+                    let kind = RenditionKind::Video(self.rung);
+                    let (start, discontinuity) = (seg.start, seg.discontinuity);
+                    self.sink.send(MediaOutput::Part { kind, n, start, discontinuity, chunk });
+                }
                 body.push_video(packet.data().unwrap_or(&[]), dts, pts, packet.is_key());
             }
             Body::Ts { .. } => {
@@ -239,11 +255,23 @@ impl Segmenter {
                 break;
             }
             let mut packet = self.audio_queue.pop_front().expect("front exists");
-            if let (Body::Cmaf(body), Some(rate)) = (&mut seg.body, self.cmaf.as_ref().and_then(CmafMux::audio_rate)) {
+            if let (Body::Cmaf(body), Some(cmaf)) = (&mut seg.body, self.cmaf.as_mut()) {
+                let Some(rate) = cmaf.audio_rate() else { continue };
                 // The audio rendition's segments start within one AAC frame of the video's:
                 // audio read before a run's first keyframe ends before its first segment.
                 if t + Q::new(1024, i64::from(rate)) >= seg.start {
                     body.push_audio(packet.data().unwrap_or(&[]), t + self.shift, rate);
+                    let n = self.first_n + seg.k as u64;
+                    if let Some(chunk) = cmaf.audio_part(n, body) {
+                        let (start, discontinuity) = (seg.start, seg.discontinuity);
+                        self.sink.send(MediaOutput::Part {
+                            kind: RenditionKind::Audio,
+                            n,
+                            start,
+                            discontinuity,
+                            chunk,
+                        });
+                    }
                 }
                 continue;
             }
@@ -271,7 +299,7 @@ impl Segmenter {
             }
             let has_audio = self.audio.is_some();
             let discontinuity = std::mem::take(&mut self.discontinuity);
-            let body = Body::Cmaf(CmafSegment::default());
+            let body = Body::Cmaf(Box::default());
             self.current = Some(OpenSegment { k, start, discontinuity, body, has_audio });
             return Ok(());
         }
@@ -338,9 +366,19 @@ impl Segmenter {
             Body::Cmaf(body) => {
                 let cmaf = self.cmaf.as_mut().expect("CMAF body only with a CMAF muxer");
                 let shift = self.shift;
-                let (data, out) = cmaf
-                    .close(n, body, end + shift, next_dts.map(|d| d + shift))
+                let (data, mut out) = cmaf
+                    .close(n, *body, end + shift, next_dts.map(|d| d + shift))
                     .map_err(|reason| PipelineError::Mux { rung: self.label.clone(), reason })?;
+                // The last parts go out before the segment they complete.
+                let last_audio = out.audio.as_mut().and_then(|a| a.last_part.take());
+                let parts =
+                    [(RenditionKind::Video(self.rung), out.last_part.take()), (RenditionKind::Audio, last_audio)];
+                for (kind, chunk) in parts {
+                    if let Some(chunk) = chunk {
+                        let discontinuity = seg.discontinuity;
+                        self.sink.send(MediaOutput::Part { kind, n, start, discontinuity, chunk });
+                    }
+                }
                 // A video rendition's own CODECS name its video only: the audio is a rendition
                 // of its own, which the masters add.
                 (data, Some(Box::new(out)), false)

@@ -10,8 +10,23 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::captions::CaptionServices;
 use super::clock::Q;
-use crate::hls::media::SegmentMedia;
+use crate::hls::media::{RenditionKind, SegmentMedia};
 use crate::ladder::Rendition;
+
+/// One LL-HLS part of a segment, as cut.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// Its index in the segment, from 0.
+    pub index: u32,
+    /// `moof` + `mdat`.
+    pub data: bytes::Bytes,
+    /// Exact duration, seconds. The parts of a segment add up to its EXTINF exactly.
+    pub duration: Q,
+    /// Starts with an IDR (a segment's first video part; every audio part).
+    pub independent: bool,
+    /// The init segment it needs: name and bytes.
+    pub init: (String, bytes::Bytes),
+}
 
 /// What a CMAF segment of a video rendition brings besides its bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +38,8 @@ pub struct CmafOutput {
     pub init: bytes::Bytes,
     /// The audio rendition's segment with the same number, cut at the same boundary.
     pub audio: Option<AudioOutput>,
+    /// LL-HLS: the segment's last part (the segmenter sends it as a [`MediaOutput::Part`]).
+    pub last_part: Option<Chunk>,
 }
 
 /// One segment of the audio rendition (CMAF).
@@ -31,6 +48,8 @@ pub struct AudioOutput {
     pub data: bytes::Bytes,
     pub media: SegmentMedia,
     pub init: bytes::Bytes,
+    /// LL-HLS: the segment's last part, as [`CmafOutput::last_part`].
+    pub last_part: Option<Chunk>,
 }
 
 #[derive(Debug)]
@@ -50,6 +69,10 @@ pub enum MediaOutput {
         discontinuity: bool,
         cmaf: Option<Box<CmafOutput>>,
     },
+    /// LL-HLS: a part of segment `n` of a rendition (video rung, or the audio rendition from
+    /// whichever rung cut it first), sent as soon as it is cut and before its segment.
+    /// `start`: the segment's first picture, run time; `discontinuity`: as for the segment.
+    Part { kind: RenditionKind, n: u64, start: Q, discontinuity: bool, chunk: Chunk },
     /// Segment `n` of `rung` was dropped because the upload queue was full.
     SegmentDropped { rung: usize, n: u64 },
     /// Rendition `rung` was shed under overload: it has no segment `n` or later.

@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use crate::cdn::CdnConfig;
 use crate::child_protocol::Event;
-use crate::hls::media::{SegmentFormat, SegmentMedia, AUDIO_LABEL};
+use crate::hls::media::{RenditionKind, SegmentFormat, SegmentMedia, AUDIO_LABEL};
+use crate::hls::parts::{OpenSegment, PartEntry, PartWindow, RenditionReport};
 use crate::hls::state::{
     Announcement, FileWrite, GroupRecord, Publication, RenditionDesc, RenditionSegment, StreamConfig, StreamState,
     StreamType, TrackChange,
@@ -29,8 +30,9 @@ use crate::ladder::Rendition;
 use crate::pipeline::captions::CaptionServices;
 use crate::pipeline::clock::Q;
 use crate::pipeline::preview::PreviewSpec;
-pub use crate::pipeline::sink::CmafOutput;
+pub use crate::pipeline::sink::{Chunk, CmafOutput};
 use crate::storage::RetryPolicy;
+use parts::{Append, Growing, PartPlace, Parts};
 
 /// Everything that moves the publisher.
 #[derive(Debug, Clone)]
@@ -58,6 +60,8 @@ pub struct PublishSettings {
     pub format: SegmentFormat,
     /// `HLS_DASH`: DASH manifests beside the masters (CMAF only).
     pub dash: bool,
+    /// `HLS_PART_SECONDS` (CMAF only): the LL-HLS part target; the live playlists list parts.
+    pub part_target: Option<Q>,
 }
 
 /// What the publisher knows at the end, for the exit status and summary.
@@ -89,6 +93,9 @@ pub enum Input {
         discontinuity: bool,
         cmaf: Option<Box<CmafOutput>>,
     },
+    /// LL-HLS: part `chunk.index` of segment `n` of a rendition (`start`: the segment's first
+    /// picture, run time; `discontinuity`: the segment starts a new timeline).
+    Part { kind: RenditionKind, n: u64, start: Q, discontinuity: bool, chunk: Chunk },
     /// Segment `n` of some rendition was dropped by the pipeline (upload queue full).
     SegmentDropped { n: u64 },
     /// Rendition `rung` was shed under overload: groups from `n` on come without it.
@@ -126,6 +133,12 @@ pub enum Op {
     Audio {
         n: u64,
     },
+    /// LL-HLS: an append of segment `n` of a rendition, storing its first `len` bytes.
+    Part {
+        kind: RenditionKind,
+        n: u64,
+        len: usize,
+    },
     /// A CMAF init segment: stored once, before any playlist lists a segment needing it.
     Init {
         path: String,
@@ -153,6 +166,15 @@ pub enum Action {
         body: Bytes,
         retry: Retry,
     },
+    /// Stores `body` at `path`, where `body[..from]` is stored already (LL-HLS: a segment
+    /// growing part by part).
+    Append {
+        op: Op,
+        path: String,
+        body: Bytes,
+        from: usize,
+        retry: Retry,
+    },
     Delete {
         path: String,
     },
@@ -167,20 +189,21 @@ pub enum Action {
 #[derive(Default)]
 struct Group {
     /// Per rendition, once the pipeline produced it.
-    parts: Vec<Option<Part>>,
+    members: Vec<Option<Member>>,
     /// Per rendition: the segment's master `CODECS` (video, and audio when it carries any).
     codecs: Vec<String>,
     /// CMAF: the audio rendition's segment, from the first video rendition that brought it
     /// (every rendition cuts the same audio at the same boundary).
-    audio: Option<Part>,
+    audio: Option<Member>,
     /// Some rendition starts a new timeline with this group.
     discontinuity: bool,
     dropped: bool,
     in_flight: usize,
 }
 
+/// One rendition's segment of a group.
 #[derive(Clone)]
-struct Part {
+struct Member {
     duration: Q,
     start: Q,
     bytes: u64,
@@ -243,11 +266,14 @@ pub struct PublisherCore {
     gates: HashMap<String, Vec<(String, u64)>>,
     /// Announcements durable themselves but waiting for their gate, oldest first.
     gated: Vec<Announcement>,
+    /// LL-HLS (`HLS_PART_SECONDS`): every rendition's growing and recent segments' parts.
+    parts: Option<Parts>,
 }
 
 impl PublisherCore {
     pub fn new(settings: PublishSettings, now_ms: i64) -> Self {
         let settings_cdn_on = settings.cdn.is_some();
+        let settings_part_target = settings.part_target;
         let mut state = settings.resume.clone();
         // A restarted run: its first group starts a new timeline.
         if let Some(s) = state.as_mut() {
@@ -278,6 +304,7 @@ impl PublisherCore {
             captions: CaptionServices::default(),
             gates: HashMap::new(),
             gated: Vec::new(),
+            parts: settings_part_target.map(Parts::new),
         }
     }
 
@@ -326,8 +353,11 @@ impl PublisherCore {
                 self.publish_ready(&mut out);
             }
             Input::Segment { rung, n, data, duration, start, codecs, discontinuity, cmaf } => {
-                let part = Part { duration, start, bytes: 0, durable: false, media: None };
+                let part = Member { duration, start, bytes: 0, durable: false, media: None };
                 self.on_segment(rung, n, data, part, (codecs, discontinuity, cmaf), &mut out)
+            }
+            Input::Part { kind, n, start, discontinuity, chunk } => {
+                self.on_part(kind, n, start, discontinuity, chunk, &mut out)
             }
             Input::SegmentDropped { n } => {
                 if n >= self.next_n {
@@ -369,7 +399,7 @@ impl PublisherCore {
         rung: usize,
         n: u64,
         data: Bytes,
-        mut part: Part,
+        mut part: Member,
         (codecs, discontinuity, cmaf): (String, bool, Option<Box<CmafOutput>>),
         out: &mut Vec<Action>,
     ) {
@@ -392,16 +422,16 @@ impl PublisherCore {
             audio = cmaf.audio;
         }
         let group = self.group(n);
-        group.parts[rung] = Some(part);
+        group.members[rung] = Some(part);
         group.codecs[rung] = codecs;
         group.discontinuity |= discontinuity;
         group.in_flight += 1;
         let path = self.segment_path(rung, n);
-        out.push(Action::Put { op: Op::Segment { n, rung, len }, path, body: data, retry });
+        self.write_segment(RenditionKind::Video(rung), n, path, (Op::Segment { n, rung, len }, data, retry), out);
         if let Some(audio) = audio.filter(|_| self.groups.get(&n).is_some_and(|g| g.audio.is_none())) {
             let init = self.store_init(AUDIO_LABEL, &audio.media.init, audio.init, out);
             let (duration, len) = (audio.media.duration(), audio.data.len());
-            let part = Part {
+            let part = Member {
                 duration,
                 start: part_start(&audio.media),
                 bytes: len as u64,
@@ -412,7 +442,151 @@ impl PublisherCore {
             group.audio = Some(part);
             group.in_flight += 1;
             let path = self.rendition_path(AUDIO_LABEL, n);
-            out.push(Action::Put { op: Op::Audio { n }, path, body: audio.data, retry });
+            self.write_segment(RenditionKind::Audio, n, path, (Op::Audio { n }, audio.data, retry), out);
+        }
+    }
+
+    /// Stores a segment: a put, or with LL-HLS parts the last append of its file.
+    fn write_segment(
+        &mut self,
+        kind: RenditionKind,
+        n: u64,
+        path: String,
+        write: (Op, Bytes, Retry),
+        out: &mut Vec<Action>,
+    ) {
+        match self.parts.as_mut() {
+            Some(parts) => out.extend(parts.on_segment(kind, n, path, write).map(append)),
+            None => {
+                let (op, body, retry) = write;
+                out.push(Action::Put { op, path, body, retry });
+            }
+        }
+    }
+
+    /// An LL-HLS part: its bytes are appended to its segment's file (and its init segment
+    /// stored); it is listed once durable.
+    fn on_part(
+        &mut self,
+        kind: RenditionKind,
+        n: u64,
+        start: Q,
+        discontinuity: bool,
+        chunk: Chunk,
+        out: &mut Vec<Action>,
+    ) {
+        let label = match kind {
+            RenditionKind::Video(rung) if rung < self.ladder.len() && !self.is_shed(rung, n) => {
+                self.ladder[rung].label.clone()
+            }
+            RenditionKind::Audio => AUDIO_LABEL.to_string(),
+            RenditionKind::Video(_) => return,
+        };
+        if n < self.next_n || self.parts.is_none() {
+            return;
+        }
+        let init_path = self.store_init(&label, &chunk.init.0, chunk.init.1.clone(), out);
+        let place = PartPlace { path: self.rendition_path(&label, n), init_path, start, discontinuity };
+        let parts = self.parts.as_mut().expect("checked");
+        out.extend(parts.on_part(kind, n, place, chunk).map(append));
+    }
+
+    /// LL-HLS: the live playlist of `kind` again, listing the parts durable now.
+    fn write_low_latency_live(&mut self, kind: RenditionKind, out: &mut Vec<Action>) {
+        let Some(content) = self.low_latency_live(kind) else { return };
+        let path = crate::hls::live_path(&self.settings.channel, &self.settings.stream_id, &self.label_of(kind));
+        self.submit_write(path, content, None, out);
+    }
+
+    fn label_of(&self, kind: RenditionKind) -> String {
+        match kind {
+            RenditionKind::Video(i) => self.ladder.get(i).map_or_else(String::new, |r| r.label.clone()),
+            RenditionKind::Audio => AUDIO_LABEL.to_string(),
+        }
+    }
+
+    /// The renditions with a live playlist now: the video rungs not shed, then the audio.
+    fn live_kinds(&self) -> Vec<RenditionKind> {
+        let Some(state) = self.state.as_ref() else { return Vec::new() };
+        let videos = (0..state.config().renditions.len()).filter(|&i| !state.is_shed(i)).map(RenditionKind::Video);
+        videos.chain(state.has_audio_rendition().then_some(RenditionKind::Audio)).collect()
+    }
+
+    /// The live playlist of `kind` with its LL-HLS lines; `None` without parts, before the
+    /// first group is published (nothing announced, nothing to join) or for a shed rendition.
+    fn low_latency_live(&self, kind: RenditionKind) -> Option<String> {
+        let (parts, state) = (self.parts.as_ref()?, self.state.as_ref()?);
+        let live = state.live(kind).filter(|_| self.live_kinds().contains(&kind))?;
+        let mut window = PartWindow { part_target: parts.target, ..PartWindow::default() };
+        for entry in live.entries() {
+            let listed: Vec<PartEntry> =
+                parts.get(kind, entry.n).map(|g| g.listed().copied().collect()).unwrap_or_default();
+            if !listed.is_empty() {
+                window.done.insert(entry.n, listed);
+            }
+        }
+        let next = self.open_n();
+        let uri = |n: u64| format!("{n}.m4s");
+        window.hint = Some((uri(next), 0));
+        if let Some(g) = self.growing(kind, next) {
+            window.hint = Some(if g.closed() { (uri(next + 1), 0) } else { (uri(next), g.next_offset()) });
+            window.open = Some(OpenSegment {
+                uri: uri(next),
+                parts: g.listed().copied().collect(),
+                init: Some(g.init_name.clone()),
+                discontinuity: g.discontinuity || state.discontinuity_next(),
+                program_date_time_ms: self.run_start_ms + (g.start * 1000).round().to_integer(),
+            });
+        }
+        if !live.is_ended() {
+            window.reports = self.rendition_reports(kind);
+        }
+        Some(live.render_low_latency(&window))
+    }
+
+    /// The segment after the last listed one: the next group to publish (while a group is
+    /// being published, the one after it).
+    fn open_n(&self) -> u64 {
+        let after_last = self.state.as_ref().and_then(|s| s.last_published()).map_or(0, |n| n + 1);
+        self.next_n.max(after_last)
+    }
+
+    /// Segment `n` of `kind` while its parts can be listed (its init segment is durable).
+    fn growing(&self, kind: RenditionKind, n: u64) -> Option<&Growing> {
+        self.parts.as_ref()?.get(kind, n).filter(|g| self.inits.get(&g.init_path) == Some(&true))
+    }
+
+    /// Where every other rendition stands: its last part listed, or its last segment.
+    fn rendition_reports(&self, kind: RenditionKind) -> Vec<RenditionReport> {
+        let Some(state) = self.state.as_ref() else { return Vec::new() };
+        let mut reports = Vec::new();
+        for other in self.live_kinds().into_iter().filter(|&k| k != kind) {
+            let Some(live) = state.live(other) else { continue };
+            let open = self.growing(other, self.open_n()).map_or(0, |g| g.listed().count() as u64);
+            let (last_msn, last_part) = match live.entries().last() {
+                _ if open > 0 => (live.pushed(), Some(open - 1)),
+                Some(last) => {
+                    let count = self.growing(other, last.n).map_or(0, |g| g.listed().count() as u64);
+                    (live.pushed() - 1, count.checked_sub(1))
+                }
+                None => continue,
+            };
+            reports.push(RenditionReport {
+                uri: format!("../{}/live.m3u8", self.label_of(other)),
+                last_msn,
+                last_part,
+            });
+        }
+        reports
+    }
+
+    /// An append of a growing segment ended: the next one goes out, and the rendition's live
+    /// playlist lists what became durable.
+    fn on_part_stored(&mut self, kind: RenditionKind, n: u64, len: usize, ok: bool, out: &mut Vec<Action>) {
+        let Some(parts) = self.parts.as_mut() else { return };
+        out.extend(parts.on_stored(kind, n, len, ok).map(append));
+        if ok {
+            self.write_low_latency_live(kind, out);
         }
     }
 
@@ -437,9 +611,9 @@ impl PublisherCore {
         path
     }
 
-    /// A part is ready to be listed: durable, and so is the init segment it needs.
-    fn part_ready(&self, part: &Part) -> bool {
-        part.durable && part.media.as_ref().is_none_or(|(_, init)| self.inits.get(init) == Some(&true))
+    /// A group member is ready to be listed: durable, and so is the init segment it needs.
+    fn member_ready(&self, member: &Member) -> bool {
+        member.durable && member.media.as_ref().is_none_or(|(_, init)| self.inits.get(init) == Some(&true))
     }
 
     fn on_init_stored(&mut self, path: String, ok: bool, out: &mut Vec<Action>) {
@@ -449,9 +623,9 @@ impl PublisherCore {
             // Every group waiting for it is skipped; a later segment needing it stores it again.
             tracing::error!(%path, "init segment could not be stored: the segments that need it are skipped");
             self.inits.remove(&path);
-            let needs = |p: &Part| p.media.as_ref().is_some_and(|(_, init)| *init == path);
+            let needs = |p: &Member| p.media.as_ref().is_some_and(|(_, init)| *init == path);
             for group in self.groups.values_mut() {
-                if group.parts.iter().flatten().chain(group.audio.as_ref()).any(needs) {
+                if group.members.iter().flatten().chain(group.audio.as_ref()).any(needs) {
                     group.dropped = true;
                 }
             }
@@ -461,10 +635,14 @@ impl PublisherCore {
 
     fn on_stored(&mut self, op: Op, ok: bool, out: &mut Vec<Action>) {
         match op {
-            Op::Segment { n, rung, .. } => {
+            Op::Part { kind, n, len } => self.on_part_stored(kind, n, len, ok, out),
+            Op::Segment { n, rung, len } => {
+                if let Some(parts) = self.parts.as_mut() {
+                    parts.on_stored(RenditionKind::Video(rung), n, len, ok);
+                }
                 if let Some(group) = self.groups.get_mut(&n) {
                     group.in_flight -= 1;
-                    match (ok, group.parts[rung].as_mut()) {
+                    match (ok, group.members[rung].as_mut()) {
                         (true, Some(part)) => part.durable = true,
                         _ => group.dropped = true,
                     }
@@ -472,6 +650,10 @@ impl PublisherCore {
                 self.publish_ready(out);
             }
             Op::Audio { n } => {
+                let len = self.groups.get(&n).and_then(|g| g.audio.as_ref()).map_or(0, |a| a.bytes as usize);
+                if let Some(parts) = self.parts.as_mut() {
+                    parts.on_stored(RenditionKind::Audio, n, len, ok);
+                }
                 if let Some(group) = self.groups.get_mut(&n) {
                     group.in_flight -= 1;
                     match (ok, group.audio.as_mut()) {
@@ -495,7 +677,7 @@ impl PublisherCore {
     fn group(&mut self, n: u64) -> &mut Group {
         let renditions = self.ladder.len();
         self.groups.entry(n).or_insert_with(|| Group {
-            parts: vec![None; renditions],
+            members: vec![None; renditions],
             codecs: vec![String::new(); renditions],
             ..Group::default()
         })
@@ -506,11 +688,11 @@ impl PublisherCore {
         while let Some(group) = self.groups.get(&self.next_n) {
             let n = self.next_n;
             let complete = group
-                .parts
+                .members
                 .iter()
                 .enumerate()
-                .all(|(i, p)| self.is_shed(i, n) || p.as_ref().is_some_and(|p| self.part_ready(p)))
-                && group.audio.as_ref().is_none_or(|p| self.part_ready(p));
+                .all(|(i, p)| self.is_shed(i, n) || p.as_ref().is_some_and(|p| self.member_ready(p)))
+                && group.audio.as_ref().is_none_or(|p| self.member_ready(p));
             if complete && !group.dropped {
                 let group = self.groups.remove(&n).expect("present");
                 self.publish_group(n, group, out);
@@ -532,9 +714,9 @@ impl PublisherCore {
     fn publish_group(&mut self, n: u64, group: Group, out: &mut Vec<Action>) {
         // A shed rendition's entry is a placeholder the state ignores.
         let gone =
-            Part { duration: Q::from_integer(0), start: Q::from_integer(0), bytes: 0, durable: true, media: None };
-        let parts: Vec<Part> = group.parts.iter().map(|p| p.clone().unwrap_or_else(|| gone.clone())).collect();
-        let Some(first) = group.parts.iter().flatten().next().cloned() else {
+            Member { duration: Q::from_integer(0), start: Q::from_integer(0), bytes: 0, durable: true, media: None };
+        let parts: Vec<Member> = group.members.iter().map(|p| p.clone().unwrap_or_else(|| gone.clone())).collect();
+        let Some(first) = group.members.iter().flatten().next().cloned() else {
             tracing::error!(n, "group with every rendition shed: not published");
             return;
         };
@@ -585,6 +767,18 @@ impl PublisherCore {
         let timeline_end = Some(self.settings.timeline_offset + first.start + first.duration);
         out.push(Action::Emit(Event::Segment { group: record, publish_seconds: None, timeline_end }));
         self.apply(publication, out);
+        self.forget_unlisted_parts();
+    }
+
+    /// LL-HLS: the parts of segments that left the live window are listed no more.
+    fn forget_unlisted_parts(&mut self) {
+        let kinds = self.live_kinds();
+        let (Some(parts), Some(state)) = (self.parts.as_mut(), self.state.as_ref()) else { return };
+        for kind in kinds {
+            if let Some(first) = state.live(kind).and_then(|live| live.first_listed()) {
+                parts.forget_before(kind, first);
+            }
+        }
     }
 
     /// Renditions shed from group `n` on leave the playlists before it is published; the
@@ -607,13 +801,21 @@ impl PublisherCore {
     fn skip_group(&mut self, n: u64, group: Group, out: &mut Vec<Action>) {
         tracing::error!(n, "segment group could not be stored in every rendition: skipped");
         self.summary.skipped += 1;
-        for (rung, part) in group.parts.iter().enumerate() {
+        for (rung, part) in group.members.iter().enumerate() {
             if part.as_ref().is_some_and(|p| p.durable) {
                 out.push(Action::Delete { path: self.segment_path(rung, n) });
             }
         }
         if group.audio.is_some_and(|p| p.durable) {
             out.push(Action::Delete { path: self.rendition_path(AUDIO_LABEL, n) });
+        }
+        if let Some(parts) = self.parts.as_mut() {
+            // Parts of it may have been appended already, durable segment or not.
+            for path in parts.forget(n) {
+                if !out.iter().any(|a| matches!(a, Action::Delete { path: p } if *p == path)) {
+                    out.push(Action::Delete { path });
+                }
+            }
         }
         if let Some(state) = self.state.as_mut() {
             state.mark_discontinuity_next();
@@ -634,7 +836,11 @@ impl PublisherCore {
             .iter()
             .filter(|(&n, group)| {
                 let shed = |i: usize| shed_from.get(i).copied().flatten().is_some_and(|from| from <= n);
-                !group.parts.iter().enumerate().all(|(i, p)| shed(i) || p.as_ref().is_some_and(|p| self.part_ready(p)))
+                !group
+                    .members
+                    .iter()
+                    .enumerate()
+                    .all(|(i, p)| shed(i) || p.as_ref().is_some_and(|p| self.member_ready(p)))
             })
             .map(|(&n, _)| n)
             .collect();
@@ -669,7 +875,10 @@ impl PublisherCore {
             let generation = self.submit_write(w.path.clone(), w.content, w.announce, out);
             gate.push((w.path, generation));
         }
-        for w in playlists {
+        for mut w in playlists {
+            if let Some(content) = self.low_latency_content(&w.path) {
+                w.content = content;
+            }
             if let Some(a) = w.announce.as_ref().filter(|_| !gate.is_empty()) {
                 self.gates.insert(a.index_file.clone(), gate.clone());
             }
@@ -678,6 +887,17 @@ impl PublisherCore {
         for path in publication.deletes {
             out.push(Action::Delete { path });
         }
+    }
+
+    /// LL-HLS: the content of `path` when it is a rendition's live playlist.
+    fn low_latency_content(&self, path: &str) -> Option<String> {
+        self.parts.as_ref()?;
+        let (channel, stream_id) = (&self.settings.channel, &self.settings.stream_id);
+        let kind = self
+            .live_kinds()
+            .into_iter()
+            .find(|&k| crate::hls::live_path(channel, stream_id, &self.label_of(k)) == path)?;
+        self.low_latency_live(kind)
     }
 
     /// Hands in the newest content of `path`; returns its generation.
@@ -872,8 +1092,12 @@ impl PublisherCore {
     }
 }
 
-/// A published part as the playlists record it: CMAF parts carry their exact timing.
-fn rendition_segment(p: &Part) -> RenditionSegment {
+fn append(a: Append) -> Action {
+    Action::Append { op: a.op, path: a.path, body: a.body, from: a.from, retry: a.retry }
+}
+
+/// A published group member as the playlists record it: CMAF ones carry their exact timing.
+fn rendition_segment(p: &Member) -> RenditionSegment {
     RenditionSegment { duration: p.duration, bytes: p.bytes, media: p.media.as_ref().map(|(m, _)| m.clone()) }
 }
 
@@ -895,6 +1119,7 @@ fn track_change(config: &StreamConfig, codecs: &[String], audio_kbps: u32) -> Op
     Some(TrackChange { codecs: codecs.to_vec(), audio_kbps: if has_audio { audio_kbps } else { 0 } })
 }
 
+mod parts;
 mod thumbnails;
 
 #[cfg(test)]

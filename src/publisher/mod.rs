@@ -27,7 +27,7 @@ use crate::cdn::push::{self, Pusher, Segment, ServerHealth};
 use crate::cdn::CdnConfig;
 use crate::child_protocol::Event;
 use crate::pipeline::sink::{ByteBudget, MediaOutput};
-use crate::storage::{put_with_retry, RetryPolicy, Storage, StoragePath};
+use crate::storage::{append_with_retry, put_with_retry, RetryPolicy, Storage, StoragePath};
 
 /// Uploads in flight per stream (output-layout §13).
 const MAX_UPLOADS: usize = 4;
@@ -165,6 +165,9 @@ impl Publisher {
                 }
                 Input::Segment { rung, n, data, duration, start, codecs, discontinuity, cmaf }
             }
+            MediaOutput::Part { kind, n, start, discontinuity, chunk } => {
+                Input::Part { kind, n, start, discontinuity, chunk }
+            }
             MediaOutput::SegmentDropped { n, .. } => Input::SegmentDropped { n },
             MediaOutput::RenditionShed { rung, n } => Input::RenditionShed { rung, n },
             MediaOutput::Captions(services) => Input::Captions(services),
@@ -202,7 +205,8 @@ impl Publisher {
                         cdn.waits.push((tokio::time::Instant::now() + cdn.config.ready_timeout, rung));
                     }
                 }
-                Action::Put { op, path, body, retry } => self.spawn_put(op, path, body, retry),
+                Action::Put { op, path, body, retry } => self.spawn_put(op, path, (body, None), retry),
+                Action::Append { op, path, body, from, retry } => self.spawn_put(op, path, (body, Some(from)), retry),
                 Action::Delete { path } => self.spawn_delete(path),
             }
         }
@@ -254,7 +258,8 @@ impl Publisher {
         }
     }
 
-    fn spawn_put(&mut self, op: Op, path: String, body: Bytes, retry: Retry) {
+    /// Stores `body`: a put, or an append after the `from` bytes stored already.
+    fn spawn_put(&mut self, op: Op, path: String, (body, from): (Bytes, Option<usize>), retry: Retry) {
         let storage = self.storage.clone();
         let limiter = self.limiter.clone();
         let cancel = self.abort.child_token();
@@ -267,7 +272,13 @@ impl Publisher {
                 let ok = match StoragePath::new(path.clone()) {
                     Ok(p) => {
                         let _permit = limiter.acquire_owned().await.expect("semaphore never closed");
-                        match put_with_retry(storage.as_ref(), &p, body, &policy, Some(&cancel)).await {
+                        let stored = match from {
+                            None => put_with_retry(storage.as_ref(), &p, body, &policy, Some(&cancel)).await,
+                            Some(from) => {
+                                append_with_retry(storage.as_ref(), &p, (body, from), &policy, Some(&cancel)).await
+                            }
+                        };
+                        match stored {
                             Ok(()) => true,
                             Err(e) => {
                                 tracing::error!(%path, "storage write failed: {e}");

@@ -10,6 +10,14 @@ use super::path::StoragePath;
 pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Stores `body` at `path`, replacing any previous content. `Ok` means durable (§13).
     async fn put(&self, path: &StoragePath, body: bytes::Bytes) -> Result<(), StorageError>;
+    /// Stores `body` at `path`, whose previous put or append stored `body[..from]`: LL-HLS
+    /// grows a segment part by part, and each part is listed as a byte range of it once this
+    /// returns `Ok` (all of `body` durable). Backends that cannot append in place store the
+    /// whole body again; the filesystem writes only the new bytes.
+    async fn append(&self, path: &StoragePath, body: bytes::Bytes, from: usize) -> Result<(), StorageError> {
+        let _ = from;
+        self.put(path, body).await
+    }
     /// Removes `path`; a path that does not exist counts as success.
     async fn delete(&self, path: &StoragePath) -> Result<(), StorageError>;
     /// One line for logs, free of credentials: "filesystem /srv/hls", "HTTP https://cdn/x".

@@ -52,6 +52,12 @@ impl Storage for Counted {
         result
     }
 
+    async fn append(&self, path: &StoragePath, body: Bytes, from: usize) -> Result<(), StorageError> {
+        let result = self.inner.append(path, body, from).await;
+        self.count(0, &result);
+        result
+    }
+
     async fn delete(&self, path: &StoragePath) -> Result<(), StorageError> {
         let result = self.inner.delete(path).await;
         self.count(1, &result);

@@ -1,5 +1,7 @@
 //! FILESYSTEM backend (§13): `{file}.tmp` written then renamed over `{file}`, so readers see the
-//! old or the new content and never a partial file.
+//! old or the new content and never a partial file. The exception is an LL-HLS segment growing
+//! part by part ([`Storage::append`]): its new bytes are written in place after the old ones,
+//! which readers only ask for once a playlist lists them.
 
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Write};
@@ -54,6 +56,37 @@ impl FsStorage {
             let _ = fs::remove_file(&tmp);
         }
         result
+    }
+
+    /// Writes `body[from..]` at offset `from` of the file (created when `from` is 0 or when it
+    /// is shorter than `from`: then all of `body` is written).
+    fn write_in_place(&self, path: &StoragePath, body: &[u8], from: usize) -> Result<(), StorageError> {
+        use std::os::unix::fs::FileExt;
+        let target = self.root.join(path.as_str());
+        if let Some(dir) = target.parent() {
+            self.create_missing_dirs(dir)?;
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(from == 0)
+            .mode(self.file_mode)
+            .open(&target)
+            .map_err(io_err("open", &target))?;
+        let len = file.metadata().map_err(io_err("inspect", &target))?.len();
+        let from = if len < from as u64 { 0 } else { from.min(body.len()) };
+        if from == 0 {
+            file.set_permissions(Permissions::from_mode(self.file_mode))
+                .map_err(io_err("set permissions on", &target))?;
+        }
+        file.write_all_at(&body[from..], from as u64).map_err(io_err("write", &target))?;
+        if self.fsync {
+            file.sync_data().map_err(io_err("fsync", &target))?;
+            if from == 0 {
+                self.sync_parent(&target)?;
+            }
+        }
+        Ok(())
     }
 
     fn write_file(&self, tmp: &Path, body: &[u8]) -> Result<(), StorageError> {
@@ -153,6 +186,13 @@ impl Storage for FsStorage {
         let path = path.clone();
         let full = self.root.join(path.as_str());
         blocking("write", full, move || this.write_atomic(&path, &body)).await
+    }
+
+    async fn append(&self, path: &StoragePath, body: Bytes, from: usize) -> Result<(), StorageError> {
+        let this = self.clone();
+        let path = path.clone();
+        let full = self.root.join(path.as_str());
+        blocking("write", full, move || this.write_in_place(&path, &body, from)).await
     }
 
     async fn delete(&self, path: &StoragePath) -> Result<(), StorageError> {

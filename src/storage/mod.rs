@@ -9,7 +9,7 @@
 //! - `fs`: `FsStorage`, temp file + rename.
 //! - `http`: `HttpStorage`, `PUT`/`DELETE` under a base URL.
 //! - `object`: `ObjectStorage`, S3 and Azure Blob through `object_store`.
-//! - `retry`: `RetryPolicy` and `put_with_retry`.
+//! - `retry`: `RetryPolicy`, `put_with_retry` and `append_with_retry`.
 //! - `counted`: `Counted`, a wrapper counting requests by operation and result (metrics).
 
 mod backend;
@@ -31,7 +31,7 @@ pub use http::HttpAuth;
 pub use http::HttpStorage;
 pub use object::ObjectStorage;
 pub use path::StoragePath;
-pub use retry::{put_with_retry, RetryPolicy};
+pub use retry::{append_with_retry, put_with_retry, RetryPolicy};
 
 use std::sync::Arc;
 

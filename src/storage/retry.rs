@@ -67,12 +67,36 @@ pub async fn put_with_retry(
     policy: &RetryPolicy,
     cancel: Option<&CancellationToken>,
 ) -> Result<(), StorageError> {
+    retrying(path, policy, cancel, || storage.put(path, body.clone())).await
+}
+
+/// [`Storage::append`] under the same policy as [`put_with_retry`].
+pub async fn append_with_retry(
+    storage: &dyn Storage,
+    path: &StoragePath,
+    (body, from): (Bytes, usize),
+    policy: &RetryPolicy,
+    cancel: Option<&CancellationToken>,
+) -> Result<(), StorageError> {
+    retrying(path, policy, cancel, || storage.append(path, body.clone(), from)).await
+}
+
+async fn retrying<F, Fut>(
+    path: &StoragePath,
+    policy: &RetryPolicy,
+    cancel: Option<&CancellationToken>,
+    mut attempt: F,
+) -> Result<(), StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), StorageError>>,
+{
     let deadline = Instant::now() + policy.deadline;
     let cancelled = || StorageError::Cancelled { path: path.to_string() };
     let mut failures = 0u32;
     loop {
-        let attempt = unless_cancelled(cancel, storage.put(path, body.clone())).await;
-        let err = match attempt.ok_or_else(cancelled)? {
+        let result = unless_cancelled(cancel, attempt()).await;
+        let err = match result.ok_or_else(cancelled)? {
             Ok(()) => {
                 if failures > 0 {
                     tracing::warn!(path = %path, failures, "stored after retrying");

@@ -76,6 +76,7 @@ impl Job {
             drop_behind: s.drop_behind,
             realtime: doc.realtime,
             format: s.segment_format,
+            part_target: s.part_target(),
         };
         let publish = PublishSettings {
             channel: doc.channel,
@@ -95,6 +96,7 @@ impl Job {
             timeline_offset,
             format: s.segment_format,
             dash: s.dash,
+            part_target: s.part_target(),
         };
         Ok(Job { pipeline, publish, storage, queue_bytes: s.upload_queue_bytes, drain: s.storage_retry })
     }

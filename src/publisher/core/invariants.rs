@@ -100,6 +100,7 @@ impl Run {
                 }
                 Action::Emit(_) => {}
                 Action::HoldForPush { .. } => unreachable!("the model runs without the CDN push"),
+                Action::Append { .. } => unreachable!("the model runs without LL-HLS parts"),
             }
         }
     }

@@ -32,6 +32,7 @@ pub(super) fn settings(record: bool, live_size: u32) -> PublishSettings {
         timeline_offset: Ratio::new(0, 1),
         format: Default::default(),
         dash: false,
+        part_target: None,
     }
 }
 
@@ -434,8 +435,14 @@ fn cmaf_segment(rung: usize, n: u64, init: &str) -> Input {
         data: Bytes::from(vec![1u8; 100]),
         media: media(48_000, "init-0.mp4"),
         init: Bytes::from_static(b"ainit"),
+        last_part: None,
     };
-    let cmaf = CmafOutput { media: media(90_000, init), init: Bytes::from_static(b"vinit"), audio: Some(audio) };
+    let cmaf = CmafOutput {
+        media: media(90_000, init),
+        init: Bytes::from_static(b"vinit"),
+        audio: Some(audio),
+        last_part: None,
+    };
     match segment(rung, n) {
         Input::Segment { rung, n, data, duration, start, codecs, discontinuity, .. } => {
             Input::Segment { rung, n, data, duration, start, codecs, discontinuity, cmaf: Some(Box::new(cmaf)) }
@@ -569,4 +576,136 @@ fn an_announcement_waits_for_the_dash_manifests_of_its_group() {
         })
         .collect();
     assert_eq!(live, ["1280x720-30", "640x360-30"], "{emitted:?}");
+}
+
+/// A core with one CMAF rendition (no audio) cutting LL-HLS parts of half a second.
+fn low_latency_core() -> PublisherCore {
+    let settings = PublishSettings {
+        format: crate::hls::SegmentFormat::Cmaf,
+        part_target: Some(Ratio::new(1, 2)),
+        ..settings(false, 3)
+    };
+    let mut core = PublisherCore::new(settings, 0);
+    let ladder = vec![rendition("640x360-30", 640, 360)];
+    core.handle(Input::Ladder { renditions: ladder, audio: false, source: "test".into(), now_ms: 0 });
+    core
+}
+
+/// Part `index` of segment `n`: 100 bytes of `index`, half a second.
+fn part(n: u64, index: u32) -> Input {
+    use crate::pipeline::sink::Chunk;
+    let chunk = Chunk {
+        index,
+        data: Bytes::from(vec![index as u8; 100]),
+        duration: Ratio::new(1, 2),
+        independent: index == 0,
+        init: ("init-0.mp4".into(), Bytes::from_static(b"vinit")),
+    };
+    let kind = crate::hls::media::RenditionKind::Video(0);
+    Input::Part { kind, n, start: Ratio::from_integer(n as i64), discontinuity: false, chunk }
+}
+
+/// Segment `n` made of `parts` parts as [`part`] cuts them.
+fn segment_of_parts(n: u64, parts: u32) -> Input {
+    use crate::hls::media::SegmentMedia;
+    use crate::pipeline::sink::CmafOutput;
+    let data: Vec<u8> = (0..parts).flat_map(|i| vec![i as u8; 100]).collect();
+    let media = SegmentMedia {
+        start: (10 + n) * 90_000,
+        ticks: 45_000 * u64::from(parts),
+        timescale: 90_000,
+        init: "init-0.mp4".into(),
+    };
+    let cmaf = CmafOutput { media, init: Bytes::from_static(b"vinit"), audio: None, last_part: None };
+    Input::Segment {
+        rung: 0,
+        n,
+        data: Bytes::from(data),
+        duration: Ratio::new(i64::from(parts), 2),
+        start: Ratio::from_integer(n as i64),
+        codecs: "avc1.64001f".into(),
+        discontinuity: false,
+        cmaf: Some(Box::new(cmaf)),
+    }
+}
+
+fn appends(out: &[Action]) -> Vec<(Op, usize, usize)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Append { op, body, from, .. } => Some((op.clone(), *from, body.len())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stored_all(core: &mut PublisherCore, out: Vec<Action>) -> Vec<Action> {
+    let mut next = Vec::new();
+    for a in out {
+        if let Action::Put { op, .. } | Action::Append { op, .. } = a {
+            next.extend(core.handle(Input::Stored { op, ok: true }));
+        }
+    }
+    next
+}
+
+#[test]
+fn parts_grow_their_segment_one_append_at_a_time_and_the_segment_write_comes_last() {
+    use crate::hls::media::RenditionKind::Video;
+    let mut core = low_latency_core();
+    let first = core.handle(part(0, 0));
+    assert_eq!(puts(&first).len(), 1, "the init segment: {first:?}");
+    assert_eq!(appends(&first), [(Op::Part { kind: Video(0), n: 0, len: 100 }, 0, 100)]);
+    // While that append runs, the next part waits; then both go out as one append.
+    assert!(appends(&core.handle(part(0, 1))).is_empty());
+    let out = core.handle(Input::Stored { op: Op::Part { kind: Video(0), n: 0, len: 100 }, ok: true });
+    assert_eq!(appends(&out), [(Op::Part { kind: Video(0), n: 0, len: 200 }, 100, 200)]);
+    // The segment arrives meanwhile: its write is the next append, after the bytes stored.
+    assert!(appends(&core.handle(part(0, 2))).is_empty());
+    assert!(appends(&core.handle(segment_of_parts(0, 3))).is_empty(), "waits for the append in flight");
+    let out = core.handle(Input::Stored { op: Op::Part { kind: Video(0), n: 0, len: 200 }, ok: true });
+    assert_eq!(appends(&out), [(Op::Segment { n: 0, rung: 0, len: 300 }, 200, 300)]);
+}
+
+#[test]
+fn the_live_playlist_lists_durable_parts_a_hint_and_the_segment_once_published() {
+    let mut core = low_latency_core();
+    // Segment 0, published: its playlist carries its parts before its EXTINF.
+    let mut out = core.handle(part(0, 0));
+    out.extend(core.handle(part(0, 1)));
+    let mut pending = stored_all(&mut core, out);
+    pending.extend(core.handle(segment_of_parts(0, 2)));
+    let mut live = None;
+    while !pending.is_empty() {
+        live = put_text(&pending, "live.m3u8").or(live);
+        pending = stored_all(&mut core, pending);
+    }
+    let live = live.expect("segment 0 published");
+    assert!(live.contains("#EXT-X-PART-INF:PART-TARGET=0.5\n"), "{live}");
+    assert!(
+        live.contains(
+            "#EXT-X-PART:DURATION=0.500000,URI=\"0.m4s\",BYTERANGE=\"100@0\",INDEPENDENT=YES\n\
+             #EXT-X-PART:DURATION=0.500000,URI=\"0.m4s\",BYTERANGE=\"100@100\"\n#EXTINF:1.000000,\n0.m4s\n"
+        ),
+        "{live}"
+    );
+    // A part of segment 1 is listed once durable, not before; the hint names the next one.
+    let out = core.handle(part(1, 0));
+    assert!(put_text(&out, "live.m3u8").is_none(), "{out:?}");
+    let out = stored_all(&mut core, out);
+    let live = put_text(&out, "live.m3u8").expect("rewritten for the part");
+    assert!(
+        live.ends_with(
+            "0.m4s\n#EXT-X-PART:DURATION=0.500000,URI=\"1.m4s\",BYTERANGE=\"100@0\",INDEPENDENT=YES\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1.m4s\",BYTERANGE-START=100\n"
+        ),
+        "{live}"
+    );
+    // A failed append lists nothing more of that segment; its write still repairs the file.
+    let out = core.handle(part(1, 1));
+    let [(op, _, _)] = &appends(&out)[..] else { panic!("{out:?}") };
+    let out = core.handle(Input::Stored { op: op.clone(), ok: false });
+    assert!(put_text(&out, "live.m3u8").is_none());
+    assert!(appends(&core.handle(part(1, 2))).is_empty(), "no more parts after a failed one");
+    let out = core.handle(segment_of_parts(1, 3));
+    assert_eq!(appends(&out), [(Op::Segment { n: 1, rung: 0, len: 300 }, 100, 300)]);
 }
