@@ -45,6 +45,8 @@ def proc_sample(pid):
     except OSError:
         return None
     kb = lambda key: int(status[key].split()[0])
+    if "VmRSS" not in status:
+        return None  # a zombie
     utime, stime = int(fields[11]), int(fields[12])
     return {"rss_kb": kb("VmRSS"), "hwm_kb": kb("VmHWM"), "cpu_s": (utime + stime) / CLOCK_TICKS}
 
@@ -133,6 +135,10 @@ async def run(args):
     url = urllib.parse.urlsplit(args.url)
     host, port, path = url.hostname, url.port or 80, url.path
     result = {"clients": args.clients, "url": args.url, "pid": args.pid}
+    if args.pid is not None:
+        # The name shows a wrong PID at once (a shell that started the server, not the server).
+        with open(f"/proc/{args.pid}/comm") as f:
+            result["process"] = f.read().strip()
     try:
         status, body = await get(host, port, path)
     except OSError as e:

@@ -356,3 +356,71 @@ fn wait_for_idle(serve: &Serve) {
         sleep(Duration::from_millis(50));
     }
 }
+
+/// The hint and the next part of a live playlist's text: `((uri, start), (msn, part))`.
+fn hint_and_next(text: &str) -> Option<((String, u64), (u64, u64))> {
+    let hint = text.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))?;
+    let uri = hint.split("URI=\"").nth(1)?.split('"').next()?.to_string();
+    let start = hint.split("BYTERANGE-START=").nth(1)?.split(',').next()?.trim().parse().ok()?;
+    let mut msn: u64 = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?.trim().parse().ok()?;
+    let mut part = 0;
+    for line in text.lines() {
+        if line.starts_with("#EXT-X-PART:") {
+            part += 1;
+        } else if !line.is_empty() && !line.starts_with('#') {
+            msn += 1;
+            part = 0;
+        }
+    }
+    Some(((uri, start), (msn, part)))
+}
+
+#[test]
+fn serve_in_front_of_a_transcode_gives_each_hinted_part_exactly_as_the_segment_ends_up() {
+    let out = tempfile::tempdir().unwrap();
+    let mut transcode = Command::new(bin())
+        .args(["transcode", "testsrc"])
+        .arg(out.path())
+        .args(["--duration", "8", "--realtime", "YES", "--hls-time", "2", "--original-mode", "encode"])
+        .args(["--segment-format", "cmaf", "--part-seconds", "0.333", "--resolutions", "320x180-30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve::start(out.path());
+    let rendition = out.path().join("hls/test/local/320x180-30");
+    let base = "/hls/test/local/320x180-30";
+    let started = Instant::now();
+    let mut fetched = Vec::new();
+    while fetched.len() < 4 && transcode.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no live playlist with parts");
+        let text = String::from_utf8_lossy(&get(serve.addr, &format!("{base}/live.m3u8")).body).to_string();
+        let Some(((uri, start), (msn, part))) = hint_and_next(&text) else {
+            sleep(Duration::from_millis(100));
+            continue;
+        };
+        // As a player does: the next part's playlist and the hinted part, both before they exist.
+        let range = format!("bytes={start}-");
+        let hinted = get_later(serve.addr, &format!("{base}/{uri}"), &[("Range", &range)]);
+        let reload = get(serve.addr, &format!("{base}/live.m3u8?_HLS_msn={msn}&_HLS_part={part}"));
+        let (reply, _) = hinted.join().unwrap();
+        if String::from_utf8_lossy(&reload.body).contains("#EXT-X-ENDLIST") {
+            break; // the stream ended meanwhile: its files are served as they are
+        }
+        assert_eq!(reload.status, 200);
+        let listed = format!("URI=\"{uri}\",BYTERANGE=\"{}@{start}\"", reply.body.len());
+        assert!(String::from_utf8_lossy(&reload.body).contains(&listed), "{listed} not in the answer");
+        assert_eq!(reply.status, 206, "{}", String::from_utf8_lossy(&reply.body));
+        let content_range = reply.header("Content-Range").unwrap_or_default().to_string();
+        fetched.push((uri, start, reply.body, content_range));
+    }
+    assert!(fetched.len() >= 3, "only {} hinted parts fetched", fetched.len());
+    assert!(transcode.wait().unwrap().success());
+    for (uri, start, body, content_range) in fetched {
+        let segment = std::fs::read(rendition.join(&uri)).unwrap();
+        let end = start as usize + body.len();
+        assert!(segment[start as usize..end] == body[..], "{uri} bytes {start}-: not the segment's bytes");
+        assert!(content_range.starts_with(&format!("bytes {start}-{}/", end - 1)), "{content_range}");
+    }
+    wait_for_idle(&serve);
+}
