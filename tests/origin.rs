@@ -424,3 +424,40 @@ fn serve_in_front_of_a_transcode_gives_each_hinted_part_exactly_as_the_segment_e
     }
     wait_for_idle(&serve);
 }
+
+#[test]
+fn origin_load_py_holds_its_viewers_until_the_part_and_reports_the_serve_process() {
+    let (dir, mut rendition, base) = root_with_rendition();
+    let serve = Serve::start(dir.path());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sleep(Duration::from_millis(200));
+                rendition.add_part();
+            }
+        }
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/origin-load.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .args(["--url", &format!("http://{}{base}/live.m3u8", serve.addr)])
+        .args(["--pid", &serve.child.id().to_string(), "--clients", "50", "--follow", "1"])
+        .output()
+        .expect("python3 runs");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    producer.join().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!((report["waiting_seen"].as_u64(), report["correct"].as_u64()), (Some(50), Some(50)), "{report}");
+    assert_eq!(report["process"], "hls-ladder");
+    let memory = &report["memory_kb"];
+    assert!(memory["held"].as_u64().unwrap() > 1000 && memory["peak"].as_u64() >= memory["held"].as_u64(), "{report}");
+    assert!(report["cpu_s"]["connect_and_hold"].as_f64().is_some(), "{report}");
+    let follow = &report["follow"];
+    assert!(follow["correct"].as_u64().unwrap() >= 50 && follow["errors"] == 0, "{report}");
+    assert!(follow["cpu_percent"].as_f64().is_some(), "{report}");
+    wait_for_idle(&serve);
+}
