@@ -85,6 +85,9 @@ pub fn content_type(path: &Path) -> &'static str {
     }
 }
 
+/// Parts and segments a low-latency playlist lists are never rewritten.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
 /// Playlists and index files change while a stream runs: players must revalidate them every
 /// time. Segments and images are written once; a short lifetime still covers a demo run
 /// again into the same directory.
@@ -150,21 +153,22 @@ pub fn not_found() -> Response {
     (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "not found\n").into_response()
 }
 
+/// The regular file a request path names inside `root` (canonical), opened, with the
+/// metadata of the file opened (not of the path looked at before).
+async fn open(root: &Path, raw_path: &str) -> Option<(PathBuf, tokio::fs::File, std::fs::Metadata)> {
+    let (root, raw) = (root.to_path_buf(), raw_path.to_string());
+    let path = tokio::task::spawn_blocking(move || resolve(&root, &raw)).await.ok()??;
+    let file = tokio::fs::File::open(&path).await.ok()?;
+    let meta = file.metadata().await.ok()?;
+    meta.is_file().then_some((path, file, meta))
+}
+
 /// Answers a GET or HEAD for the file a request path names inside `root` (canonical).
 pub async fn serve_file(root: &Path, method: &Method, raw_path: &str, headers: &HeaderMap) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD, OPTIONS")]).into_response();
     }
-    let (root, raw) = (root.to_path_buf(), raw_path.to_string());
-    let Ok(Some(path)) = tokio::task::spawn_blocking(move || resolve(&root, &raw)).await else {
-        return not_found();
-    };
-    let Ok(mut file) = tokio::fs::File::open(&path).await else { return not_found() };
-    // The length and time of the file opened, not of the path looked at before.
-    let Ok(meta) = file.metadata().await else { return not_found() };
-    if !meta.is_file() {
-        return not_found();
-    }
+    let Some((path, mut file, meta)) = open(root, raw_path).await else { return not_found() };
     let len = meta.len();
     let modified = meta.modified().ok();
     let nanos = modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
@@ -213,6 +217,50 @@ pub async fn serve_file(root: &Path, method: &Method, raw_path: &str, headers: &
         Body::empty()
     } else {
         if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+            return not_found();
+        }
+        Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)))
+    };
+    response.body(body).unwrap_or_else(|_| not_found())
+}
+
+/// Answers a GET or HEAD with exactly bytes `start..=end` of a segment (`206`), which its
+/// low-latency playlist lists as written. While the segment is being made (`complete` false)
+/// its length is not known yet: `Content-Range: bytes S-E/*`, and no `ETag` or
+/// `Last-Modified`, which change with every part appended while the bytes sent do not. The
+/// bytes never change, so they are immutable.
+pub async fn serve_bytes(
+    root: &Path,
+    method: &Method,
+    raw_path: &str,
+    start: u64,
+    end: u64,
+    complete: bool,
+) -> Response {
+    let Some((path, mut file, meta)) = open(root, raw_path).await else { return not_found() };
+    if meta.len() <= end {
+        // Listed but not on disk: the playlist and the file disagree (the segment was
+        // replaced, e.g. a stream restarted into the same directory).
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CACHE_CONTROL, "no-store"), (header::RETRY_AFTER, "1")],
+            "the playlist lists bytes the segment file does not have; ask for the playlist again\n",
+        )
+            .into_response();
+    }
+    let total = if complete { meta.len().to_string() } else { "*".to_string() };
+    let count = end - start + 1;
+    let response = Response::builder()
+        .status(StatusCode::PARTIAL_CONTENT)
+        .header(header::CONTENT_TYPE, content_type(&path))
+        .header(header::CACHE_CONTROL, IMMUTABLE)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{total}"))
+        .header(header::CONTENT_LENGTH, count);
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        if file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
             return not_found();
         }
         Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)))

@@ -1,8 +1,10 @@
 //! The LL-HLS side of the origin (RFC 8216bis §6.2.5.2 blocking playlist reload, §6.2.6
-//! preload hints), learnt from the files alone: a worker (or `transcode`) writes a
-//! rendition's `live.m3u8` and its parts, and this module answers
-//! `live.m3u8?_HLS_msn=M&_HLS_part=P` once the playlist lists that part, and a GET for the
-//! hinted part once the playlist lists it as written.
+//! preload hints), learnt from the files alone: a worker (or `transcode`) appends each part to
+//! the segment being made and then rewrites the rendition's `live.m3u8`; this module answers
+//! `live.m3u8?_HLS_msn=M&_HLS_part=P` once the playlist lists that part, a ranged GET for the
+//! hinted part with that part's bytes once the playlist lists them, and a GET for a segment
+//! being made once the playlist lists it complete. What a file request gets from a playlist
+//! is decided in `playlist` (pure); this module waits and answers.
 //!
 //! One `notify` watcher (inotify on Linux, a poll where inotify is unavailable) per watched
 //! playlist, shared by every request waiting on it through a `tokio::sync::watch` of the
@@ -17,114 +19,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+pub mod playlist;
+
+use playlist::{Answer, Ask, Playlist, Serve};
+
 use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use notify::Watcher as _;
 use tokio::sync::watch;
-
-/// What the origin needs of a media playlist.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Playlist {
-    pub text: Arc<str>,
-    pub target_duration: f64,
-    pub media_sequence: u64,
-    /// Complete segments listed (`EXTINF` + URI).
-    pub segments: u64,
-    /// `EXT-X-PART` lines after the last complete segment: parts of the segment being made.
-    pub trailing_parts: u64,
-    /// URIs listed as parts or segments (all written, invariant 1).
-    pub listed: Vec<String>,
-    pub preload_hint: Option<String>,
-    /// `EXT-X-PART-INF` present: a low-latency playlist.
-    pub low_latency: bool,
-    pub ended: bool,
-}
-
-fn attribute<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let (_, attrs) = line.split_once(':')?;
-    // Attribute values here (URI, TYPE) never contain commas except inside quotes; split on
-    // commas outside quotes.
-    let mut rest = attrs;
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once('=')?;
-        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"')?;
-            (&quoted[..end], quoted[end + 1..].trim_start_matches(','))
-        } else {
-            match after.split_once(',') {
-                Some((v, n)) => (v, n),
-                None => (after, ""),
-            }
-        };
-        if key.trim() == name {
-            return Some(value);
-        }
-        rest = next;
-    }
-    None
-}
-
-impl Playlist {
-    pub fn parse(text: &str) -> Playlist {
-        let mut p = Playlist { text: Arc::from(text), ..Playlist::default() };
-        let mut in_segment = false;
-        for line in text.lines().map(str::trim) {
-            if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
-                p.target_duration = v.trim().parse().unwrap_or(0.0);
-            } else if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
-                p.media_sequence = v.trim().parse().unwrap_or(0);
-            } else if line.starts_with("#EXT-X-PART-INF") {
-                p.low_latency = true;
-            } else if line.starts_with("#EXT-X-PART:") {
-                p.trailing_parts += 1;
-                if let Some(uri) = attribute(line, "URI") {
-                    p.listed.push(uri.to_string());
-                }
-            } else if line.starts_with("#EXT-X-PRELOAD-HINT:") {
-                if attribute(line, "TYPE") == Some("PART") {
-                    p.preload_hint = attribute(line, "URI").map(str::to_string);
-                }
-            } else if line.starts_with("#EXTINF") {
-                in_segment = true;
-            } else if line.starts_with("#EXT-X-ENDLIST") {
-                p.ended = true;
-            } else if !line.is_empty() && !line.starts_with('#') && in_segment {
-                p.segments += 1;
-                p.trailing_parts = 0;
-                p.listed.push(line.to_string());
-                in_segment = false;
-            }
-        }
-        p
-    }
-
-    /// The next segment's number, the one being made.
-    fn next_msn(&self) -> u64 {
-        self.media_sequence + self.segments
-    }
-
-    /// Whether a request for part `part` (or, without one, the whole segment) of segment
-    /// `msn` can be answered with this playlist: it lists that part, or a later segment.
-    pub fn has(&self, msn: u64, part: Option<u64>) -> bool {
-        if self.ended || msn < self.next_msn() {
-            return true;
-        }
-        msn == self.next_msn() && part.is_some_and(|p| p < self.trailing_parts)
-    }
-
-    /// RFC 8216bis §6.2.5.2: more than two segments beyond the last one is a bad request.
-    pub fn too_far_ahead(&self, msn: u64) -> bool {
-        // The last segment is next_msn - 1; "plus two" allows up to next_msn + 1.
-        !self.ended && msn > self.next_msn() + 1
-    }
-
-    /// The longest a request is held: three target durations (RFC 8216bis §6.2.5.2).
-    pub fn hold_limit(&self) -> Duration {
-        let target = if self.target_duration > 0.0 { self.target_duration } else { 2.0 };
-        Duration::from_secs_f64(3.0 * target)
-    }
-}
 
 /// The watched state of one playlist, shared by every request that waits on it.
 struct Watched {
@@ -167,6 +70,25 @@ fn read_playlist(path: &Path) -> Option<Playlist> {
     std::fs::read_to_string(path).ok().map(|t| Playlist::parse(&t))
 }
 
+/// The playlist as it is on disk now (not as the watcher last saw it, which may lag by an
+/// event), off the runtime's threads.
+async fn read_playlist_async(path: &Path) -> Option<Playlist> {
+    tokio::fs::read_to_string(path).await.ok().map(|t| Playlist::parse(&t))
+}
+
+/// Whether an event may mean new playlist content. inotify also reports opens and reads
+/// (notify watches `IN_OPEN`): reading the playlist on those would make every read, ours
+/// included, trigger another, and the watcher's thread would spin forever (never getting to
+/// its shutdown message either).
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Any | EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Other => true,
+    }
+}
+
 /// The fallback poll interval where inotify cannot be used (e.g. the watch limit is reached).
 const POLL: Duration = Duration::from_millis(100);
 
@@ -188,7 +110,7 @@ impl Origin {
         let path = playlist.to_path_buf();
         let handler = move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else { return };
-            if !event.paths.iter().any(|p| p == &path) {
+            if !changes_content(&event.kind) || !event.paths.iter().any(|p| p == &path) {
                 return;
             }
             // A playlist is replaced by rename (or rewritten whole): read it as it is now.
@@ -220,6 +142,12 @@ impl Origin {
         let watched = Arc::new(Watched { rx, _watcher: watcher, counters: self.counters.clone() });
         map.insert(playlist.to_path_buf(), Arc::downgrade(&watched));
         Some(watched)
+    }
+
+    /// The playlist as its watcher last read it, if requests are watching it now.
+    fn current(&self, playlist: &Path) -> Option<Arc<Playlist>> {
+        let map = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(playlist).and_then(Weak::upgrade).map(|w| w.rx.borrow().clone())
     }
 
     /// Waits until `ready` holds for the playlist, at most its hold limit. `None` when the
@@ -270,7 +198,13 @@ impl Origin {
             return Some(bad_request("_HLS_msn must be a number, and _HLS_part needs _HLS_msn (RFC 8216bis §6.2.5.2)"));
         }
         let msn = msn?;
-        let now = read_playlist(playlist)?;
+        // The watched playlist, when viewers already wait on it, spares a read per request; it
+        // may lag the file by an event, so a refusal is only given on the file as it is now.
+        let watched = self.current(playlist).filter(|p| !p.too_far_ahead(msn));
+        let now = match watched {
+            Some(p) => p,
+            None => Arc::new(read_playlist_async(playlist).await?),
+        };
         if now.too_far_ahead(msn) {
             return Some(bad_request("_HLS_msn is more than two segments beyond the playlist's last one"));
         }
@@ -287,45 +221,68 @@ impl Origin {
         }
     }
 
-    /// A GET for a file next to a low-latency `live.m3u8`: when it is the preload hint and
-    /// not listed yet, waits until the playlist lists it (so the file is complete). `Ok(true)`
-    /// when the playlist lists the file (it is then immutable), `Ok(false)` when there is no
-    /// low-latency playlist beside it, `Err` with a response when waiting failed.
-    pub async fn await_listed(&self, file: &Path) -> Result<bool, Response> {
+    /// A GET for a file next to a low-latency `live.m3u8`, with its Range header: how to serve
+    /// it once the playlist lists what it asks for. A hinted part, or a segment still being
+    /// made asked for whole, waits for the playlist that lists it (at most three target
+    /// durations, then `503`); a range beyond the bytes listed of a segment being made is `416`.
+    /// Beside a playlist without parts, every file is served as usual.
+    pub async fn file(&self, file: &Path, range: Option<&str>) -> Result<Serve, Response> {
+        let as_usual = Ok(Serve::AsUsual { immutable: false });
         let (Some(dir), Some(name)) = (file.parent(), file.file_name().and_then(|n| n.to_str())) else {
-            return Ok(false);
+            return as_usual;
         };
         let playlist = dir.join("live.m3u8");
         if file == playlist {
-            return Ok(false);
+            return as_usual;
         }
-        let listed = |p: &Playlist| p.listed.iter().any(|u| u == name);
-        let p = match tokio::task::spawn_blocking({
-            let playlist = playlist.clone();
-            move || read_playlist(&playlist)
-        })
-        .await
-        {
-            Ok(Some(p)) if p.low_latency => p,
-            _ => return Ok(false),
+        let ask = Ask::from_header(range);
+        // As for a reload: the watched playlist when there is one, unless what it says could
+        // be out of date (a file it does not mention yet, a range beyond what it lists).
+        let watched = self.current(&playlist).filter(|p| match p.answer(name, ask) {
+            Answer::Ready(Serve::AsUsual { immutable }) => immutable,
+            Answer::Ready(Serve::Bytes { .. }) | Answer::Wait => true,
+            Answer::BeyondListed { .. } => false,
+        });
+        let now = match watched {
+            Some(p) => p,
+            None => match read_playlist_async(&playlist).await {
+                Some(p) => Arc::new(p),
+                None => return as_usual,
+            },
         };
-        if listed(&p) {
-            return Ok(true);
-        }
-        if p.preload_hint.as_deref() != Some(name) {
-            return Ok(false);
-        }
-        match self.wait_for(&playlist, |p| listed(p) || p.ended).await {
-            Some(Ok(_)) => Ok(true),
-            Some(Err(_)) => Err((
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::CACHE_CONTROL, "no-store")],
-                "the hinted part was not written within three target durations\n",
-            )
-                .into_response()),
-            None => Ok(false),
+        let listed =
+            match now.answer(name, ask) {
+                Answer::Ready(serve) => return Ok(serve),
+                Answer::BeyondListed { listed } => return Err(beyond_listed(listed)),
+                Answer::Wait => match self.wait_for(&playlist, |p| p.answer(name, ask) != Answer::Wait).await {
+                    Some(Ok(p)) => p.answer(name, ask),
+                    Some(Err(_)) => return Err((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::CACHE_CONTROL, "no-store"), (header::RETRY_AFTER, "1")],
+                        "the part or segment asked for was not written within three target durations; the stream may \
+                         have stopped\n",
+                    )
+                        .into_response()),
+                    None => return as_usual,
+                },
+            };
+        match listed {
+            Answer::Ready(serve) => Ok(serve),
+            Answer::BeyondListed { listed } => Err(beyond_listed(listed)),
+            Answer::Wait => as_usual,
         }
     }
+}
+
+/// `416` for a range of a segment being made that starts beyond its listed (complete) bytes:
+/// the bytes on disk there may be half a part.
+fn beyond_listed(listed: u64) -> Response {
+    (
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        [(header::CACHE_CONTROL, "no-store".to_string()), (header::CONTENT_RANGE, format!("bytes */{listed}"))],
+        "that range of the segment being made is not written yet; ask for the part the playlist hints at\n",
+    )
+        .into_response()
 }
 
 fn bad_request(why: &'static str) -> Response {
@@ -346,29 +303,4 @@ pub fn playlist_response(p: &Playlist, blocking: bool) -> Response {
         .header(header::CACHE_CONTROL, cache)
         .body(Body::from(p.text.to_string()))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
-/// Parts and segments a low-latency playlist lists are never rewritten.
-pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LL: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=0.333\n\
-#EXT-X-MEDIA-SEQUENCE:5\n#EXTINF:2.0,\n5.m4s\n#EXT-X-PART:DURATION=0.333,URI=\"6.0.m4s\",INDEPENDENT=YES\n\
-#EXT-X-PART:DURATION=0.333,URI=\"6.1.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"6.2.m4s\"\n";
-
-    #[test]
-    fn a_low_latency_playlist_is_read_as_the_origin_needs() {
-        let p = Playlist::parse(LL);
-        assert!(p.low_latency);
-        assert_eq!((p.media_sequence, p.segments, p.trailing_parts), (5, 1, 2));
-        assert_eq!(p.preload_hint.as_deref(), Some("6.2.m4s"));
-        assert_eq!(p.listed, ["5.m4s", "6.0.m4s", "6.1.m4s"]);
-        assert!(p.has(5, None) && p.has(5, Some(9)) && p.has(6, Some(1)));
-        assert!(!p.has(6, Some(2)) && !p.has(6, None) && !p.has(7, Some(0)));
-        assert!(!p.too_far_ahead(7) && p.too_far_ahead(8));
-        assert_eq!(p.hold_limit(), Duration::from_secs(6));
-    }
 }

@@ -6,8 +6,9 @@
 //! # Layout
 //! - `files`: path resolution that cannot leave the root, content types, cache headers,
 //!   ranges (the security-sensitive part, tested with hostile paths).
-//! - `live`: the LL-HLS origin: blocking playlist reload and preload hints, learnt from the
-//!   files through one shared watcher per playlist.
+//! - `live`: the LL-HLS origin: blocking playlist reload and preload hints (parts as byte
+//!   ranges of the growing segment), learnt from the files through one shared watcher per
+//!   playlist; `live::playlist` decides what a request gets from a playlist (pure).
 //! - `pages`: the streams found under `hls/{channel}/{stream_id}/`, the list page and the
 //!   stream page.
 //! - `assets/`: the pages' script and style, and hls.js with its license.
@@ -36,6 +37,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::control::message::validate_id;
+use live::playlist::Serve;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -182,8 +184,12 @@ async fn file(State(state): State<AppState>, method: Method, uri: Uri, headers: 
                     }
                 }
             } else {
-                match state.origin.await_listed(&path).await {
-                    Ok(listed) => immutable = listed,
+                let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+                match state.origin.file(&path, range).await {
+                    Ok(Serve::AsUsual { immutable: listed }) => immutable = listed,
+                    Ok(Serve::Bytes { start, end, complete }) => {
+                        return files::serve_bytes(root, &method, uri.path(), start, end, complete).await
+                    }
                     Err(response) => return response,
                 }
             }
@@ -191,7 +197,7 @@ async fn file(State(state): State<AppState>, method: Method, uri: Uri, headers: 
     }
     let mut response = files::serve_file(root, &method, uri.path(), &headers).await;
     if immutable && response.status().is_success() {
-        response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(live::IMMUTABLE));
+        response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(files::IMMUTABLE));
     }
     response
 }
