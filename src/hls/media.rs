@@ -82,6 +82,11 @@ pub struct SegmentMedia {
 
 impl SegmentMedia {
     /// The exact duration in seconds: what EXTINF is derived from.
+    /// `start` in seconds.
+    pub fn start_seconds(&self) -> Ratio<i64> {
+        Ratio::new(self.start as i64, i64::from(self.timescale.max(1)))
+    }
+
     pub fn duration(&self) -> Ratio<i64> {
         Ratio::new(self.ticks as i64, i64::from(self.timescale.max(1)))
     }

@@ -393,11 +393,20 @@ impl StreamState {
                 media: seg.media.clone(),
             })
             .collect();
+        // The audio is cut within a frame of the video's boundary: its PROGRAM-DATE-TIME is its
+        // own first sample's, or a player aligning the audio playlist by date would see it jump
+        // by the difference each time the live window slides (hls.js then stalls).
+        let video_start = g.renditions.iter().find_map(|r| r.media.as_ref()).map(SegmentMedia::start_seconds);
         let audio_entry = g.audio.as_ref().map(|seg| PlaylistEntry {
             n: g.n,
             duration: seg.media.as_ref().map_or(seg.duration, SegmentMedia::duration),
             discontinuity,
-            program_date_time_ms: g.program_date_time_ms,
+            program_date_time_ms: match (seg.media.as_ref(), video_start) {
+                (Some(audio), Some(video)) => {
+                    g.program_date_time_ms + ((audio.start_seconds() - video) * 1000).round().to_integer()
+                }
+                _ => g.program_date_time_ms,
+            },
             media: seg.media.clone(),
         });
         let mut out = Publication::default();

@@ -181,12 +181,17 @@ impl CmafMux {
     }
 
     /// After an audio frame joined segment `n`: the frames collected since the last part, as
-    /// a part, if one more frame would make them longer than the part target.
-    pub fn audio_part(&mut self, n: u64, seg: &mut CmafSegment) -> Option<Chunk> {
+    /// a part, if one more frame would make them longer than the part target; `with_video`:
+    /// a video part was just cut, and the frames become a part as soon as they last 85 % of
+    /// the target (the shortest part RFC 8216bis allows before a segment's last).
+    pub fn audio_part(&mut self, n: u64, seg: &mut CmafSegment, with_video: bool) -> Option<Chunk> {
         let rate = self.audio_rate()?;
         let max = self.max_part_ticks(rate)?;
         let pending = (seg.audio.len() - seg.audio_cut.samples) as u64;
-        if pending == 0 || (pending + 1) * u64::from(AAC_FRAME) <= max {
+        let ticks = pending * u64::from(AAC_FRAME);
+        let full = ticks + u64::from(AAC_FRAME) > max;
+        let enough = with_video && ticks * 100 >= max * 85;
+        if pending == 0 || !(full || enough) {
             return None;
         }
         let init = self.named_audio_init(n)?;
@@ -443,7 +448,7 @@ mod tests {
             while seg.audio.len() < ((t - 10) * 48_000 / 1024).to_integer() as usize {
                 let at = Q::from_integer(10) + Q::new(1024 * seg.audio.len() as i64, 48_000);
                 seg.push_audio(&[7; 20], at, 48_000);
-                audio_parts.extend(mux.audio_part(4, &mut seg));
+                audio_parts.extend(mux.audio_part(4, &mut seg, false));
             }
         }
         // Cut before a frame would make the part longer than the target: 6 full parts so far.
@@ -483,5 +488,22 @@ mod tests {
         for (i, p) in parts.iter().enumerate() {
             assert_eq!(tfdt(&p.data), 900_000 + 27_000 * i as u64, "part {i}");
         }
+    }
+
+    #[test]
+    fn audio_cut_with_a_video_part_needs_85_percent_of_the_target() {
+        let mut mux = CmafMux::new(640, 360).with_parts(Q::new(333, 1000));
+        mux.set_audio(&[0x11, 0x90]).unwrap();
+        let mut seg = CmafSegment::default();
+        let frame = Q::new(1024, 48_000);
+        for i in 0..13 {
+            seg.push_audio(&[1; 10], Q::from_integer(10) + frame * i, 48_000);
+        }
+        // 13 frames are 0.277 s, under 85 % of 0.333 s: not yet; 14 (0.299 s) are enough.
+        assert!(mux.audio_part(0, &mut seg, true).is_none());
+        seg.push_audio(&[1; 10], Q::from_integer(10) + frame * 13, 48_000);
+        assert!(mux.audio_part(0, &mut seg, false).is_none(), "alone, audio waits for a full part");
+        let part = mux.audio_part(0, &mut seg, true).expect("cut with the video");
+        assert_eq!(part.duration, frame * 14);
     }
 }

@@ -69,6 +69,14 @@ pub struct Segmenter {
     shift: Q,
     /// CMAF output (`HLS_SEGMENT_FORMAT=cmaf`); `None`: MPEG-TS.
     cmaf: Option<CmafMux>,
+    /// LL-HLS: where the open segment's video parts ended (run time) that the audio has not
+    /// reached yet. The audio, which arrives later than the video, is cut there too once it
+    /// gets there: audio parts then follow the video's, and the audio segment does not end in
+    /// a sliver of a part (hls.js skipped an 85 ms last audio part and stalled when audio
+    /// parts were cut on their own).
+    video_part_ends: VecDeque<Q>,
+    /// The open segment's first presentation time minus its first decode time.
+    reorder: Q,
 }
 
 struct OpenSegment {
@@ -112,6 +120,8 @@ impl Segmenter {
             sink,
             shift: Q::new(TS_OFFSET_90K, 90_000),
             cmaf: None,
+            video_part_ends: VecDeque::new(),
+            reorder: Q::from_integer(0),
         }
     }
 
@@ -153,6 +163,9 @@ impl Segmenter {
             let next = self.next_video.take();
             let track = next.as_ref().unwrap_or(&self.video);
             let (start, first_dts) = (track.seconds(pts), track.seconds(packet.dts().unwrap_or(pts)));
+            // Video parts are cut by decode time; the audio they line up with is cut by
+            // presentation time, this much later.
+            self.reorder = start - first_dts;
             self.write_audio_before(start)?;
             // A new video stream starts a new timeline: its decode times say nothing about
             // where the old one's last frame ends.
@@ -194,6 +207,7 @@ impl Segmenter {
                     let kind = RenditionKind::Video(self.rung);
                     let (start, discontinuity) = (seg.start, seg.discontinuity);
                     self.sink.send(MediaOutput::Part { kind, n, start, discontinuity, chunk });
+                    self.video_part_ends.push_back(dts - self.shift + self.reorder);
                 }
                 body.push_video(packet.data().unwrap_or(&[]), dts, pts, packet.is_key());
             }
@@ -260,17 +274,18 @@ impl Segmenter {
                 // The audio rendition's segments start within one AAC frame of the video's:
                 // audio read before a run's first keyframe ends before its first segment.
                 if t + Q::new(1024, i64::from(rate)) >= seg.start {
-                    body.push_audio(packet.data().unwrap_or(&[]), t + self.shift, rate);
                     let n = self.first_n + seg.k as u64;
-                    if let Some(chunk) = cmaf.audio_part(n, body) {
-                        let (start, discontinuity) = (seg.start, seg.discontinuity);
-                        self.sink.send(MediaOutput::Part {
-                            kind: RenditionKind::Audio,
-                            n,
-                            start,
-                            discontinuity,
-                            chunk,
-                        });
+                    let (start, discontinuity) = (seg.start, seg.discontinuity);
+                    let mut cut = Vec::new();
+                    while self.video_part_ends.front().is_some_and(|&end| end <= t) {
+                        self.video_part_ends.pop_front();
+                        cut.extend(cmaf.audio_part(n, body, true));
+                    }
+                    body.push_audio(packet.data().unwrap_or(&[]), t + self.shift, rate);
+                    cut.extend(cmaf.audio_part(n, body, false));
+                    for chunk in cut {
+                        let kind = RenditionKind::Audio;
+                        self.sink.send(MediaOutput::Part { kind, n, start, discontinuity, chunk });
                     }
                 }
                 continue;
@@ -354,6 +369,9 @@ impl Segmenter {
         let Some(seg) = self.current.take() else {
             return Ok(());
         };
+        // The audio up to the segment's end went in just before: what is left of the audio
+        // is its last part.
+        self.video_part_ends.clear();
         let duration = end - seg.start;
         let start = seg.start;
         let n = self.first_n + seg.k as u64;
