@@ -475,16 +475,11 @@ impl PublisherCore {
         chunk: Chunk,
         out: &mut Vec<Action>,
     ) {
-        let label = match kind {
-            RenditionKind::Video(rung) if rung < self.ladder.len() && !self.is_shed(rung, n) => {
-                self.ladder[rung].label.clone()
-            }
-            RenditionKind::Audio => AUDIO_LABEL.to_string(),
-            RenditionKind::Video(_) => return,
-        };
-        if n < self.next_n || self.parts.is_none() {
+        let unknown_or_shed = |rung: usize| rung >= self.ladder.len() || self.is_shed(rung, n);
+        if n < self.next_n || self.parts.is_none() || matches!(kind, RenditionKind::Video(r) if unknown_or_shed(r)) {
             return;
         }
+        let label = self.label_of(kind);
         let init_path = self.store_init(&label, &chunk.init.0, chunk.init.1.clone(), out);
         let place = PartPlace { path: self.rendition_path(&label, n), init_path, start, discontinuity };
         let parts = self.parts.as_mut().expect("checked");
